@@ -1,0 +1,239 @@
+//! The `sebs benchmark` commands: from parsed arguments to results on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sebs_common::config::{ConfigFile, Overrides, RunConfig};
+use sebs_common::Benchmark;
+use sebs_worker::{run_closed_loop, BatchHook, ClosedLoop};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
+use crate::execution::execution_result;
+use crate::inputs::tools::ToolsPython;
+use crate::inputs::InputPreparer;
+use crate::package::{BuiltPackage, PackageBuilder, PackageRequest};
+use crate::platforms::{self, DeployedFunction, FunctionSpec, Platform};
+use crate::project::Project;
+use crate::results::summary::RunSummary;
+use crate::results::{write_atomically, ResultWriter};
+
+/// What a command needs once its arguments are checked.
+struct Session {
+    project: Project,
+    run: RunConfig,
+    benchmark: Benchmark,
+    cache: PathBuf,
+    platform: Arc<dyn Platform>,
+}
+
+impl Session {
+    async fn open(benchmark: &str, args: &DeploymentArgs, overrides: Overrides) -> Result<Self> {
+        let project = Project::locate()?;
+        let (file, origin) = match &args.config {
+            Some(path) => (ConfigFile::load(path)?, path.display().to_string()),
+            None => (ConfigFile::default(), "command line".to_string()),
+        };
+        let run = file.validate(&origin, &overrides)?;
+        let benchmark = project.catalogue().find(benchmark)?;
+        benchmark.require_language(run.language)?;
+        std::fs::create_dir_all(&args.cache).with_context(|| format!("creating cache folder {}", args.cache.display()))?;
+        let cache = args.cache.canonicalize()?;
+        let platform = platforms::create(&run, &cache).await?;
+        Ok(Session { project, run, benchmark, cache, platform })
+    }
+
+    fn function_name(&self) -> String {
+        let raw = format!("sebs-{}-{}-{}", self.benchmark.name, self.run.language, self.run.language_version);
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    }
+
+    async fn build_package(&self) -> Result<BuiltPackage> {
+        let python = self.platform.python_for(&self.run.language_version).ok();
+        let python = python.unwrap_or_else(|| PathBuf::from("python3"));
+        let request = PackageRequest {
+            benchmark: &self.benchmark,
+            language: self.run.language,
+            language_version: &self.run.language_version,
+            architecture: self.run.architecture,
+            platform: self.run.deployment.as_str(),
+            wrappers_root: &self.project.wrappers(),
+            python: &python,
+            force: self.run.update_code,
+        };
+        let builder = PackageBuilder::new(&self.cache);
+        let built = tokio::task::block_in_place(|| builder.build(&request))
+            .with_context(|| format!("building the {} package of {}", self.run.language, self.benchmark.name))?;
+        tracing::info!(
+            benchmark = %self.benchmark.name,
+            rebuilt = built.rebuilt,
+            size_kib = built.meta.size_bytes / 1024,
+            hash = &built.meta.hash[..12],
+            "{}", if built.rebuilt { "package built" } else { "package cached" }
+        );
+        Ok(built)
+    }
+}
+
+pub fn list() -> Result<()> {
+    let project = Project::locate()?;
+    let benchmarks = project.catalogue().list()?;
+    println!("{:<28}{:<18}{:>8}{:>9}  modules", "benchmark", "languages", "memory", "timeout");
+    for b in benchmarks {
+        println!(
+            "{:<28}{:<18}{:>5} MB{:>7} s  {}",
+            b.name,
+            b.config.languages.join(","),
+            b.config.memory,
+            b.config.timeout,
+            if b.config.modules.is_empty() { "-".to_string() } else { b.config.modules.join(",") }
+        );
+    }
+    Ok(())
+}
+
+pub async fn package(args: PackageArgs) -> Result<()> {
+    let session = Session::open(&args.benchmark, &args.deployment, args.deployment.overrides()).await?;
+    let built = session.build_package().await;
+    session.platform.shutdown().await;
+    let built = built?;
+    println!(
+        "{} {} package of {} at {} ({} KiB, hash {})",
+        if built.rebuilt { "built" } else { "cached" },
+        session.run.language,
+        session.benchmark.name,
+        built.dir.display(),
+        built.meta.size_bytes / 1024,
+        &built.meta.hash[..16]
+    );
+    Ok(())
+}
+
+/// Forces a cold start before each batch.
+struct ColdStarts {
+    platform: Arc<dyn Platform>,
+    function: DeployedFunction,
+}
+
+#[async_trait]
+impl BatchHook for ColdStarts {
+    async fn before_batch(&self, _batch: u64) -> Result<(), String> {
+        self.platform.enforce_cold_start(&self.function).await.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// `sebs benchmark invoke`. Returns whether any invocation succeeded.
+pub async fn invoke(args: InvokeArgs) -> Result<bool> {
+    let overrides = Overrides {
+        repetitions: args.repetitions,
+        concurrency: args.concurrency,
+        memory: args.memory,
+        timeout: args.timeout,
+        update_storage: args.update_storage,
+        ..args.deployment.overrides()
+    };
+    let session = Session::open(&args.benchmark, &args.deployment, overrides).await?;
+    let outcome = run_invocations(&session, &args).await;
+    session.platform.shutdown().await;
+    outcome
+}
+
+async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
+    let (run, bench, platform) = (&session.run, &session.benchmark, &session.platform);
+
+    let data = session.project.benchmark_data();
+    let tools = tokio::task::block_in_place(|| {
+        ToolsPython::ensure(Path::new("python3"), &data.join("requirements.txt"), &session.cache)
+    })?;
+    let inputs = InputPreparer::new(tools, data, &session.cache);
+    let storage = platform.storage();
+    let input = inputs
+        .prepare(bench, args.size, storage.as_ref(), platform.benchmarks_bucket(), run.update_storage)
+        .await?;
+    tracing::info!(uploaded = input.uploaded, kept = input.kept, "input ready");
+
+    let package = session.build_package().await?;
+    let spec = FunctionSpec {
+        name: session.function_name(),
+        language: run.language,
+        language_version: run.language_version.clone(),
+        package_dir: package.dir.clone(),
+        package_hash: package.meta.hash.clone(),
+        memory_mb: run.memory.unwrap_or(bench.config.memory),
+        timeout: Duration::from_secs(u64::from(run.timeout.unwrap_or(bench.config.timeout))),
+    };
+    let function = platform.deploy(&spec).await?;
+    let trigger = platform.trigger(&function)?;
+
+    let metadata = json!({
+        "benchmark": bench.name,
+        "input_size": args.size.as_str(),
+        "deployment": run.deployment.as_str(),
+        "language": run.language,
+        "language_version": run.language_version,
+        "architecture": run.architecture,
+        "memory": spec.memory_mb,
+        "timeout": spec.timeout.as_secs(),
+        "repetitions": run.repetitions,
+        "concurrency": run.concurrency,
+        "cold_batches": args.cold,
+        "package_hash": package.meta.hash,
+        "event": input.event,
+        "sebs_version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut writer = ResultWriter::create(&args.output_dir, &function.name, metadata)?;
+    let payload = Bytes::from(serde_json::to_vec(&input.event)?);
+    let plan = ClosedLoop {
+        invocations: u64::from(run.repetitions),
+        concurrency: run.concurrency,
+        batches: args.cold,
+    };
+    let hook: Option<Arc<dyn BatchHook>> = args.cold.then(|| {
+        Arc::new(ColdStarts { platform: platform.clone(), function: function.clone() }) as Arc<dyn BatchHook>
+    });
+
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the invocations in flight and writing results (Ctrl-C again to quit now)");
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let (tx, mut rx) = mpsc::channel(1024);
+    let driver = tokio::spawn(run_closed_loop(plan, trigger, payload, hook, tx, stop.clone()));
+
+    let mut summary = RunSummary::default();
+    while let Some(done) = rx.recv().await {
+        let metrics = platform.provider_metrics(&function, &done.raw);
+        let result = execution_result(&done.raw, &metrics, function.memory_mb);
+        if let Some(e) = &result.error {
+            tracing::warn!(request = %result.request_id, kind = e.kind.as_str(), "invocation failed: {}", e.message);
+        }
+        summary.add(&result);
+        writer.record(&result)?;
+    }
+    let fired = driver.await?;
+    let complete = matches!(&fired, Ok(n) if *n == plan.invocations) && !*stop.borrow();
+    let path = writer.finish(complete)?;
+    let report = summary.report();
+    write_atomically(&writer.dir().join("summary.json"), &serde_json::to_vec_pretty(&report)?)?;
+
+    let title = format!(
+        "{} ({} {}, {} MB) on {}, size {}",
+        bench.name, run.language, run.language_version, spec.memory_mb, run.deployment, args.size.as_str()
+    );
+    print!("{}", summary.render(&title));
+    println!("  results: {}", path.display());
+    if let Err(e) = fired {
+        anyhow::bail!("the run stopped early: {e}");
+    }
+    Ok(report.invocations > report.failures)
+}

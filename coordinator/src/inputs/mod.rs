@@ -1,0 +1,157 @@
+//! Benchmark inputs: data generated offline, `input.py` run for real, objects uploaded.
+//!
+//! 1. `benchmark-data/generate.py <benchmark>` makes the benchmark's data files (deterministic,
+//!    seeded; a no-op when they exist).
+//! 2. `driver.py` (embedded in this binary) imports the benchmark's `input.py`, calls its hooks
+//!    with a recording `upload_func`, and writes the event and the uploads as JSON.
+//! 3. The uploads go to the platform's storage through [`ObjectStorage`]; objects already there
+//!    with the same size are kept unless `--update-storage`.
+//!
+//! Both scripts run with the tools interpreter ([`tools::ToolsPython`]).
+
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use sebs_common::Benchmark;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::storage::ObjectStorage;
+
+const DRIVER: &str = include_str!("driver.py");
+
+/// Input size, as SeBS names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputSize {
+    Test,
+    Small,
+    Large,
+}
+
+impl InputSize {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputSize::Test => "test",
+            InputSize::Small => "small",
+            InputSize::Large => "large",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DriverOutput {
+    uploads: Vec<Upload>,
+    event: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct Upload {
+    object_key: String,
+    path: PathBuf,
+}
+
+/// The event to send, and what was done to storage to prepare it.
+#[derive(Debug)]
+pub struct PreparedInput {
+    pub event: Value,
+    pub uploaded: usize,
+    pub kept: usize,
+}
+
+#[derive(Debug)]
+pub struct InputPreparer {
+    python: PathBuf,
+    data_root: PathBuf,
+    scratch: PathBuf,
+}
+
+impl InputPreparer {
+    pub fn new(python: PathBuf, data_root: PathBuf, cache_dir: &Path) -> Self {
+        InputPreparer {
+            python,
+            data_root,
+            scratch: cache_dir.join("inputs"),
+        }
+    }
+
+    /// Generates data and runs `input.py` (blocking: call from a blocking task).
+    pub fn generate(&self, benchmark: &Benchmark, size: InputSize, bucket: &str) -> Result<(Value, Vec<(String, PathBuf)>)> {
+        let generator = self.data_root.join("generate.py");
+        if generator.is_file() {
+            let status = Command::new(&self.python)
+                .arg(&generator)
+                .arg(&benchmark.name)
+                .status()
+                .with_context(|| format!("cannot run {}", generator.display()))?;
+            if !status.success() {
+                bail!("{} {} failed ({status})", generator.display(), benchmark.name);
+            }
+        }
+        let input_py = benchmark.input_py();
+        if !input_py.is_file() {
+            bail!("benchmark {} has no input.py at {}", benchmark.name, input_py.display());
+        }
+        std::fs::create_dir_all(&self.scratch)?;
+        let driver = self.scratch.join("driver.py");
+        std::fs::write(&driver, DRIVER)?;
+        let out = tempfile::Builder::new()
+            .prefix("input-")
+            .suffix(".json")
+            .tempfile_in(&self.scratch)?;
+        let output = Command::new(&self.python)
+            .arg(&driver)
+            .arg("--input-py")
+            .arg(&input_py)
+            .args(["--benchmark", &benchmark.name])
+            .arg("--data-dir")
+            .arg(self.data_root.join(&benchmark.name))
+            .args(["--size", size.as_str(), "--bucket", bucket])
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .with_context(|| format!("cannot start {} for {}", self.python.display(), input_py.display()))?;
+        if !output.status.success() {
+            bail!(
+                "input generation failed for {} ({}):\n{}",
+                benchmark.name,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        let text = std::fs::read(out.path())?;
+        let parsed: DriverOutput = serde_json::from_slice(&text)
+            .with_context(|| format!("the input driver wrote malformed JSON for {}", input_py.display()))?;
+        let uploads = parsed.uploads.into_iter().map(|u| (u.object_key, u.path)).collect();
+        Ok((parsed.event, uploads))
+    }
+
+    /// Generates the input and uploads its files to `bucket` of `storage`.
+    pub async fn prepare(
+        &self,
+        benchmark: &Benchmark,
+        size: InputSize,
+        storage: &dyn ObjectStorage,
+        bucket: &str,
+        update_storage: bool,
+    ) -> Result<PreparedInput> {
+        let (event, uploads) = tokio::task::block_in_place(|| self.generate(benchmark, size, bucket))?;
+        storage.create_bucket(bucket).await?;
+        let (mut uploaded, mut kept) = (0, 0);
+        for (key, path) in uploads {
+            let local = std::fs::metadata(&path).with_context(|| format!("input file {}", path.display()))?;
+            if !update_storage && storage.object_size(bucket, &key).await? == Some(local.len()) {
+                kept += 1;
+                continue;
+            }
+            storage
+                .upload(bucket, &key, &path)
+                .await
+                .with_context(|| format!("uploading {} as {bucket}/{key}", path.display()))?;
+            uploaded += 1;
+        }
+        Ok(PreparedInput { event, uploaded, kept })
+    }
+}

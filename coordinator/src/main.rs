@@ -1,0 +1,54 @@
+//! `sebs`: the serverless benchmark suite.
+
+mod cli;
+mod commands;
+mod execution;
+mod inputs;
+mod package;
+mod platforms;
+mod project;
+mod results;
+mod storage;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{BenchmarkCommand, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if cli.verbose { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_env("SEBS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,sebs_coordinator={default_level},sebs_worker={default_level}")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Benchmark(BenchmarkCommand::List) => commands::list().map(|_| true),
+            Command::Benchmark(BenchmarkCommand::Package(args)) => commands::package(args).await.map(|_| true),
+            Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+        }
+    });
+    // Instances are child processes killed on drop; shut the runtime down so they are.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("error: every invocation failed");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! One function instance: a python3/node process serving the wrapped function on 127.0.0.1.
+//!
+//! The platform holds one kept-alive HTTP/1.1 connection per instance and sends one request at
+//! a time over it, as a FaaS sandbox serves one invocation at a time.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use sebs_common::ErrorKind;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use super::memory;
+
+/// Everything needed to start instances of one function.
+#[derive(Clone, Debug)]
+pub struct InstanceSpec {
+    pub function: String,
+    pub program: PathBuf,
+    /// `server.py` or `server.js`.
+    pub server: &'static str,
+    pub package_dir: PathBuf,
+    pub storage_root: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub memory_mb: u32,
+    pub timeout: Duration,
+    pub startup_timeout: Duration,
+    pub enforce_memory_limit: bool,
+}
+
+/// How one invocation on an instance ended.
+#[derive(Debug)]
+pub struct InstanceReply {
+    pub status: u16,
+    pub body: Bytes,
+    /// µs from sending the request to the instance to having its whole reply.
+    pub execution_us: u64,
+    /// Peak resident memory during the invocation, KiB (0 when unknown).
+    pub peak_kib: u64,
+}
+
+#[derive(Debug)]
+pub struct InstanceFailure {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub execution_us: u64,
+}
+
+/// The last lines an instance wrote to stderr, kept to explain a crash.
+type StderrTail = Arc<Mutex<VecDeque<String>>>;
+const STDERR_LINES: usize = 20;
+
+#[derive(Debug)]
+pub struct Instance {
+    pub id: u64,
+    /// The cold-start generation the instance was started in.
+    pub generation: u64,
+    pub last_used: Instant,
+    pid: u32,
+    child: Child,
+    sender: SendRequest<Full<Bytes>>,
+    stderr: StderrTail,
+    tmpdir: PathBuf,
+}
+
+impl Instance {
+    /// Starts the process and waits until it listens. Returns the instance and how long the
+    /// start took.
+    pub async fn start(spec: &InstanceSpec, id: u64, generation: u64) -> Result<(Instance, Duration), String> {
+        let started = Instant::now();
+        let tmpdir = spec.runtime_dir.join(format!("instance-{id}"));
+        std::fs::create_dir_all(&tmpdir).map_err(|e| format!("cannot create {}: {e}", tmpdir.display()))?;
+        let mut child = Command::new(&spec.program)
+            .arg(spec.server)
+            .current_dir(&spec.package_dir)
+            .env("SEBS_PORT", "0")
+            .env("TMPDIR", &tmpdir)
+            .env("SEBS_STORAGE_ROOT", &spec.storage_root)
+            .env("SEBS_FUNCTION_NAME", &spec.function)
+            .env("SEBS_MEMORY_MB", spec.memory_mb.to_string())
+            .env("cold_start", generation.to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {} {}: {e}", spec.program.display(), spec.server))?;
+        let pid = child.id().unwrap_or(0);
+        let stderr: StderrTail = Arc::default();
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(drain(err, stderr.clone(), spec.function.clone(), id));
+        }
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("instance has no stdout")?);
+
+        let port = tokio::time::timeout(spec.startup_timeout, async {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if stdout.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+                    return Err("exited before listening".to_string());
+                }
+                if let Some(port) = line.trim().strip_prefix("SEBS-LISTENING ") {
+                    return port.parse::<u16>().map_err(|_| format!("bad port in {line:?}"));
+                }
+            }
+        })
+        .await;
+        let port = match port {
+            Ok(Ok(port)) => port,
+            Ok(Err(why)) => return Err(describe_exit(&mut child, &stderr, &why).await),
+            Err(_) => {
+                return Err(describe_exit(&mut child, &stderr, &format!("not listening after {:?}", spec.startup_timeout)).await)
+            }
+        };
+        tokio::spawn(drain(stdout.into_inner(), Arc::default(), spec.function.clone(), id));
+
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("instance {id} listens on {port} but refuses connections: {e}"))?;
+        stream.set_nodelay(true).ok();
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with instance {id} failed: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let instance = Instance {
+            id,
+            generation,
+            last_used: Instant::now(),
+            pid,
+            child,
+            sender,
+            stderr,
+            tmpdir,
+        };
+        Ok((instance, started.elapsed()))
+    }
+
+    /// Sends one event. On `Err` the instance is broken (stopped, crashed or over its limits)
+    /// and must be discarded.
+    pub async fn invoke(&mut self, spec: &InstanceSpec, event: Bytes, request_id: &str) -> Result<InstanceReply, InstanceFailure> {
+        let limit_kib = u64::from(spec.memory_mb) * 1024;
+        memory::reset_peak(self.pid);
+        let started = Instant::now();
+        let request = hyper::Request::post("/")
+            .header(http::header::HOST, "127.0.0.1")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-request-id", request_id)
+            .body(Full::new(event))
+            .map_err(|e| self.failure(ErrorKind::Platform, e.to_string(), started))?;
+        let exchange = async {
+            self.sender.ready().await?;
+            let response = self.sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        let pid = self.pid;
+        let watchdog = async {
+            if !spec.enforce_memory_limit {
+                return std::future::pending::<u64>().await;
+            }
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            loop {
+                tick.tick().await;
+                match memory::resident_kib(pid) {
+                    Some(rss) if rss > limit_kib => return rss,
+                    _ => {}
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(spec.timeout, exchange) => r,
+            rss = watchdog => {
+                return Err(self.failure(
+                    ErrorKind::MemoryLimit,
+                    format!("instance {} used {} MB, over its {} MB limit, and was stopped", self.id, rss / 1024, spec.memory_mb),
+                    started,
+                ));
+            }
+        };
+        let execution_us = started.elapsed().as_micros() as u64;
+        match outcome {
+            Ok(Ok((status, body))) => {
+                self.last_used = Instant::now();
+                let peak_kib = memory::peak_kib(self.pid).unwrap_or(0);
+                Ok(InstanceReply { status, body, execution_us, peak_kib })
+            }
+            Ok(Err(e)) => {
+                let why = format!("connection to instance {} broke: {e}", self.id);
+                let message = describe_exit(&mut self.child, &self.stderr, &why).await;
+                Err(InstanceFailure { kind: ErrorKind::Crashed, message, execution_us })
+            }
+            Err(_) => Err(self.failure(
+                ErrorKind::Timeout,
+                format!("function did not finish within its {} s timeout; instance {} was stopped", spec.timeout.as_secs_f64(), self.id),
+                started,
+            )),
+        }
+    }
+
+    fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
+        InstanceFailure { kind, message, execution_us: started.elapsed().as_micros() as u64 }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.tmpdir);
+    }
+}
+
+/// Explains why an instance is gone: its exit status (after a short wait) and its last stderr lines.
+async fn describe_exit(child: &mut Child, stderr: &StderrTail, why: &str) -> String {
+    let status = match tokio::time::timeout(Duration::from_millis(500), child.wait()).await {
+        Ok(Ok(status)) => format!(" ({status})"),
+        _ => String::new(),
+    };
+    // Give the stderr reader a moment to catch the last lines.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let tail: Vec<String> = stderr.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+    if tail.is_empty() {
+        format!("{why}{status}")
+    } else {
+        format!("{why}{status}; stderr:\n{}", tail.join("\n"))
+    }
+}
+
+/// Forwards an instance's output to the log, keeping the last lines for error messages.
+async fn drain(stream: impl AsyncRead + Unpin, tail: StderrTail, function: String, id: u64) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(function = %function, instance = id, "{line}");
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == STDERR_LINES {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The embedded local platform: functions run as python3/node processes on this machine.
+//!
+//! It fixes what SeBS's local mode gets wrong: the handler itself is timed, cold starts are real
+//! (a new process, detected by the wrapper), concurrent calls scale out to more instances, cold
+//! starts can be enforced, memory is limited and its peak measured per invocation.
+
+pub mod config;
+pub mod gateway;
+mod instance;
+mod memory;
+mod pool;
+pub mod storage;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use sebs_common::config::Deployment;
+use sebs_common::{ErrorKind, Language};
+use sebs_worker::{HttpTrigger, RawInvocation, Trigger};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use self::config::LocalConfig;
+use self::gateway::Functions;
+use self::instance::InstanceSpec;
+use self::pool::FunctionPool;
+use self::storage::DirStorage;
+use super::{DeployedFunction, FunctionSpec, Platform, ProviderMetrics};
+use crate::storage::ObjectStorage;
+
+/// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
+const CLIENT_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct LocalPlatform {
+    config: LocalConfig,
+    storage: Arc<DirStorage>,
+    functions: Functions,
+    address: SocketAddr,
+    runtime_dir: tempfile::TempDir,
+    shutdown: watch::Sender<bool>,
+}
+
+impl LocalPlatform {
+    /// Starts the gateway and the idle-instance reaper.
+    pub async fn start(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
+        let config = LocalConfig::from_section(section).map_err(anyhow::Error::msg)?;
+        let storage_dir = config.storage_dir.clone().unwrap_or_else(|| cache_dir.join("local-storage"));
+        std::fs::create_dir_all(&storage_dir).with_context(|| format!("creating {}", storage_dir.display()))?;
+        let storage_dir = storage_dir.canonicalize()?;
+        let runtime_dir = tempfile::Builder::new().prefix("sebs-local-").tempdir()?;
+        let listener = TcpListener::bind(&config.gateway_address)
+            .await
+            .with_context(|| format!("deployment.local.gateway_address: cannot bind {}", config.gateway_address))?;
+        let address = listener.local_addr()?;
+        let functions: Functions = Arc::new(RwLock::new(HashMap::new()));
+        let (shutdown, stop) = watch::channel(false);
+        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
+        tokio::spawn(reap_idle(functions.clone(), config.idle_timeout(), stop));
+        tracing::debug!(%address, storage = %storage_dir.display(), "local platform started");
+        Ok(LocalPlatform {
+            config,
+            storage: Arc::new(DirStorage::new(storage_dir)),
+            functions,
+            address,
+            runtime_dir,
+            shutdown,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn pool(&self, name: &str) -> Result<Arc<FunctionPool>> {
+        let functions = self.functions.read().map_err(|_| anyhow::anyhow!("function table poisoned"))?;
+        functions.get(name).cloned().with_context(|| format!("function {name} is not deployed"))
+    }
+
+    fn node(&self) -> PathBuf {
+        self.config.node.clone().unwrap_or_else(|| PathBuf::from("node"))
+    }
+}
+
+#[async_trait]
+impl Platform for LocalPlatform {
+    fn deployment(&self) -> Deployment {
+        Deployment::Local
+    }
+
+    fn storage(&self) -> Arc<dyn ObjectStorage> {
+        self.storage.clone()
+    }
+
+    fn benchmarks_bucket(&self) -> &str {
+        &self.config.bucket
+    }
+
+    fn python_for(&self, version: &str) -> Result<PathBuf> {
+        if let Some(p) = &self.config.python {
+            return check_version(p, Language::Python, version).map(|_| p.clone());
+        }
+        let versioned = PathBuf::from(format!("python{version}"));
+        if check_version(&versioned, Language::Python, version).is_ok() {
+            return Ok(versioned);
+        }
+        let python3 = PathBuf::from("python3");
+        check_version(&python3, Language::Python, version)?;
+        Ok(python3)
+    }
+
+    async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {
+        let (program, server) = match spec.language {
+            Language::Python => (self.python_for(&spec.language_version)?, "server.py"),
+            Language::Nodejs => {
+                let node = self.node();
+                check_version(&node, Language::Nodejs, &spec.language_version)?;
+                (node, "server.js")
+            }
+        };
+        let instance_spec = InstanceSpec {
+            function: spec.name.clone(),
+            program,
+            server,
+            package_dir: spec.package_dir.clone(),
+            storage_root: self.storage.root().to_path_buf(),
+            runtime_dir: self.runtime_dir.path().join(&spec.name),
+            memory_mb: spec.memory_mb,
+            timeout: spec.timeout,
+            startup_timeout: self.config.startup_timeout(),
+            enforce_memory_limit: self.config.enforce_memory_limit,
+        };
+        let pool = Arc::new(FunctionPool::new(instance_spec, self.config.max_instances));
+        // Redeploying replaces the function: its old instances stop with the old pool.
+        if let Some(old) = self.functions.write().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(spec.name.clone(), pool) {
+            old.shutdown();
+        }
+        Ok(DeployedFunction {
+            name: spec.name.clone(),
+            memory_mb: spec.memory_mb,
+            timeout: spec.timeout,
+            url: gateway::url(self.address, &spec.name),
+        })
+    }
+
+    fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>> {
+        Ok(Arc::new(HttpTrigger::new(&function.url, function.timeout + CLIENT_GRACE)?))
+    }
+
+    fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation) -> ProviderMetrics {
+        let number = |name: &str| {
+            raw.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let execution_us = number(gateway::EXECUTION_HEADER);
+        let error = raw
+            .headers
+            .get(gateway::ERROR_KIND_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ErrorKind::parse)
+            .map(|kind| {
+                let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                (kind, message)
+            });
+        let _ = function;
+        ProviderMetrics {
+            execution_us,
+            initialization_us: number(gateway::INIT_HEADER),
+            memory_used_mb: number(gateway::MEMORY_HEADER) as f64 / 1024.0,
+            // Billed like AWS Lambda: the run rounded up to the next millisecond.
+            billed_ms: execution_us.div_ceil(1000),
+            error,
+        }
+    }
+
+    async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
+        self.pool(&function.name)?.enforce_cold_start();
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        if let Ok(functions) = self.functions.read() {
+            for pool in functions.values() {
+                pool.shutdown();
+            }
+        }
+    }
+}
+
+/// Stops idle instances past the keep-alive, checking every second (or sooner for short ones).
+async fn reap_idle(functions: Functions, keep_alive: Duration, mut stop: watch::Receiver<bool>) {
+    let period = keep_alive.min(Duration::from_secs(1)).max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let pools: Vec<Arc<FunctionPool>> = match functions.read() {
+            Ok(f) => f.values().cloned().collect(),
+            Err(_) => return,
+        };
+        for pool in pools {
+            let evicted = pool.evict_idle(keep_alive);
+            if evicted > 0 {
+                tracing::debug!(function = %pool.spec.function, evicted, idle = pool.idle_count(), "evicted idle instances");
+            }
+        }
+    }
+}
+
+/// Checks that `program --version` is the requested language version (`3.11` matches 3.11.7,
+/// `20` matches v20.20.2).
+fn check_version(program: &Path, language: Language, want: &str) -> Result<()> {
+    let output = Command::new(program)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run `{} --version`: is {language} installed?", program.display()))?;
+    let text = String::from_utf8_lossy(if output.stdout.is_empty() { &output.stderr } else { &output.stdout }).to_string();
+    let found = text.split_whitespace().last().unwrap_or("").trim_start_matches('v').to_string();
+    let matches = found == want || found.starts_with(&format!("{want}."));
+    if !matches {
+        bail!(
+            "{language} {want} was asked for but `{}` is {found}; pass --language-version {} or set \
+             deployment.local.{} in the config",
+            program.display(),
+            found.split('.').take(if language == Language::Python { 2 } else { 1 }).collect::<Vec<_>>().join("."),
+            if language == Language::Python { "python" } else { "node" },
+        );
+    }
+    Ok(())
+}

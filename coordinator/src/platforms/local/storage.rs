@@ -1,0 +1,152 @@
+//! The local platform's object storage: a directory per bucket, a file per object.
+//!
+//! Function instances reach the same tree through `SEBS_STORAGE_ROOT` (see
+//! docs/local-protocol.md), so what the tool uploads is what the function downloads.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use crate::storage::{check_key, ObjectStorage, StorageError};
+
+#[derive(Clone, Debug)]
+pub struct DirStorage {
+    root: PathBuf,
+}
+
+impl DirStorage {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirStorage { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, StorageError> {
+        check_key(bucket)?;
+        if bucket.contains('/') {
+            return Err(StorageError::InvalidKey { key: bucket.into(), reason: "bucket names have no `/`" });
+        }
+        Ok(self.root.join(bucket))
+    }
+
+    fn object_path(&self, bucket: &str, key: &str) -> Result<PathBuf, StorageError> {
+        check_key(key)?;
+        Ok(self.bucket_dir(bucket)?.join(key))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io { path: path.to_path_buf(), source }
+}
+
+#[async_trait]
+impl ObjectStorage for DirStorage {
+    async fn create_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        let dir = self.bucket_dir(bucket)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(io(&dir))
+    }
+
+    async fn upload(&self, bucket: &str, key: &str, from: &Path) -> Result<(), StorageError> {
+        let dest = self.object_path(bucket, key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io(parent))?;
+        }
+        // Copy beside the destination and rename: readers never see half an object.
+        let tmp = dest.with_extension(format!("sebs-upload-{}", std::process::id()));
+        tokio::fs::copy(from, &tmp).await.map_err(io(from))?;
+        tokio::fs::rename(&tmp, &dest).await.map_err(io(&dest))
+    }
+
+    async fn download(&self, bucket: &str, key: &str, to: &Path) -> Result<(), StorageError> {
+        let src = self.object_path(bucket, key)?;
+        if !src.is_file() {
+            return Err(StorageError::NotFound { bucket: bucket.into(), key: key.into() });
+        }
+        tokio::fs::copy(&src, to).await.map(|_| ()).map_err(io(to))
+    }
+
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {
+        let path = self.object_path(bucket, key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let dir = self.bucket_dir(bucket)?;
+        let mut keys = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&d).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&d)(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io(&d))? {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&dir) {
+                    let key = rel.to_string_lossy().replace('\\', "/");
+                    if key.starts_with(prefix) && !key.contains(".sebs-upload-") {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn remove_prefix(&self, bucket: &str, prefix: &str) -> Result<usize, StorageError> {
+        let keys = self.list(bucket, prefix).await?;
+        for key in &keys {
+            let path = self.object_path(bucket, key)?;
+            tokio::fs::remove_file(&path).await.map_err(io(&path))?;
+        }
+        Ok(keys.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trip_list_and_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStorage::new(tmp.path().join("store"));
+        let src = tmp.path().join("src.txt");
+        std::fs::write(&src, b"hello").unwrap();
+        store.create_bucket("b").await.unwrap();
+        store.upload("b", "bench-0-input/a/x.txt", &src).await.unwrap();
+        store.upload("b", "bench-0-input/y.txt", &src).await.unwrap();
+        store.upload("b", "other/z.txt", &src).await.unwrap();
+        assert_eq!(store.object_size("b", "bench-0-input/y.txt").await.unwrap(), Some(5));
+        assert_eq!(store.object_size("b", "missing").await.unwrap(), None);
+        assert_eq!(
+            store.list("b", "bench-0-input").await.unwrap(),
+            vec!["bench-0-input/a/x.txt", "bench-0-input/y.txt"]
+        );
+        let dest = tmp.path().join("out.txt");
+        store.download("b", "other/z.txt", &dest).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+        assert!(matches!(store.download("b", "nope", &dest).await, Err(StorageError::NotFound { .. })));
+        assert_eq!(store.remove_prefix("b", "bench-0-input").await.unwrap(), 2);
+        assert_eq!(store.list("b", "").await.unwrap(), vec!["other/z.txt"]);
+    }
+
+    #[tokio::test]
+    async fn keys_cannot_escape_the_bucket() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStorage::new(tmp.path());
+        for key in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
+            assert!(matches!(store.object_size("b", key).await, Err(StorageError::InvalidKey { .. })), "{key}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! FaaS platforms behind one trait.
+//!
+//! To add a platform:
+//! 1. make a folder `platforms/<name>/` with its `config.rs` (a `deny_unknown_fields` struct
+//!    parsed from `deployment.<name>` of the config file), its storage (an [`ObjectStorage`])
+//!    and its deployment code;
+//! 2. put its function wrappers in `benchmarks/wrappers/<name>/<language>/` (the package builder
+//!    picks them up by the platform name; see docs/local-protocol.md for what a wrapper does);
+//! 3. implement [`Platform`] for it: `deploy` creates or updates the function from a built
+//!    package, `trigger` returns how to invoke it, `provider_metrics` reads what the platform
+//!    reports about an invocation, `enforce_cold_start` retires warm instances;
+//! 4. add one line to [`create`];
+//! 5. give it the storage test suite and an end-to-end test against a real server.
+
+pub mod local;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use sebs_common::config::{Deployment, RunConfig};
+use sebs_common::Language;
+use sebs_worker::{RawInvocation, Trigger};
+
+use crate::storage::ObjectStorage;
+
+/// A function to create or update from a built package.
+#[derive(Clone, Debug)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub language: Language,
+    pub language_version: String,
+    pub package_dir: PathBuf,
+    pub package_hash: String,
+    pub memory_mb: u32,
+    pub timeout: Duration,
+}
+
+/// A function the platform runs.
+#[derive(Clone, Debug)]
+pub struct DeployedFunction {
+    pub name: String,
+    pub memory_mb: u32,
+    pub timeout: Duration,
+    /// Where its HTTP trigger listens.
+    pub url: String,
+}
+
+/// What the platform itself reports about one invocation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderMetrics {
+    /// µs the platform measured the function run.
+    pub execution_us: u64,
+    /// µs spent starting an instance for this invocation (0 when warm).
+    pub initialization_us: u64,
+    /// Peak memory of the invocation, MB.
+    pub memory_used_mb: f64,
+    /// Billed duration, ms.
+    pub billed_ms: u64,
+    /// Failure the platform itself reported (timeout, crash, memory limit), with its message.
+    pub error: Option<(sebs_common::ErrorKind, String)>,
+}
+
+#[async_trait]
+pub trait Platform: Send + Sync + std::fmt::Debug {
+    fn deployment(&self) -> Deployment;
+
+    /// The storage benchmarks read inputs from and write outputs to.
+    fn storage(&self) -> Arc<dyn ObjectStorage>;
+
+    /// The one bucket all benchmarks share.
+    fn benchmarks_bucket(&self) -> &str;
+
+    /// The Python interpreter of the function runtime (it installs Python dependencies).
+    fn python_for(&self, version: &str) -> Result<PathBuf>;
+
+    /// Creates the function, or updates it if it exists.
+    async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction>;
+
+    /// How to invoke a deployed function.
+    fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>>;
+
+    /// Reads what the platform reported about an invocation.
+    fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation) -> ProviderMetrics;
+
+    /// Retires every warm instance of the function: its next invocations start cold.
+    async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()>;
+
+    /// Stops whatever the platform runs in this process.
+    async fn shutdown(&self);
+}
+
+/// Makes the platform a run asked for.
+pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platform>> {
+    match run.deployment {
+        Deployment::Local => Ok(Arc::new(local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir).await?)),
+        other => bail!(
+            "deployment `{other}` is not available in this build yet; only `local` runs functions today \
+             (see README.md, \"Platforms\")"
+        ),
+    }
+}

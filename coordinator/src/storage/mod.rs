@@ -1,0 +1,52 @@
+//! Object storage behind one trait: buckets of objects addressed by `/`-separated keys.
+//!
+//! The local platform implements it over a directory; each cloud implements it over its store.
+//! Benchmarks lay their data out as SeBS does: one bucket for all benchmarks, and inside it the
+//! prefixes `<benchmark>-<i>-input` and `<benchmark>-<i>-output`.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid object key `{key}`: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("object `{key}` not found in bucket `{bucket}`")]
+    NotFound { bucket: String, key: String },
+    #[error("storage I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[async_trait]
+pub trait ObjectStorage: Send + Sync + std::fmt::Debug {
+    /// Creates the bucket if it does not exist.
+    async fn create_bucket(&self, bucket: &str) -> Result<(), StorageError>;
+    async fn upload(&self, bucket: &str, key: &str, from: &Path) -> Result<(), StorageError>;
+    async fn download(&self, bucket: &str, key: &str, to: &Path) -> Result<(), StorageError>;
+    /// Size in bytes, or `None` when the object does not exist.
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError>;
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Removes every object under `prefix`; returns how many.
+    async fn remove_prefix(&self, bucket: &str, prefix: &str) -> Result<usize, StorageError>;
+}
+
+/// Keys are relative, `/`-separated, without empty, `.` or `..` segments, so no key can name a
+/// path outside its bucket.
+pub fn check_key(key: &str) -> Result<(), StorageError> {
+    let invalid = |reason| StorageError::InvalidKey { key: key.to_string(), reason };
+    if key.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if key.starts_with('/') || key.contains('\\') {
+        return Err(invalid("keys are relative and use `/`"));
+    }
+    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(invalid("empty, `.` and `..` segments are not allowed"));
+    }
+    Ok(())
+}

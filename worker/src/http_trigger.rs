@@ -1,0 +1,178 @@
+//! An HTTP trigger with kept-alive HTTP/1.1 connections.
+//!
+//! Connections are pooled: a request takes an idle connection or opens a new one (and then
+//! reports the connect time as `http_startup`, as SeBS's pycurl-based trigger does), and gives it
+//! back when the reply is complete. With C invocations in flight the pool settles at C
+//! connections.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use sebs_common::{ErrorKind, InvocationError};
+use tokio::net::TcpStream;
+
+use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation, Trigger};
+
+type Connection = SendRequest<Full<Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpTriggerError {
+    #[error("invalid trigger URL `{url}`: {reason}")]
+    InvalidUrl { url: String, reason: String },
+}
+
+#[derive(Debug)]
+pub struct HttpTrigger {
+    url: Uri,
+    host: String,
+    port: u16,
+    /// Extra headers sent with every request (e.g. authentication).
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// How long to wait for a reply before giving up on the invocation.
+    timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl HttpTrigger {
+    /// `url` must be `http://host:port/path`; TLS endpoints arrive with the cloud platforms.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, HttpTriggerError> {
+        let invalid = |reason: &str| HttpTriggerError::InvalidUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(invalid("only http:// URLs are supported"));
+        }
+        let host = uri.host().ok_or_else(|| invalid("no host"))?.to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(HttpTrigger {
+            url: uri,
+            host,
+            port,
+            headers: Vec::new(),
+            timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    fn take_idle(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(conn) = idle.pop() {
+            if !conn.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if !conn.is_closed() {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
+        let stream = match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => TcpStream::connect(SocketAddr::new(ip, self.port)).await,
+            Err(_) => TcpStream::connect((self.host.as_str(), self.port)).await,
+        }
+        .map_err(|e| format!("cannot connect to {}:{}: {e}", self.host, self.port))?;
+        stream.set_nodelay(true).ok();
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with {}:{} failed: {e}", self.host, self.port))?;
+        tokio::spawn(async move {
+            // Ends when the connection closes; errors show up on the request that hit them.
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    fn request(&self, req: &InvocationRequest) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+            .header(http::header::HOST, format!("{}:{}", self.host, self.port))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-request-id", req.request_id.as_str());
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(req.payload.clone()))
+            .unwrap_or_else(|_| Request::new(Full::new(req.payload.clone())))
+    }
+}
+
+#[async_trait]
+impl Trigger for HttpTrigger {
+    async fn invoke(&self, req: &InvocationRequest) -> RawInvocation {
+        let wall_begin = SystemTime::now();
+        let start = Instant::now();
+        let mut raw = RawInvocation {
+            request_id: req.request_id.clone(),
+            client_begin: epoch_seconds(wall_begin),
+            ..Default::default()
+        };
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let mut conn = match self.take_idle() {
+                Some(conn) => conn,
+                None => {
+                    let conn = self.connect().await.map_err(|m| (ErrorKind::Connect, m))?;
+                    raw.http_startup = start.elapsed().as_secs_f64();
+                    conn
+                }
+            };
+            conn.ready().await.map_err(|e| (ErrorKind::Connect, format!("connection not ready: {e}")))?;
+            let sent = Instant::now();
+            let response = conn
+                .send_request(self.request(req))
+                .await
+                .map_err(|e| (ErrorKind::Connect, format!("request to {} failed: {e}", self.url)))?;
+            raw.first_byte = sent.elapsed().as_secs_f64();
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| (ErrorKind::Connect, format!("reading the reply from {} failed: {e}", self.url)))?
+                .to_bytes();
+            self.give_back(conn);
+            Ok::<_, (ErrorKind, String)>((parts, body))
+        })
+        .await;
+        match outcome {
+            Ok(Ok((parts, body))) => {
+                raw.status = Some(parts.status.as_u16());
+                raw.headers = parts.headers;
+                raw.body = body;
+            }
+            Ok(Err((kind, message))) => raw.error = Some(InvocationError { kind, message }),
+            Err(_) => {
+                raw.error = Some(InvocationError {
+                    kind: ErrorKind::Timeout,
+                    message: format!("no reply from {} within {:?}", self.url, self.timeout),
+                })
+            }
+        }
+        raw.client_us = start.elapsed().as_micros() as u64;
+        raw.client_end = raw.client_begin + start.elapsed().as_secs_f64();
+        raw
+    }
+}

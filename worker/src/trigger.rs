@@ -1,0 +1,54 @@
+//! What every trigger (HTTP, SDK, the local platform's) promises.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::HeaderMap;
+use sebs_common::InvocationError;
+
+/// One request to a function.
+#[derive(Clone, Debug)]
+pub struct InvocationRequest {
+    pub request_id: String,
+    /// The JSON event.
+    pub payload: Bytes,
+}
+
+/// What the client saw of one invocation, before any platform-specific interpretation.
+#[derive(Clone, Debug, Default)]
+pub struct RawInvocation {
+    pub request_id: String,
+    /// Epoch seconds when the request started.
+    pub client_begin: f64,
+    /// Epoch seconds when the whole reply had arrived (or the request failed).
+    pub client_end: f64,
+    /// µs from start to the whole reply.
+    pub client_us: u64,
+    /// Seconds spent connecting; 0 when a kept-alive connection was reused.
+    pub http_startup: f64,
+    /// Seconds from sending the request to the first byte of the reply.
+    pub first_byte: f64,
+    /// HTTP status, when a reply arrived.
+    pub status: Option<u16>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Set when no reply arrived at all (connect failure, client timeout, broken connection).
+    pub error: Option<InvocationError>,
+}
+
+/// A way to invoke one deployed function. Implementations never panic on a failed invocation:
+/// the failure is recorded in the returned `RawInvocation`.
+#[async_trait]
+pub trait Trigger: Send + Sync + std::fmt::Debug {
+    async fn invoke(&self, request: &InvocationRequest) -> RawInvocation;
+}
+
+pub fn epoch_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// A random request id: 32 hex characters, like a uuid4 without dashes.
+pub fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
