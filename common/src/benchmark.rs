@@ -50,9 +50,7 @@ pub enum BenchmarkError {
     },
     #[error("{path}: {message}")]
     InvalidConfig { path: PathBuf, message: String },
-    #[error(
-        "benchmark `{benchmark}` has no {language} implementation (it supports: {supported})"
-    )]
+    #[error("benchmark `{benchmark}` has no {language} implementation (it supports: {supported})")]
     UnsupportedLanguage {
         benchmark: String,
         language: Language,
@@ -69,11 +67,12 @@ impl Benchmark {
             source,
         })?;
         let mut de = serde_json::Deserializer::from_str(&text);
-        let config: BenchmarkConfig =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| BenchmarkError::InvalidConfig {
+        let config: BenchmarkConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            BenchmarkError::InvalidConfig {
                 path: config_path.clone(),
                 message: describe_json_error(&e),
-            })?;
+            }
+        })?;
         if config.timeout == 0 || config.memory == 0 {
             return Err(BenchmarkError::InvalidConfig {
                 path: config_path,
@@ -161,18 +160,30 @@ impl Catalogue {
         let all = self.list()?;
         let matches: Vec<&Benchmark> = all
             .iter()
-            .filter(|b| b.name == name || b.id() == name || b.name.split_once('.').map(|(_, n)| n) == Some(name))
+            .filter(|b| {
+                b.name == name
+                    || b.id() == name
+                    || b.name.split_once('.').map(|(_, n)| n) == Some(name)
+            })
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(BenchmarkError::NotFound {
                 name: name.to_string(),
                 root: self.root.clone(),
-                known: all.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: all
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
             many => Err(BenchmarkError::Ambiguous {
                 name: name.to_string(),
-                matches: many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", "),
+                matches: many
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -182,7 +193,9 @@ fn looks_like_benchmark(dir: &Path) -> bool {
     dir.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.split_once('.'))
-        .is_some_and(|(id, rest)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty())
+        .is_some_and(|(id, rest)| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+        })
 }
 
 fn read_dirs(dir: &Path) -> Result<Vec<PathBuf>, BenchmarkError> {
@@ -223,8 +236,12 @@ mod tests {
     #[test]
     fn finds_by_full_name_id_and_short_name() {
         let tmp = tempfile::tempdir().unwrap();
-        write_bench(tmp.path(), "100.webapps", "110.dynamic-html",
-            r#"{"timeout": 10, "memory": 128, "languages": ["python"], "modules": []}"#);
+        write_bench(
+            tmp.path(),
+            "100.webapps",
+            "110.dynamic-html",
+            r#"{"timeout": 10, "memory": 128, "languages": ["python"], "modules": []}"#,
+        );
         fs::create_dir_all(tmp.path().join("wrappers/local")).unwrap();
         let cat = Catalogue::new(tmp.path());
         for name in ["110.dynamic-html", "110", "dynamic-html"] {
@@ -235,7 +252,10 @@ mod tests {
         assert!(b_supports(&cat, Language::Python));
         assert!(!b_supports(&cat, Language::Nodejs));
         let err = cat.find("999.nope").unwrap_err().to_string();
-        assert!(err.contains("999.nope") && err.contains("110.dynamic-html"), "{err}");
+        assert!(
+            err.contains("999.nope") && err.contains("110.dynamic-html"),
+            "{err}"
+        );
     }
 
     fn b_supports(cat: &Catalogue, l: Language) -> bool {
@@ -245,9 +265,16 @@ mod tests {
     #[test]
     fn bad_config_names_the_file_and_field() {
         let tmp = tempfile::tempdir().unwrap();
-        write_bench(tmp.path(), "000.micro", "010.sleep",
-            r#"{"timeout": "ten", "memory": 128, "languages": ["python"]}"#);
-        let err = Catalogue::new(tmp.path()).find("010").unwrap_err().to_string();
+        write_bench(
+            tmp.path(),
+            "000.micro",
+            "010.sleep",
+            r#"{"timeout": "ten", "memory": 128, "languages": ["python"]}"#,
+        );
+        let err = Catalogue::new(tmp.path())
+            .find("010")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("010.sleep/config.json"), "{err}");
         assert!(err.contains("timeout"), "{err}");
     }
@@ -255,8 +282,12 @@ mod tests {
     #[test]
     fn unknown_field_is_rejected() {
         let tmp = tempfile::tempdir().unwrap();
-        write_bench(tmp.path(), "000.micro", "010.sleep",
-            r#"{"timeout": 1, "memroy": 128, "languages": ["python"]}"#);
+        write_bench(
+            tmp.path(),
+            "000.micro",
+            "010.sleep",
+            r#"{"timeout": 1, "memroy": 128, "languages": ["python"]}"#,
+        );
         let err = Catalogue::new(tmp.path()).list().unwrap_err().to_string();
         assert!(err.contains("memroy"), "{err}");
     }

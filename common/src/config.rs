@@ -215,10 +215,13 @@ impl ConfigFile {
         let runtime = exp.runtime.as_ref();
         let language = match (overrides.language, runtime) {
             (Some(l), _) => l,
-            (None, Some(r)) => r
-                .language
-                .parse()
-                .map_err(|e: crate::language::UnknownLanguage| invalid("experiments.runtime.language", e.to_string()))?,
+            (None, Some(r)) => {
+                r.language
+                    .parse()
+                    .map_err(|e: crate::language::UnknownLanguage| {
+                        invalid("experiments.runtime.language", e.to_string())
+                    })?
+            }
             (None, None) => Language::Python,
         };
         // A version from the file belongs to the file's language; switching languages on the
@@ -239,7 +242,9 @@ impl ConfigFile {
         }
         let architecture = match (overrides.architecture, &exp.architecture) {
             (Some(a), _) => a,
-            (None, Some(a)) => a.parse().map_err(|e| invalid("experiments.architecture", e))?,
+            (None, Some(a)) => a
+                .parse()
+                .map_err(|e| invalid("experiments.architecture", e))?,
             (None, None) => Architecture::host(),
         };
         let repetitions = overrides.repetitions.or(exp.repetitions).unwrap_or(1);
@@ -253,13 +258,19 @@ impl ConfigFile {
         let memory = overrides.memory.or(exp.memory);
         if let Some(m) = memory {
             if !(32..=MAX_MEMORY_MB).contains(&m) {
-                return Err(invalid("memory", format!("{m} MB is outside 32..={MAX_MEMORY_MB} MB")));
+                return Err(invalid(
+                    "memory",
+                    format!("{m} MB is outside 32..={MAX_MEMORY_MB} MB"),
+                ));
             }
         }
         let timeout = overrides.timeout.or(exp.timeout);
         if let Some(t) = timeout {
             if !(1..=MAX_TIMEOUT_S).contains(&t) {
-                return Err(invalid("timeout", format!("{t} s is outside 1..={MAX_TIMEOUT_S} s")));
+                return Err(invalid(
+                    "timeout",
+                    format!("{t} s is outside 1..={MAX_TIMEOUT_S} s"),
+                ));
             }
         }
         let d = &self.deployment;
@@ -289,7 +300,9 @@ impl ConfigFile {
 }
 
 fn is_version(v: &str) -> bool {
-    !v.is_empty() && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    !v.is_empty()
+        && v.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -302,7 +315,10 @@ mod tests {
 
     #[test]
     fn empty_file_gives_local_python_defaults() {
-        let run = parse("{}").unwrap().validate("cfg.json", &Overrides::default()).unwrap();
+        let run = parse("{}")
+            .unwrap()
+            .validate("cfg.json", &Overrides::default())
+            .unwrap();
         assert_eq!(run.deployment, Deployment::Local);
         assert_eq!(run.language, Language::Python);
         assert_eq!(run.language_version, "3.11");
@@ -318,7 +334,10 @@ mod tests {
         )
         .unwrap();
         let run = file.validate("cfg.json", &Overrides::default()).unwrap();
-        assert_eq!((run.language_version.as_str(), run.repetitions, run.memory), ("3.10", 5, Some(256)));
+        assert_eq!(
+            (run.language_version.as_str(), run.repetitions, run.memory),
+            ("3.10", 5, Some(256))
+        );
         assert!(run.platform_section.is_some());
         let over = Overrides {
             language: Some(Language::Nodejs),
@@ -328,22 +347,35 @@ mod tests {
         };
         let run = file.validate("cfg.json", &over).unwrap();
         assert_eq!(run.language, Language::Nodejs);
-        assert_eq!(run.language_version, "20", "file's python version must not leak into nodejs");
+        assert_eq!(
+            run.language_version, "20",
+            "file's python version must not leak into nodejs"
+        );
         assert_eq!((run.repetitions, run.memory), (2, Some(512)));
     }
 
     #[test]
     fn errors_name_the_field() {
-        let err = parse(r#"{"experiments": {"runtime": {"langauge": "python"}}}"#).unwrap_err().to_string();
-        assert!(err.contains("cfg.json") && err.contains("langauge"), "{err}");
-        let err = parse(r#"{"experiments": {"repetitions": -1}}"#).unwrap_err().to_string();
+        let err = parse(r#"{"experiments": {"runtime": {"langauge": "python"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cfg.json") && err.contains("langauge"),
+            "{err}"
+        );
+        let err = parse(r#"{"experiments": {"repetitions": -1}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("experiments.repetitions"), "{err}");
         let err = parse(r#"{"experiments": {"deployment": "lambda"}}"#)
             .unwrap()
             .validate("cfg.json", &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("lambda") && err.contains("experiments.deployment"), "{err}");
+        assert!(
+            err.contains("lambda") && err.contains("experiments.deployment"),
+            "{err}"
+        );
         let err = parse(r#"{"experiments": {"memory": 8}}"#)
             .unwrap()
             .validate("cfg.json", &Overrides::default())

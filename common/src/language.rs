@@ -94,7 +94,9 @@ impl FromStr for Architecture {
         match s {
             "x64" | "x86_64" | "amd64" => Ok(Architecture::X64),
             "arm64" | "aarch64" => Ok(Architecture::Arm64),
-            other => Err(format!("unknown architecture `{other}`: expected x64 or arm64")),
+            other => Err(format!(
+                "unknown architecture `{other}`: expected x64 or arm64"
+            )),
         }
     }
 }

@@ -152,17 +152,24 @@ impl WrapperReply {
     /// Reads the fields of a successful reply. A reply without `is_cold` is a failure
     /// (SEBS-CONTRACT §2); `begin`/`end` may be numbers or SeBS's `"%s.%f"` strings.
     pub fn parse(output: &Value) -> Result<Self, String> {
-        let obj = output
-            .as_object()
-            .ok_or_else(|| format!("reply is not a JSON object: {}", truncate(&output.to_string(), 200)))?;
+        let obj = output.as_object().ok_or_else(|| {
+            format!(
+                "reply is not a JSON object: {}",
+                truncate(&output.to_string(), 200)
+            )
+        })?;
         let is_cold = obj
             .get("is_cold")
             .and_then(Value::as_bool)
             .ok_or_else(|| "reply has no boolean `is_cold`".to_string())?;
         let time = |name: &str| -> Result<f64, String> {
             match obj.get(name) {
-                Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("`{name}` is not a number")),
-                Some(Value::String(s)) => s.parse().map_err(|_| format!("`{name}` is not a timestamp: {s:?}")),
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .ok_or_else(|| format!("`{name}` is not a number")),
+                Some(Value::String(s)) => s
+                    .parse()
+                    .map_err(|_| format!("`{name}` is not a timestamp: {s:?}")),
                 _ => Err(format!("reply has no `{name}` timestamp")),
             }
         };
@@ -204,10 +211,15 @@ mod tests {
 
     #[test]
     fn parses_numbers_and_sebs_strings() {
-        let r = WrapperReply::parse(&json!({"is_cold": true, "begin": 10.5, "end": 10.75, "container_id": "abcd1234"})).unwrap();
+        let r = WrapperReply::parse(
+            &json!({"is_cold": true, "begin": 10.5, "end": 10.75, "container_id": "abcd1234"}),
+        )
+        .unwrap();
         assert_eq!(r.benchmark_us(), 250_000);
         assert_eq!(r.container_id.as_deref(), Some("abcd1234"));
-        let r = WrapperReply::parse(&json!({"is_cold": false, "begin": "1.000001", "end": "1.000002"})).unwrap();
+        let r =
+            WrapperReply::parse(&json!({"is_cold": false, "begin": "1.000001", "end": "1.000002"}))
+                .unwrap();
         assert_eq!(r.benchmark_us(), 1);
     }
 

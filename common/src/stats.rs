@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn summary_matches_hand_computed_values() {
         let s = Summary::of(&[4.0, 1.0, 3.0, 2.0, 5.0]).unwrap();
-        assert_eq!((s.count, s.mean, s.median, s.min, s.max), (5, 3.0, 3.0, 1.0, 5.0));
+        assert_eq!(
+            (s.count, s.mean, s.median, s.min, s.max),
+            (5, 3.0, 3.0, 1.0, 5.0)
+        );
         assert!((s.std - 2.5f64.sqrt()).abs() < 1e-12);
         assert!((s.cv - 2.5f64.sqrt() / 3.0).abs() < 1e-12);
         assert!((s.p95 - 4.8).abs() < 1e-12);

@@ -9,7 +9,11 @@ use sebs_common::{Architecture, Language};
 use crate::inputs::InputSize;
 
 #[derive(Debug, Parser)]
-#[command(name = "sebs", version, about = "The serverless benchmark suite: build, deploy and invoke benchmark functions, and measure them.")]
+#[command(
+    name = "sebs",
+    version,
+    about = "The serverless benchmark suite: build, deploy and invoke benchmark functions, and measure them."
+)]
 pub struct Cli {
     /// Log every step, including function output.
     #[arg(long, global = true)]
@@ -119,7 +123,8 @@ fn parse_deployment(s: &str) -> Result<Deployment, String> {
 }
 
 fn parse_language(s: &str) -> Result<Language, String> {
-    s.parse().map_err(|e: sebs_common::language::UnknownLanguage| e.to_string())
+    s.parse()
+        .map_err(|e: sebs_common::language::UnknownLanguage| e.to_string())
 }
 
 fn parse_architecture(s: &str) -> Result<Architecture, String> {

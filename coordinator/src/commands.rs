@@ -42,15 +42,33 @@ impl Session {
         let run = file.validate(&origin, &overrides)?;
         let benchmark = project.catalogue().find(benchmark)?;
         benchmark.require_language(run.language)?;
-        std::fs::create_dir_all(&args.cache).with_context(|| format!("creating cache folder {}", args.cache.display()))?;
+        std::fs::create_dir_all(&args.cache)
+            .with_context(|| format!("creating cache folder {}", args.cache.display()))?;
         let cache = args.cache.canonicalize()?;
         let platform = platforms::create(&run, &cache).await?;
-        Ok(Session { project, run, benchmark, cache, platform })
+        Ok(Session {
+            project,
+            run,
+            benchmark,
+            cache,
+            platform,
+        })
     }
 
     fn function_name(&self) -> String {
-        let raw = format!("sebs-{}-{}-{}", self.benchmark.name, self.run.language, self.run.language_version);
-        raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+        let raw = format!(
+            "sebs-{}-{}-{}",
+            self.benchmark.name, self.run.language, self.run.language_version
+        );
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect()
     }
 
     async fn build_package(&self) -> Result<BuiltPackage> {
@@ -67,8 +85,12 @@ impl Session {
             force: self.run.update_code,
         };
         let builder = PackageBuilder::new(&self.cache);
-        let built = tokio::task::block_in_place(|| builder.build(&request))
-            .with_context(|| format!("building the {} package of {}", self.run.language, self.benchmark.name))?;
+        let built = tokio::task::block_in_place(|| builder.build(&request)).with_context(|| {
+            format!(
+                "building the {} package of {}",
+                self.run.language, self.benchmark.name
+            )
+        })?;
         tracing::info!(
             benchmark = %self.benchmark.name,
             rebuilt = built.rebuilt,
@@ -83,7 +105,10 @@ impl Session {
 pub fn list() -> Result<()> {
     let project = Project::locate()?;
     let benchmarks = project.catalogue().list()?;
-    println!("{:<28}{:<18}{:>8}{:>9}  modules", "benchmark", "languages", "memory", "timeout");
+    println!(
+        "{:<28}{:<18}{:>8}{:>9}  modules",
+        "benchmark", "languages", "memory", "timeout"
+    );
     for b in benchmarks {
         println!(
             "{:<28}{:<18}{:>5} MB{:>7} s  {}",
@@ -91,14 +116,23 @@ pub fn list() -> Result<()> {
             b.config.languages.join(","),
             b.config.memory,
             b.config.timeout,
-            if b.config.modules.is_empty() { "-".to_string() } else { b.config.modules.join(",") }
+            if b.config.modules.is_empty() {
+                "-".to_string()
+            } else {
+                b.config.modules.join(",")
+            }
         );
     }
     Ok(())
 }
 
 pub async fn package(args: PackageArgs) -> Result<()> {
-    let session = Session::open(&args.benchmark, &args.deployment, args.deployment.overrides()).await?;
+    let session = Session::open(
+        &args.benchmark,
+        &args.deployment,
+        args.deployment.overrides(),
+    )
+    .await?;
     let built = session.build_package().await;
     session.platform.shutdown().await;
     let built = built?;
@@ -123,7 +157,10 @@ struct ColdStarts {
 #[async_trait]
 impl BatchHook for ColdStarts {
     async fn before_batch(&self, _batch: u64) -> Result<(), String> {
-        self.platform.enforce_cold_start(&self.function).await.map_err(|e| format!("{e:#}"))
+        self.platform
+            .enforce_cold_start(&self.function)
+            .await
+            .map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -148,14 +185,29 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
 
     let data = session.project.benchmark_data();
     let tools = tokio::task::block_in_place(|| {
-        ToolsPython::ensure(Path::new("python3"), &data.join("requirements.txt"), &session.cache)
+        ToolsPython::ensure(
+            Path::new("python3"),
+            &data.join("requirements.txt"),
+            &session.cache,
+        )
     })?;
     let inputs = InputPreparer::new(tools, data, &session.cache);
     let storage = platform.storage();
     let input = inputs
-        .prepare(bench, args.size, storage.as_ref(), platform.benchmarks_bucket(), run.update_storage)
+        .prepare(
+            bench,
+            args.size,
+            storage.as_ref(),
+            platform.benchmarks_bucket(),
+            run.update_storage,
+        )
         .await?;
-    tracing::info!(uploaded = input.uploaded, kept = input.kept, "input ready");
+    tracing::info!(
+        uploaded = input.uploaded,
+        kept = input.kept,
+        cleaned = input.cleaned,
+        "input ready"
+    );
 
     let package = session.build_package().await?;
     let spec = FunctionSpec {
@@ -173,7 +225,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let metadata = json!({
         "benchmark": bench.name,
         "input_size": args.size.as_str(),
-        "deployment": run.deployment.as_str(),
+        "deployment": platform.deployment().as_str(),
         "language": run.language,
         "language_version": run.language_version,
         "architecture": run.architecture,
@@ -194,7 +246,10 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         batches: args.cold,
     };
     let hook: Option<Arc<dyn BatchHook>> = args.cold.then(|| {
-        Arc::new(ColdStarts { platform: platform.clone(), function: function.clone() }) as Arc<dyn BatchHook>
+        Arc::new(ColdStarts {
+            platform: platform.clone(),
+            function: function.clone(),
+        }) as Arc<dyn BatchHook>
     });
 
     let (stop_tx, stop) = watch::channel(false);
@@ -208,7 +263,14 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         }
     });
     let (tx, mut rx) = mpsc::channel(1024);
-    let driver = tokio::spawn(run_closed_loop(plan, trigger, payload, hook, tx, stop.clone()));
+    let driver = tokio::spawn(run_closed_loop(
+        plan,
+        trigger,
+        payload,
+        hook,
+        tx,
+        stop.clone(),
+    ));
 
     let mut summary = RunSummary::default();
     while let Some(done) = rx.recv().await {
@@ -224,11 +286,19 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let complete = matches!(&fired, Ok(n) if *n == plan.invocations) && !*stop.borrow();
     let path = writer.finish(complete)?;
     let report = summary.report();
-    write_atomically(&writer.dir().join("summary.json"), &serde_json::to_vec_pretty(&report)?)?;
+    write_atomically(
+        &writer.dir().join("summary.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
 
     let title = format!(
         "{} ({} {}, {} MB) on {}, size {}",
-        bench.name, run.language, run.language_version, spec.memory_mb, run.deployment, args.size.as_str()
+        bench.name,
+        run.language,
+        run.language_version,
+        spec.memory_mb,
+        run.deployment,
+        args.size.as_str()
     );
     print!("{}", summary.render(&title));
     println!("  results: {}", path.display());

@@ -7,11 +7,16 @@ use serde_json::Value;
 
 use crate::platforms::ProviderMetrics;
 
-pub fn execution_result(raw: &RawInvocation, metrics: &ProviderMetrics, memory_mb: u32) -> ExecutionResult {
+pub fn execution_result(
+    raw: &RawInvocation,
+    metrics: &ProviderMetrics,
+    memory_mb: u32,
+) -> ExecutionResult {
     let output = if raw.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&raw.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw.body).into_owned()))
+        serde_json::from_slice(&raw.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw.body).into_owned()))
     };
     let mut result = ExecutionResult {
         request_id: raw.request_id.clone(),
@@ -52,7 +57,11 @@ pub fn execution_result(raw: &RawInvocation, metrics: &ProviderMetrics, memory_m
             if let Some(cold) = output.get("is_cold").and_then(Value::as_bool) {
                 result.stats.cold_start = cold;
             }
-            result.container_id = output.get("container_id").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+            result.container_id = output
+                .get("container_id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
             result.stats.failure = true;
             result.error = Some(e);
         }
@@ -61,26 +70,42 @@ pub fn execution_result(raw: &RawInvocation, metrics: &ProviderMetrics, memory_m
     result
 }
 
-fn classify(raw: &RawInvocation, metrics: &ProviderMetrics, output: &Value) -> Option<InvocationError> {
+fn classify(
+    raw: &RawInvocation,
+    metrics: &ProviderMetrics,
+    output: &Value,
+) -> Option<InvocationError> {
     if let Some(e) = &raw.error {
         return Some(e.clone());
     }
     if let Some((kind, message)) = &metrics.error {
-        return Some(InvocationError { kind: *kind, message: message.clone() });
+        return Some(InvocationError {
+            kind: *kind,
+            message: message.clone(),
+        });
     }
     let status = raw.status.unwrap_or(0);
     if status != 200 {
         if let Some(message) = output.get("error").and_then(Value::as_str) {
-            return Some(InvocationError { kind: ErrorKind::FunctionError, message: message.to_string() });
+            return Some(InvocationError {
+                kind: ErrorKind::FunctionError,
+                message: message.to_string(),
+            });
         }
         return Some(InvocationError {
             kind: ErrorKind::HttpStatus,
-            message: format!("HTTP {status}: {}", sebs_common::result::truncate(&output.to_string(), 300)),
+            message: format!(
+                "HTTP {status}: {}",
+                sebs_common::result::truncate(&output.to_string(), 300)
+            ),
         });
     }
     WrapperReply::parse(output)
         .err()
-        .map(|message| InvocationError { kind: ErrorKind::InvalidReply, message })
+        .map(|message| InvocationError {
+            kind: ErrorKind::InvalidReply,
+            message,
+        })
 }
 
 #[cfg(test)]
@@ -101,7 +126,13 @@ mod tests {
     #[test]
     fn success_takes_times_from_the_wrapper() {
         let body = r#"{"begin": 1.0, "end": 1.25, "is_cold": true, "container_id": "abcd1234", "result": {"result": 1}}"#;
-        let metrics = ProviderMetrics { execution_us: 260_000, initialization_us: 90_000, memory_used_mb: 20.5, billed_ms: 260, error: None };
+        let metrics = ProviderMetrics {
+            execution_us: 260_000,
+            initialization_us: 90_000,
+            memory_used_mb: 20.5,
+            billed_ms: 260,
+            error: None,
+        };
         let r = execution_result(&raw(200, body), &metrics, 256);
         assert!(!r.stats.failure && r.stats.cold_start);
         assert_eq!(r.times.benchmark, 250_000);
@@ -115,15 +146,29 @@ mod tests {
     #[test]
     fn failures_are_classified() {
         let m = ProviderMetrics::default();
-        let r = execution_result(&raw(500, r#"{"error": "ValueError: boom", "is_cold": false, "container_id": "x"}"#), &m, 128);
+        let r = execution_result(
+            &raw(
+                500,
+                r#"{"error": "ValueError: boom", "is_cold": false, "container_id": "x"}"#,
+            ),
+            &m,
+            128,
+        );
         assert_eq!(r.error.as_ref().unwrap().kind, ErrorKind::FunctionError);
         assert!(r.stats.failure && r.error.unwrap().message.contains("boom"));
         let r = execution_result(&raw(200, "not json"), &m, 128);
         assert_eq!(r.error.unwrap().kind, ErrorKind::InvalidReply);
         let r = execution_result(&raw(200, r#"{"begin": 1, "end": 2}"#), &m, 128);
         assert!(r.error.unwrap().message.contains("is_cold"));
-        let timeout = ProviderMetrics { error: Some((ErrorKind::Timeout, "too slow".into())), ..Default::default() };
-        let r = execution_result(&raw(504, r#"{"error": {"kind": "timeout"}}"#), &timeout, 128);
+        let timeout = ProviderMetrics {
+            error: Some((ErrorKind::Timeout, "too slow".into())),
+            ..Default::default()
+        };
+        let r = execution_result(
+            &raw(504, r#"{"error": {"kind": "timeout"}}"#),
+            &timeout,
+            128,
+        );
         assert_eq!(r.error.unwrap().kind, ErrorKind::Timeout);
     }
 }

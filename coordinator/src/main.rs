@@ -20,11 +20,21 @@ use cli::{BenchmarkCommand, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if cli.verbose { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_env("SEBS_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,sebs_coordinator={default_level},sebs_worker={default_level}")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = EnvFilter::try_from_env("SEBS_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,sebs={default_level},sebs_worker={default_level}"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -34,7 +44,9 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Benchmark(BenchmarkCommand::List) => commands::list().map(|_| true),
-            Command::Benchmark(BenchmarkCommand::Package(args)) => commands::package(args).await.map(|_| true),
+            Command::Benchmark(BenchmarkCommand::Package(args)) => {
+                commands::package(args).await.map(|_| true)
+            }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
         }
     });

@@ -17,17 +17,24 @@ impl Project {
         if let Some(root) = std::env::var_os("SEBS_ROOT") {
             let root = PathBuf::from(root);
             if !is_root(&root) {
-                bail!("SEBS_ROOT={} has no benchmarks/wrappers folder", root.display());
+                bail!(
+                    "SEBS_ROOT={} has no benchmarks/wrappers folder",
+                    root.display()
+                );
             }
             return Ok(Project { root });
         }
         let cwd = std::env::current_dir()?;
         if let Some(root) = cwd.ancestors().find(|d| is_root(d)) {
-            return Ok(Project { root: root.to_path_buf() });
+            return Ok(Project {
+                root: root.to_path_buf(),
+            });
         }
         let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         if is_root(&built_from) {
-            return Ok(Project { root: built_from.canonicalize()? });
+            return Ok(Project {
+                root: built_from.canonicalize()?,
+            });
         }
         bail!(
             "cannot find the benchmark catalogue: run sebs inside the sebs repository or set SEBS_ROOT \

@@ -55,8 +55,13 @@ pub async fn run_closed_loop(
         let next = Arc::new(AtomicU64::new(0));
         let mut tasks = JoinSet::new();
         for _ in 0..concurrency.min(plan.invocations) {
-            let (next, trigger, payload, sink, stop) =
-                (next.clone(), trigger.clone(), payload.clone(), sink.clone(), stop.clone());
+            let (next, trigger, payload, sink, stop) = (
+                next.clone(),
+                trigger.clone(),
+                payload.clone(),
+                sink.clone(),
+                stop.clone(),
+            );
             tasks.spawn(async move {
                 loop {
                     if *stop.borrow() {
@@ -147,10 +152,21 @@ mod tests {
         }
     }
 
-    async fn collect(plan: ClosedLoop, probe: Arc<Probe>, hook: Option<Arc<dyn BatchHook>>) -> (u64, Vec<Completed>) {
+    async fn collect(
+        plan: ClosedLoop,
+        probe: Arc<Probe>,
+        hook: Option<Arc<dyn BatchHook>>,
+    ) -> (u64, Vec<Completed>) {
         let (tx, mut rx) = mpsc::channel(16);
         let (_stop_tx, stop) = watch::channel(false);
-        let run = tokio::spawn(run_closed_loop(plan, probe, Bytes::from_static(b"{}"), hook, tx, stop));
+        let run = tokio::spawn(run_closed_loop(
+            plan,
+            probe,
+            Bytes::from_static(b"{}"),
+            hook,
+            tx,
+            stop,
+        ));
         let mut got = Vec::new();
         while let Some(c) = rx.recv().await {
             got.push(c);
@@ -161,7 +177,11 @@ mod tests {
     #[tokio::test]
     async fn free_running_keeps_concurrency_and_count() {
         let probe = Arc::new(Probe::default());
-        let plan = ClosedLoop { invocations: 23, concurrency: 4, batches: false };
+        let plan = ClosedLoop {
+            invocations: 23,
+            concurrency: 4,
+            batches: false,
+        };
         let (fired, got) = collect(plan, probe.clone(), None).await;
         assert_eq!(fired, 23);
         assert_eq!(got.len(), 23);
@@ -169,7 +189,8 @@ mod tests {
         seqs.sort();
         assert_eq!(seqs, (0..23).collect::<Vec<_>>());
         assert_eq!(probe.peak.load(Ordering::SeqCst), 4);
-        let ids: std::collections::HashSet<_> = got.iter().map(|c| c.raw.request_id.clone()).collect();
+        let ids: std::collections::HashSet<_> =
+            got.iter().map(|c| c.raw.request_id.clone()).collect();
         assert_eq!(ids.len(), 23, "request ids are unique");
     }
 
@@ -177,7 +198,11 @@ mod tests {
     async fn batches_call_the_hook_and_never_overlap() {
         let probe = Arc::new(Probe::default());
         let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
-        let plan = ClosedLoop { invocations: 10, concurrency: 4, batches: true };
+        let plan = ClosedLoop {
+            invocations: 10,
+            concurrency: 4,
+            batches: true,
+        };
         let (fired, got) = collect(plan, probe.clone(), Some(recorder.clone())).await;
         assert_eq!(fired, 10);
         assert_eq!(*recorder.0.lock().unwrap(), vec![0, 1, 2]);
@@ -191,14 +216,25 @@ mod tests {
         let probe = Arc::new(Probe::default());
         let (tx, mut rx) = mpsc::channel(1);
         let (stop_tx, stop) = watch::channel(false);
-        let plan = ClosedLoop { invocations: 1_000, concurrency: 2, batches: false };
-        let run = tokio::spawn(run_closed_loop(plan, probe.clone(), Bytes::new(), None, tx, stop));
+        let plan = ClosedLoop {
+            invocations: 1_000,
+            concurrency: 2,
+            batches: false,
+        };
+        let run = tokio::spawn(run_closed_loop(
+            plan,
+            probe.clone(),
+            Bytes::new(),
+            None,
+            tx,
+            stop,
+        ));
         for _ in 0..5 {
             rx.recv().await.unwrap();
         }
         stop_tx.send(true).unwrap();
         while rx.recv().await.is_some() {}
         let fired = run.await.unwrap().unwrap();
-        assert!(fired < 1_000 && fired >= 5, "fired {fired}");
+        assert!((5..1_000).contains(&fired), "fired {fired}");
     }
 }

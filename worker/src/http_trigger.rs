@@ -47,7 +47,9 @@ impl HttpTrigger {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         if uri.scheme_str() != Some("http") {
             return Err(invalid("only http:// URLs are supported"));
         }
@@ -84,7 +86,10 @@ impl HttpTrigger {
 
     fn give_back(&self, conn: Connection) {
         if !conn.is_closed() {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
         }
     }
 
@@ -95,9 +100,12 @@ impl HttpTrigger {
         }
         .map_err(|e| format!("cannot connect to {}:{}: {e}", self.host, self.port))?;
         stream.set_nodelay(true).ok();
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {}:{} failed: {e}", self.host, self.port))?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+            format!(
+                "HTTP handshake with {}:{} failed: {e}",
+                self.host, self.port
+            )
+        })?;
         tokio::spawn(async move {
             // Ends when the connection closes; errors show up on the request that hit them.
             let _ = conn.await;
@@ -140,18 +148,27 @@ impl Trigger for HttpTrigger {
                     conn
                 }
             };
-            conn.ready().await.map_err(|e| (ErrorKind::Connect, format!("connection not ready: {e}")))?;
-            let sent = Instant::now();
-            let response = conn
-                .send_request(self.request(req))
+            conn.ready()
                 .await
-                .map_err(|e| (ErrorKind::Connect, format!("request to {} failed: {e}", self.url)))?;
+                .map_err(|e| (ErrorKind::Connect, format!("connection not ready: {e}")))?;
+            let sent = Instant::now();
+            let response = conn.send_request(self.request(req)).await.map_err(|e| {
+                (
+                    ErrorKind::Connect,
+                    format!("request to {} failed: {e}", self.url),
+                )
+            })?;
             raw.first_byte = sent.elapsed().as_secs_f64();
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| (ErrorKind::Connect, format!("reading the reply from {} failed: {e}", self.url)))?
+                .map_err(|e| {
+                    (
+                        ErrorKind::Connect,
+                        format!("reading the reply from {} failed: {e}", self.url),
+                    )
+                })?
                 .to_bytes();
             self.give_back(conn);
             Ok::<_, (ErrorKind, String)>((parts, body))

@@ -45,7 +45,9 @@ pub trait Trigger: Send + Sync + std::fmt::Debug {
 }
 
 pub fn epoch_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A random request id: 32 hex characters, like a uuid4 without dashes.

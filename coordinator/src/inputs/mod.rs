@@ -42,7 +42,8 @@ impl InputSize {
 }
 
 #[derive(Debug, Deserialize)]
-struct DriverOutput {
+pub struct DriverOutput {
+    output_prefixes: Vec<String>,
     uploads: Vec<Upload>,
     event: Value,
 }
@@ -59,6 +60,8 @@ pub struct PreparedInput {
     pub event: Value,
     pub uploaded: usize,
     pub kept: usize,
+    /// Objects left in the output prefixes by earlier runs, removed before this one.
+    pub cleaned: usize,
 }
 
 #[derive(Debug)]
@@ -78,7 +81,12 @@ impl InputPreparer {
     }
 
     /// Generates data and runs `input.py` (blocking: call from a blocking task).
-    pub fn generate(&self, benchmark: &Benchmark, size: InputSize, bucket: &str) -> Result<(Value, Vec<(String, PathBuf)>)> {
+    pub fn generate(
+        &self,
+        benchmark: &Benchmark,
+        size: InputSize,
+        bucket: &str,
+    ) -> Result<DriverOutput> {
         let generator = self.data_root.join("generate.py");
         if generator.is_file() {
             let status = Command::new(&self.python)
@@ -87,12 +95,20 @@ impl InputPreparer {
                 .status()
                 .with_context(|| format!("cannot run {}", generator.display()))?;
             if !status.success() {
-                bail!("{} {} failed ({status})", generator.display(), benchmark.name);
+                bail!(
+                    "{} {} failed ({status})",
+                    generator.display(),
+                    benchmark.name
+                );
             }
         }
         let input_py = benchmark.input_py();
         if !input_py.is_file() {
-            bail!("benchmark {} has no input.py at {}", benchmark.name, input_py.display());
+            bail!(
+                "benchmark {} has no input.py at {}",
+                benchmark.name,
+                input_py.display()
+            );
         }
         std::fs::create_dir_all(&self.scratch)?;
         let driver = self.scratch.join("driver.py");
@@ -112,7 +128,13 @@ impl InputPreparer {
             .arg("--out")
             .arg(out.path())
             .output()
-            .with_context(|| format!("cannot start {} for {}", self.python.display(), input_py.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} for {}",
+                    self.python.display(),
+                    input_py.display()
+                )
+            })?;
         if !output.status.success() {
             bail!(
                 "input generation failed for {} ({}):\n{}",
@@ -122,10 +144,13 @@ impl InputPreparer {
             );
         }
         let text = std::fs::read(out.path())?;
-        let parsed: DriverOutput = serde_json::from_slice(&text)
-            .with_context(|| format!("the input driver wrote malformed JSON for {}", input_py.display()))?;
-        let uploads = parsed.uploads.into_iter().map(|u| (u.object_key, u.path)).collect();
-        Ok((parsed.event, uploads))
+        let parsed: DriverOutput = serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "the input driver wrote malformed JSON for {}",
+                input_py.display()
+            )
+        })?;
+        Ok(parsed)
     }
 
     /// Generates the input and uploads its files to `bucket` of `storage`.
@@ -137,11 +162,21 @@ impl InputPreparer {
         bucket: &str,
         update_storage: bool,
     ) -> Result<PreparedInput> {
-        let (event, uploads) = tokio::task::block_in_place(|| self.generate(benchmark, size, bucket))?;
+        let generated = tokio::task::block_in_place(|| self.generate(benchmark, size, bucket))?;
         storage.create_bucket(bucket).await?;
+        // As SeBS does: outputs of earlier runs are removed, so what is there is this run's.
+        let mut cleaned = 0;
+        for prefix in &generated.output_prefixes {
+            cleaned += storage.remove_prefix(bucket, &format!("{prefix}/")).await?;
+        }
         let (mut uploaded, mut kept) = (0, 0);
-        for (key, path) in uploads {
-            let local = std::fs::metadata(&path).with_context(|| format!("input file {}", path.display()))?;
+        for Upload {
+            object_key: key,
+            path,
+        } in generated.uploads
+        {
+            let local = std::fs::metadata(&path)
+                .with_context(|| format!("input file {}", path.display()))?;
             if !update_storage && storage.object_size(bucket, &key).await? == Some(local.len()) {
                 kept += 1;
                 continue;
@@ -152,6 +187,11 @@ impl InputPreparer {
                 .with_context(|| format!("uploading {} as {bucket}/{key}", path.display()))?;
             uploaded += 1;
         }
-        Ok(PreparedInput { event, uploaded, kept })
+        Ok(PreparedInput {
+            event: generated.event,
+            uploaded,
+            kept,
+            cleaned,
+        })
     }
 }

@@ -35,11 +35,22 @@ impl ToolsPython {
         let _ = fs::remove_file(&stamp);
         let _ = fs::remove_dir_all(&venv);
         tracing::info!(venv = %venv.display(), "creating the tools environment (once)");
-        run(Command::new(base_python).args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
+        run(
+            Command::new(base_python).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
         if requirements.is_file() {
             run(
                 Command::new(&python)
-                    .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet", "-r"])
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        "--quiet",
+                        "-r",
+                    ])
                     .arg(requirements),
                 "pip install -r benchmark-data/requirements.txt",
             )?;
@@ -52,7 +63,11 @@ impl ToolsPython {
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
-        bail!("{what} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr).trim_end());
+        bail!(
+            "{what} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
     }
     Ok(())
 }

@@ -11,7 +11,12 @@ use super::PackageError;
 /// The dependency file that applies, most specific first; they are never merged (SEBS-CONTRACT §1):
 /// `requirements.txt.arm.<v>` (arm64 only), `requirements.txt.<v>`, `requirements.txt`; for
 /// Node.js `package.json.<v>`, `package.json`.
-pub fn dependency_file(lang_dir: &Path, language: Language, version: &str, arch: Architecture) -> Option<PathBuf> {
+pub fn dependency_file(
+    lang_dir: &Path,
+    language: Language,
+    version: &str,
+    arch: Architecture,
+) -> Option<PathBuf> {
     let base = match language {
         Language::Python => "requirements.txt",
         Language::Nodejs => "package.json",
@@ -22,7 +27,10 @@ pub fn dependency_file(lang_dir: &Path, language: Language, version: &str, arch:
     }
     candidates.push(format!("{base}.{version}"));
     candidates.push(base.to_string());
-    candidates.into_iter().map(|c| lang_dir.join(c)).find(|p| p.is_file())
+    candidates
+        .into_iter()
+        .map(|c| lang_dir.join(c))
+        .find(|p| p.is_file())
 }
 
 /// Installs the dependencies listed in `file` into `package`.
@@ -36,16 +44,26 @@ pub fn install(
     match language {
         Language::Python => {
             let text = fs::read_to_string(file).map_err(|e| PackageError::io(file, e))?;
-            let has_requirements = text.lines().map(str::trim).any(|l| !l.is_empty() && !l.starts_with('#'));
+            let has_requirements = text
+                .lines()
+                .map(str::trim)
+                .any(|l| !l.is_empty() && !l.starts_with('#'));
             if !has_requirements {
                 return Ok(());
             }
             let mut cmd = Command::new(runtime);
-            cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
-                .args(["--no-warn-script-location", "--target"])
-                .arg(package.join(".python_packages"))
-                .arg("--requirement")
-                .arg(file);
+            cmd.args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ])
+            .args(["--no-warn-script-location", "--target"])
+            .arg(package.join(".python_packages"))
+            .arg("--requirement")
+            .arg(file);
             run(cmd, "pip install", log)
         }
         Language::Nodejs => {
@@ -66,7 +84,12 @@ pub fn install(
 }
 
 /// Runs `script` with bash and SeBS's arguments: target directory, verbosity, architecture.
-pub fn run_script(script: &Path, target: &Path, arch: Architecture, log: &mut String) -> Result<(), PackageError> {
+pub fn run_script(
+    script: &Path,
+    target: &Path,
+    arch: Architecture,
+    log: &mut String,
+) -> Result<(), PackageError> {
     let mut cmd = Command::new("bash");
     cmd.arg(script)
         .arg(target)
@@ -104,7 +127,10 @@ mod tests {
     fn most_specific_dependency_file_wins() {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
-        assert_eq!(dependency_file(d, Language::Python, "3.11", Architecture::X64), None);
+        assert_eq!(
+            dependency_file(d, Language::Python, "3.11", Architecture::X64),
+            None
+        );
         fs::write(d.join("requirements.txt"), "").unwrap();
         let pick = |arch| dependency_file(d, Language::Python, "3.11", arch).unwrap();
         assert!(pick(Architecture::X64).ends_with("requirements.txt"));

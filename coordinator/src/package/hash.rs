@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// Folders that are build output, never input.
-const SKIPPED_DIRS: [&str; 4] = ["__pycache__", "node_modules", ".python_packages", ".pytest_cache"];
+const SKIPPED_DIRS: [&str; 4] = [
+    "__pycache__",
+    "node_modules",
+    ".python_packages",
+    ".pytest_cache",
+];
 
 /// Every regular file under `dir`, as paths relative to it, sorted.
 pub fn files_sorted(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -105,7 +110,11 @@ mod tests {
         assert_eq!(tree_hash(a.path()), tree_hash(b.path()));
         fs::create_dir_all(a.path().join("__pycache__")).unwrap();
         fs::write(a.path().join("__pycache__/z.pyc"), "bytecode").unwrap();
-        assert_eq!(tree_hash(a.path()), tree_hash(b.path()), "build output is ignored");
+        assert_eq!(
+            tree_hash(a.path()),
+            tree_hash(b.path()),
+            "build output is ignored"
+        );
         fs::write(a.path().join("z.py"), "changed").unwrap();
         assert_ne!(tree_hash(a.path()), tree_hash(b.path()));
     }

@@ -40,7 +40,10 @@ pub enum PackageError {
 
 impl PackageError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        PackageError::Io { path: path.to_path_buf(), source }
+        PackageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -83,7 +86,9 @@ pub struct PackageBuilder {
 
 impl PackageBuilder {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        PackageBuilder { cache_dir: cache_dir.into() }
+        PackageBuilder {
+            cache_dir: cache_dir.into(),
+        }
     }
 
     /// Returns the cached package when its hash is current, else builds it. Concurrent builds
@@ -94,13 +99,19 @@ impl PackageBuilder {
             .join("packages")
             .join(req.platform)
             .join(&req.benchmark.name)
-            .join(format!("{}-{}-{}", req.language, req.language_version, req.architecture));
+            .join(format!(
+                "{}-{}-{}",
+                req.language, req.language_version, req.architecture
+            ));
         fs::create_dir_all(&slot).map_err(|e| PackageError::io(&slot, e))?;
         let lock_path = slot.join(".lock");
         let lock = fs::File::create(&lock_path).map_err(|e| PackageError::io(&lock_path, e))?;
         lock.lock().map_err(|e| PackageError::io(&lock_path, e))?;
 
-        let wrapper_dir = req.wrappers_root.join(req.platform).join(req.language.as_str());
+        let wrapper_dir = req
+            .wrappers_root
+            .join(req.platform)
+            .join(req.language.as_str());
         if !wrapper_dir.is_dir() {
             return Err(PackageError::NoWrapper {
                 platform: req.platform.to_string(),
@@ -112,8 +123,14 @@ impl PackageBuilder {
         let package_dir = slot.join("package");
         let meta_path = slot.join("meta.json");
         if !req.force {
-            if let Some(meta) = read_meta(&meta_path).filter(|m| m.hash == hash && package_dir.is_dir()) {
-                return Ok(BuiltPackage { dir: package_dir, meta, rebuilt: false });
+            if let Some(meta) =
+                read_meta(&meta_path).filter(|m| m.hash == hash && package_dir.is_dir())
+            {
+                return Ok(BuiltPackage {
+                    dir: package_dir,
+                    meta,
+                    rebuilt: false,
+                });
             }
         }
 
@@ -137,7 +154,11 @@ impl PackageBuilder {
         };
         let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
         fs::write(&meta_path, text).map_err(|e| PackageError::io(&meta_path, e))?;
-        Ok(BuiltPackage { dir: package_dir, meta, rebuilt: true })
+        Ok(BuiltPackage {
+            dir: package_dir,
+            meta,
+            rebuilt: true,
+        })
     }
 }
 
@@ -164,25 +185,46 @@ fn content_hash(req: &PackageRequest<'_>, wrapper_dir: &Path) -> Result<String, 
 }
 
 /// Builds the package in `staging`.
-fn assemble(req: &PackageRequest<'_>, wrapper_dir: &Path, staging: &Path, log: &mut String) -> Result<(), PackageError> {
+fn assemble(
+    req: &PackageRequest<'_>,
+    wrapper_dir: &Path,
+    staging: &Path,
+    log: &mut String,
+) -> Result<(), PackageError> {
     let lang_dir = req.benchmark.language_dir(req.language);
     let function_dir = staging.join("function");
     copy_tree(&lang_dir, &function_dir)?;
     for rel in hash::files_sorted(wrapper_dir).map_err(|e| PackageError::io(wrapper_dir, e))? {
-        let is_storage = rel.file_stem().is_some_and(|s| s == "storage") && rel.parent() == Some(Path::new(""));
-        let dest = if is_storage { function_dir.join(&rel) } else { staging.join(&rel) };
+        let is_storage =
+            rel.file_stem().is_some_and(|s| s == "storage") && rel.parent() == Some(Path::new(""));
+        let dest = if is_storage {
+            function_dir.join(&rel)
+        } else {
+            staging.join(&rel)
+        };
         copy_file(&wrapper_dir.join(&rel), &dest)?;
     }
     // Build scripts: the benchmark root's init.sh, then the language folder's (it was copied).
-    for init in [req.benchmark.dir.join("init.sh"), function_dir.join("init.sh")] {
+    for init in [
+        req.benchmark.dir.join("init.sh"),
+        function_dir.join("init.sh"),
+    ] {
         if init.is_file() {
             deps::run_script(&init, &function_dir, req.architecture, log)?;
         }
     }
-    if let Some(file) = deps::dependency_file(&lang_dir, req.language, req.language_version, req.architecture) {
+    if let Some(file) = deps::dependency_file(
+        &lang_dir,
+        req.language,
+        req.language_version,
+        req.architecture,
+    ) {
         deps::install(staging, req.language, req.python, &file, log)?;
     }
-    for post in [req.benchmark.dir.join("package.sh"), function_dir.join("package.sh")] {
+    for post in [
+        req.benchmark.dir.join("package.sh"),
+        function_dir.join("package.sh"),
+    ] {
         if post.is_file() {
             deps::run_script(&post, staging, req.architecture, log)?;
         }
@@ -205,7 +247,9 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), PackageError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(|e| PackageError::io(parent, e))?;
     }
-    fs::copy(from, to).map(|_| ()).map_err(|e| PackageError::io(from, e))
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| PackageError::io(from, e))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<(), PackageError> {

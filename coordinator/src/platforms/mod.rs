@@ -83,7 +83,8 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>>;
 
     /// Reads what the platform reported about an invocation.
-    fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation) -> ProviderMetrics;
+    fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation)
+        -> ProviderMetrics;
 
     /// Retires every warm instance of the function: its next invocations start cold.
     async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()>;

@@ -32,7 +32,8 @@ pub struct ResultWriter {
 impl ResultWriter {
     /// Creates the output folder; `metadata` (benchmark, size, config) goes into experiments.json.
     pub fn create(dir: &Path, function: &str, metadata: Value) -> Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("creating output folder {}", dir.display()))?;
         let path = dir.join("invocations.jsonl");
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let writer = ResultWriter {

@@ -49,11 +49,18 @@ impl RunSummary {
             self.containers.insert(id.clone());
         }
         if let Some(e) = &r.error {
-            let entry = self.failures.entry(e.kind).or_insert((0, e.message.clone()));
+            let entry = self
+                .failures
+                .entry(e.kind)
+                .or_insert((0, e.message.clone()));
             entry.0 += 1;
             return;
         }
-        let s = if r.stats.cold_start { &mut self.cold } else { &mut self.warm };
+        let s = if r.stats.cold_start {
+            &mut self.cold
+        } else {
+            &mut self.warm
+        };
         s.client_ms.push(r.times.client as f64 / 1000.0);
         s.benchmark_ms.push(r.times.benchmark as f64 / 1000.0);
     }
@@ -62,11 +69,18 @@ impl RunSummary {
         SummaryReport {
             invocations: self.count,
             failures: self.failures.values().map(|(n, _)| n).sum(),
-            failures_by_kind: self.failures.iter().map(|(k, (n, _))| (k.as_str().to_string(), *n)).collect(),
+            failures_by_kind: self
+                .failures
+                .iter()
+                .map(|(k, (n, _))| (k.as_str().to_string(), *n))
+                .collect(),
             cold: self.cold.client_ms.len(),
             warm: self.warm.client_ms.len(),
             containers: self.containers.len(),
-            client_time_ms: Split { cold: Summary::of(&self.cold.client_ms), warm: Summary::of(&self.warm.client_ms) },
+            client_time_ms: Split {
+                cold: Summary::of(&self.cold.client_ms),
+                warm: Summary::of(&self.warm.client_ms),
+            },
             benchmark_time_ms: Split {
                 cold: Summary::of(&self.cold.benchmark_ms),
                 warm: Summary::of(&self.warm.benchmark_ms),
@@ -90,9 +104,18 @@ impl RunSummary {
             r.containers
         );
         for (kind, (n, first)) in &self.failures {
-            let _ = writeln!(out, "  failed with {}: {n} (first: {})", kind.as_str(), first_line(first));
+            let _ = writeln!(
+                out,
+                "  failed with {}: {n} (first: {})",
+                kind.as_str(),
+                first_line(first)
+            );
         }
-        let _ = writeln!(out, "  {:<22}{:>6}{:>11}{:>11}{:>11}{:>11}", "time (ms)", "n", "mean", "median", "p95", "p99");
+        let _ = writeln!(
+            out,
+            "  {:<22}{:>6}{:>11}{:>11}{:>11}{:>11}",
+            "time (ms)", "n", "mean", "median", "p95", "p99"
+        );
         let rows = [
             ("client, cold", &r.client_time_ms.cold),
             ("client, warm", &r.client_time_ms.warm),

@@ -21,6 +21,9 @@ pub enum StorageError {
     },
 }
 
+// `download` and `list` serve output validation and `resources list`, which arrive with the
+// catalogue and cloud issues; the local implementation is tested now.
+#[allow(dead_code)]
 #[async_trait]
 pub trait ObjectStorage: Send + Sync + std::fmt::Debug {
     /// Creates the bucket if it does not exist.
@@ -38,14 +41,20 @@ pub trait ObjectStorage: Send + Sync + std::fmt::Debug {
 /// Keys are relative, `/`-separated, without empty, `.` or `..` segments, so no key can name a
 /// path outside its bucket.
 pub fn check_key(key: &str) -> Result<(), StorageError> {
-    let invalid = |reason| StorageError::InvalidKey { key: key.to_string(), reason };
+    let invalid = |reason| StorageError::InvalidKey {
+        key: key.to_string(),
+        reason,
+    };
     if key.is_empty() {
         return Err(invalid("empty"));
     }
     if key.starts_with('/') || key.contains('\\') {
         return Err(invalid("keys are relative and use `/`"));
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(invalid("empty, `.` and `..` segments are not allowed"));
     }
     Ok(())

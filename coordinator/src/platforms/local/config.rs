@@ -54,16 +54,25 @@ impl LocalConfig {
                 .map_err(|e| format!("deployment.local.{}: {}", e.path(), e.inner()))?,
         };
         if !(config.idle_timeout.is_finite() && config.idle_timeout > 0.0) {
-            return Err(format!("deployment.local.idle_timeout: {} is not a positive number of seconds", config.idle_timeout));
+            return Err(format!(
+                "deployment.local.idle_timeout: {} is not a positive number of seconds",
+                config.idle_timeout
+            ));
         }
         if !(config.startup_timeout.is_finite() && config.startup_timeout > 0.0) {
-            return Err(format!("deployment.local.startup_timeout: {} is not a positive number of seconds", config.startup_timeout));
+            return Err(format!(
+                "deployment.local.startup_timeout: {} is not a positive number of seconds",
+                config.startup_timeout
+            ));
         }
         if config.max_instances == 0 {
             return Err("deployment.local.max_instances: must be at least 1".into());
         }
         if config.bucket.is_empty() || config.bucket.contains('/') {
-            return Err(format!("deployment.local.bucket: `{}` is not a bucket name", config.bucket));
+            return Err(format!(
+                "deployment.local.bucket: `{}` is not a bucket name",
+                config.bucket
+            ));
         }
         Ok(config)
     }

@@ -30,7 +30,11 @@ pub const ERROR_KIND_HEADER: &str = "x-sebs-error-kind";
 pub type Functions = Arc<RwLock<HashMap<String, Arc<FunctionPool>>>>;
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, functions: Functions, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    functions: Functions,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -59,15 +63,34 @@ pub fn url(addr: SocketAddr, function: &str) -> String {
     format!("http://{addr}/functions/{function}")
 }
 
-async fn handle(req: Request<Incoming>, functions: Functions) -> Result<Response<Full<Bytes>>, Infallible> {
-    let name = req.uri().path().strip_prefix("/functions/").map(str::to_string);
-    let pool = name.as_ref().and_then(|n| functions.read().ok()?.get(n).cloned());
+async fn handle(
+    req: Request<Incoming>,
+    functions: Functions,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let name = req
+        .uri()
+        .path()
+        .strip_prefix("/functions/")
+        .map(str::to_string);
+    let pool = name
+        .as_ref()
+        .and_then(|n| functions.read().ok()?.get(n).cloned());
     let Some(pool) = pool else {
         let message = format!("no function at {}", req.uri().path());
-        return Ok(error_reply(StatusCode::NOT_FOUND, ErrorKind::HttpStatus, &message, None));
+        return Ok(error_reply(
+            StatusCode::NOT_FOUND,
+            ErrorKind::HttpStatus,
+            &message,
+            None,
+        ));
     };
     if req.method() != http::Method::POST {
-        return Ok(error_reply(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::HttpStatus, "use POST", None));
+        return Ok(error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::HttpStatus,
+            "use POST",
+            None,
+        ));
     }
     let request_id = req
         .headers()
@@ -77,7 +100,14 @@ async fn handle(req: Request<Incoming>, functions: Functions) -> Result<Response
         .unwrap_or_else(sebs_worker::new_request_id);
     let event = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(error_reply(StatusCode::BAD_REQUEST, ErrorKind::HttpStatus, &e.to_string(), None)),
+        Err(e) => {
+            return Ok(error_reply(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::HttpStatus,
+                &e.to_string(),
+                None,
+            ))
+        }
     };
     let served = pool.invoke(event, &request_id).await;
     let mut response = match served.result {
@@ -85,7 +115,10 @@ async fn handle(req: Request<Incoming>, functions: Functions) -> Result<Response
             let mut r = Response::new(Full::new(reply.body));
             *r.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let h = r.headers_mut();
-            h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             h.insert(EXECUTION_HEADER, reply.execution_us.into());
             h.insert(MEMORY_HEADER, reply.peak_kib.into());
             r
@@ -96,7 +129,8 @@ async fn handle(req: Request<Incoming>, functions: Functions) -> Result<Response
                 _ => StatusCode::BAD_GATEWAY,
             };
             let mut r = error_reply(status, failure.kind, &failure.message, Some(&request_id));
-            r.headers_mut().insert(EXECUTION_HEADER, failure.execution_us.into());
+            r.headers_mut()
+                .insert(EXECUTION_HEADER, failure.execution_us.into());
             r
         }
     };
@@ -106,7 +140,12 @@ async fn handle(req: Request<Incoming>, functions: Functions) -> Result<Response
     Ok(response)
 }
 
-fn error_reply(status: StatusCode, kind: ErrorKind, message: &str, request_id: Option<&str>) -> Response<Full<Bytes>> {
+fn error_reply(
+    status: StatusCode,
+    kind: ErrorKind,
+    message: &str,
+    request_id: Option<&str>,
+) -> Response<Full<Bytes>> {
     let body = serde_json::json!({
         "error": {"kind": kind.as_str(), "message": message},
         "request_id": request_id,
@@ -114,7 +153,13 @@ fn error_reply(status: StatusCode, kind: ErrorKind, message: &str, request_id: O
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    h.insert(ERROR_KIND_HEADER, http::HeaderValue::from_static(kind.as_str()));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        ERROR_KIND_HEADER,
+        http::HeaderValue::from_static(kind.as_str()),
+    );
     r
 }

@@ -74,10 +74,15 @@ pub struct Instance {
 impl Instance {
     /// Starts the process and waits until it listens. Returns the instance and how long the
     /// start took.
-    pub async fn start(spec: &InstanceSpec, id: u64, generation: u64) -> Result<(Instance, Duration), String> {
+    pub async fn start(
+        spec: &InstanceSpec,
+        id: u64,
+        generation: u64,
+    ) -> Result<(Instance, Duration), String> {
         let started = Instant::now();
         let tmpdir = spec.runtime_dir.join(format!("instance-{id}"));
-        std::fs::create_dir_all(&tmpdir).map_err(|e| format!("cannot create {}: {e}", tmpdir.display()))?;
+        std::fs::create_dir_all(&tmpdir)
+            .map_err(|e| format!("cannot create {}: {e}", tmpdir.display()))?;
         let mut child = Command::new(&spec.program)
             .arg(spec.server)
             .current_dir(&spec.package_dir)
@@ -94,7 +99,13 @@ impl Instance {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start {} {}: {e}", spec.program.display(), spec.server))?;
+            .map_err(|e| {
+                format!(
+                    "cannot start {} {}: {e}",
+                    spec.program.display(),
+                    spec.server
+                )
+            })?;
         let pid = child.id().unwrap_or(0);
         let stderr: StderrTail = Arc::default();
         if let Some(err) = child.stderr.take() {
@@ -106,11 +117,18 @@ impl Instance {
             let mut line = String::new();
             loop {
                 line.clear();
-                if stdout.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+                if stdout
+                    .read_line(&mut line)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    == 0
+                {
                     return Err("exited before listening".to_string());
                 }
                 if let Some(port) = line.trim().strip_prefix("SEBS-LISTENING ") {
-                    return port.parse::<u16>().map_err(|_| format!("bad port in {line:?}"));
+                    return port
+                        .parse::<u16>()
+                        .map_err(|_| format!("bad port in {line:?}"));
                 }
             }
         })
@@ -119,10 +137,20 @@ impl Instance {
             Ok(Ok(port)) => port,
             Ok(Err(why)) => return Err(describe_exit(&mut child, &stderr, &why).await),
             Err(_) => {
-                return Err(describe_exit(&mut child, &stderr, &format!("not listening after {:?}", spec.startup_timeout)).await)
+                return Err(describe_exit(
+                    &mut child,
+                    &stderr,
+                    &format!("not listening after {:?}", spec.startup_timeout),
+                )
+                .await)
             }
         };
-        tokio::spawn(drain(stdout.into_inner(), Arc::default(), spec.function.clone(), id));
+        tokio::spawn(drain(
+            stdout.into_inner(),
+            Arc::default(),
+            spec.function.clone(),
+            id,
+        ));
 
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
@@ -149,7 +177,12 @@ impl Instance {
 
     /// Sends one event. On `Err` the instance is broken (stopped, crashed or over its limits)
     /// and must be discarded.
-    pub async fn invoke(&mut self, spec: &InstanceSpec, event: Bytes, request_id: &str) -> Result<InstanceReply, InstanceFailure> {
+    pub async fn invoke(
+        &mut self,
+        spec: &InstanceSpec,
+        event: Bytes,
+        request_id: &str,
+    ) -> Result<InstanceReply, InstanceFailure> {
         let limit_kib = u64::from(spec.memory_mb) * 1024;
         memory::reset_peak(self.pid);
         let started = Instant::now();
@@ -195,23 +228,40 @@ impl Instance {
             Ok(Ok((status, body))) => {
                 self.last_used = Instant::now();
                 let peak_kib = memory::peak_kib(self.pid).unwrap_or(0);
-                Ok(InstanceReply { status, body, execution_us, peak_kib })
+                Ok(InstanceReply {
+                    status,
+                    body,
+                    execution_us,
+                    peak_kib,
+                })
             }
             Ok(Err(e)) => {
                 let why = format!("connection to instance {} broke: {e}", self.id);
                 let message = describe_exit(&mut self.child, &self.stderr, &why).await;
-                Err(InstanceFailure { kind: ErrorKind::Crashed, message, execution_us })
+                Err(InstanceFailure {
+                    kind: ErrorKind::Crashed,
+                    message,
+                    execution_us,
+                })
             }
             Err(_) => Err(self.failure(
                 ErrorKind::Timeout,
-                format!("function did not finish within its {} s timeout; instance {} was stopped", spec.timeout.as_secs_f64(), self.id),
+                format!(
+                    "function did not finish within its {} s timeout; instance {} was stopped",
+                    spec.timeout.as_secs_f64(),
+                    self.id
+                ),
                 started,
             )),
         }
     }
 
     fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
-        InstanceFailure { kind, message, execution_us: started.elapsed().as_micros() as u64 }
+        InstanceFailure {
+            kind,
+            message,
+            execution_us: started.elapsed().as_micros() as u64,
+        }
     }
 }
 
@@ -230,7 +280,10 @@ async fn describe_exit(child: &mut Child, stderr: &StderrTail, why: &str) -> Str
     };
     // Give the stderr reader a moment to catch the last lines.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let tail: Vec<String> = stderr.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+    let tail: Vec<String> = stderr
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
     if tail.is_empty() {
         format!("{why}{status}")
     } else {

@@ -51,13 +51,22 @@ impl LocalPlatform {
     /// Starts the gateway and the idle-instance reaper.
     pub async fn start(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
         let config = LocalConfig::from_section(section).map_err(anyhow::Error::msg)?;
-        let storage_dir = config.storage_dir.clone().unwrap_or_else(|| cache_dir.join("local-storage"));
-        std::fs::create_dir_all(&storage_dir).with_context(|| format!("creating {}", storage_dir.display()))?;
+        let storage_dir = config
+            .storage_dir
+            .clone()
+            .unwrap_or_else(|| cache_dir.join("local-storage"));
+        std::fs::create_dir_all(&storage_dir)
+            .with_context(|| format!("creating {}", storage_dir.display()))?;
         let storage_dir = storage_dir.canonicalize()?;
         let runtime_dir = tempfile::Builder::new().prefix("sebs-local-").tempdir()?;
         let listener = TcpListener::bind(&config.gateway_address)
             .await
-            .with_context(|| format!("deployment.local.gateway_address: cannot bind {}", config.gateway_address))?;
+            .with_context(|| {
+                format!(
+                    "deployment.local.gateway_address: cannot bind {}",
+                    config.gateway_address
+                )
+            })?;
         let address = listener.local_addr()?;
         let functions: Functions = Arc::new(RwLock::new(HashMap::new()));
         let (shutdown, stop) = watch::channel(false);
@@ -74,17 +83,22 @@ impl LocalPlatform {
         })
     }
 
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     fn pool(&self, name: &str) -> Result<Arc<FunctionPool>> {
-        let functions = self.functions.read().map_err(|_| anyhow::anyhow!("function table poisoned"))?;
-        functions.get(name).cloned().with_context(|| format!("function {name} is not deployed"))
+        let functions = self
+            .functions
+            .read()
+            .map_err(|_| anyhow::anyhow!("function table poisoned"))?;
+        functions
+            .get(name)
+            .cloned()
+            .with_context(|| format!("function {name} is not deployed"))
     }
 
     fn node(&self) -> PathBuf {
-        self.config.node.clone().unwrap_or_else(|| PathBuf::from("node"))
+        self.config
+            .node
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("node"))
     }
 }
 
@@ -136,9 +150,15 @@ impl Platform for LocalPlatform {
             startup_timeout: self.config.startup_timeout(),
             enforce_memory_limit: self.config.enforce_memory_limit,
         };
+        tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
         let pool = Arc::new(FunctionPool::new(instance_spec, self.config.max_instances));
         // Redeploying replaces the function: its old instances stop with the old pool.
-        if let Some(old) = self.functions.write().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(spec.name.clone(), pool) {
+        if let Some(old) = self
+            .functions
+            .write()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert(spec.name.clone(), pool)
+        {
             old.shutdown();
         }
         Ok(DeployedFunction {
@@ -150,10 +170,17 @@ impl Platform for LocalPlatform {
     }
 
     fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>> {
-        Ok(Arc::new(HttpTrigger::new(&function.url, function.timeout + CLIENT_GRACE)?))
+        Ok(Arc::new(HttpTrigger::new(
+            &function.url,
+            function.timeout + CLIENT_GRACE,
+        )?))
     }
 
-    fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation) -> ProviderMetrics {
+    fn provider_metrics(
+        &self,
+        function: &DeployedFunction,
+        raw: &RawInvocation,
+    ) -> ProviderMetrics {
         let number = |name: &str| {
             raw.headers
                 .get(name)
@@ -202,7 +229,9 @@ impl Platform for LocalPlatform {
 
 /// Stops idle instances past the keep-alive, checking every second (or sooner for short ones).
 async fn reap_idle(functions: Functions, keep_alive: Duration, mut stop: watch::Receiver<bool>) {
-    let period = keep_alive.min(Duration::from_secs(1)).max(Duration::from_millis(50));
+    let period = keep_alive
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(50));
     let mut tick = tokio::time::interval(period);
     loop {
         tokio::select! {
@@ -228,9 +257,24 @@ fn check_version(program: &Path, language: Language, want: &str) -> Result<()> {
     let output = Command::new(program)
         .arg("--version")
         .output()
-        .with_context(|| format!("cannot run `{} --version`: is {language} installed?", program.display()))?;
-    let text = String::from_utf8_lossy(if output.stdout.is_empty() { &output.stderr } else { &output.stdout }).to_string();
-    let found = text.split_whitespace().last().unwrap_or("").trim_start_matches('v').to_string();
+        .with_context(|| {
+            format!(
+                "cannot run `{} --version`: is {language} installed?",
+                program.display()
+            )
+        })?;
+    let text = String::from_utf8_lossy(if output.stdout.is_empty() {
+        &output.stderr
+    } else {
+        &output.stdout
+    })
+    .to_string();
+    let found = text
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_start_matches('v')
+        .to_string();
     let matches = found == want || found.starts_with(&format!("{want}."));
     if !matches {
         bail!(

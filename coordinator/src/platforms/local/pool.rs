@@ -58,7 +58,12 @@ impl FunctionPool {
     /// Serves one event on a warm instance or a new one.
     pub async fn invoke(&self, event: Bytes, request_id: &str) -> Served {
         let Ok(_permit) = self.busy.acquire().await else {
-            return failed(0, 0, ErrorKind::Platform, "the platform is shutting down".into());
+            return failed(
+                0,
+                0,
+                ErrorKind::Platform,
+                "the platform is shutting down".into(),
+            );
         };
         let warm = {
             let mut state = self.state();
@@ -74,7 +79,10 @@ impl FunctionPool {
                 match Instance::start(&self.spec, id, generation).await {
                     Ok((instance, took)) => (instance, took.as_micros() as u64),
                     Err(message) => {
-                        let message = format!("instance of {} failed to start: {message}", self.spec.function);
+                        let message = format!(
+                            "instance of {} failed to start: {message}",
+                            self.spec.function
+                        );
                         return failed(id, 0, ErrorKind::Platform, message);
                     }
                 }
@@ -88,7 +96,11 @@ impl FunctionPool {
                 state.idle.push(instance);
             }
         }
-        Served { instance_id: id, init_us, result }
+        Served {
+            instance_id: id,
+            init_us,
+            result,
+        }
     }
 
     /// Retires every instance: the next invocations start cold.
@@ -106,7 +118,9 @@ impl FunctionPool {
         let now = Instant::now();
         let mut state = self.state();
         let before = state.idle.len();
-        state.idle.retain(|i| now.duration_since(i.last_used) < keep_alive);
+        state
+            .idle
+            .retain(|i| now.duration_since(i.last_used) < keep_alive);
         before - state.idle.len()
     }
 
@@ -125,6 +139,10 @@ fn failed(instance_id: u64, init_us: u64, kind: ErrorKind, message: String) -> S
     Served {
         instance_id,
         init_us,
-        result: Err(InstanceFailure { kind, message, execution_us: 0 }),
+        result: Err(InstanceFailure {
+            kind,
+            message,
+            execution_us: 0,
+        }),
     }
 }

@@ -26,7 +26,10 @@ impl DirStorage {
     fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, StorageError> {
         check_key(bucket)?;
         if bucket.contains('/') {
-            return Err(StorageError::InvalidKey { key: bucket.into(), reason: "bucket names have no `/`" });
+            return Err(StorageError::InvalidKey {
+                key: bucket.into(),
+                reason: "bucket names have no `/`",
+            });
         }
         Ok(self.root.join(bucket))
     }
@@ -38,7 +41,10 @@ impl DirStorage {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
-    move |source| StorageError::Io { path: path.to_path_buf(), source }
+    move |source| StorageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[async_trait]
@@ -51,7 +57,9 @@ impl ObjectStorage for DirStorage {
     async fn upload(&self, bucket: &str, key: &str, from: &Path) -> Result<(), StorageError> {
         let dest = self.object_path(bucket, key)?;
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io(parent))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io(parent))?;
         }
         // Copy beside the destination and rename: readers never see half an object.
         let tmp = dest.with_extension(format!("sebs-upload-{}", std::process::id()));
@@ -62,7 +70,10 @@ impl ObjectStorage for DirStorage {
     async fn download(&self, bucket: &str, key: &str, to: &Path) -> Result<(), StorageError> {
         let src = self.object_path(bucket, key)?;
         if !src.is_file() {
-            return Err(StorageError::NotFound { bucket: bucket.into(), key: key.into() });
+            return Err(StorageError::NotFound {
+                bucket: bucket.into(),
+                key: key.into(),
+            });
         }
         tokio::fs::copy(&src, to).await.map(|_| ()).map_err(io(to))
     }
@@ -124,10 +135,19 @@ mod tests {
         let src = tmp.path().join("src.txt");
         std::fs::write(&src, b"hello").unwrap();
         store.create_bucket("b").await.unwrap();
-        store.upload("b", "bench-0-input/a/x.txt", &src).await.unwrap();
-        store.upload("b", "bench-0-input/y.txt", &src).await.unwrap();
+        store
+            .upload("b", "bench-0-input/a/x.txt", &src)
+            .await
+            .unwrap();
+        store
+            .upload("b", "bench-0-input/y.txt", &src)
+            .await
+            .unwrap();
         store.upload("b", "other/z.txt", &src).await.unwrap();
-        assert_eq!(store.object_size("b", "bench-0-input/y.txt").await.unwrap(), Some(5));
+        assert_eq!(
+            store.object_size("b", "bench-0-input/y.txt").await.unwrap(),
+            Some(5)
+        );
         assert_eq!(store.object_size("b", "missing").await.unwrap(), None);
         assert_eq!(
             store.list("b", "bench-0-input").await.unwrap(),
@@ -136,7 +156,10 @@ mod tests {
         let dest = tmp.path().join("out.txt");
         store.download("b", "other/z.txt", &dest).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
-        assert!(matches!(store.download("b", "nope", &dest).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            store.download("b", "nope", &dest).await,
+            Err(StorageError::NotFound { .. })
+        ));
         assert_eq!(store.remove_prefix("b", "bench-0-input").await.unwrap(), 2);
         assert_eq!(store.list("b", "").await.unwrap(), vec!["other/z.txt"]);
     }
@@ -146,7 +169,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = DirStorage::new(tmp.path());
         for key in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
-            assert!(matches!(store.object_size("b", key).await, Err(StorageError::InvalidKey { .. })), "{key}");
+            assert!(
+                matches!(
+                    store.object_size("b", key).await,
+                    Err(StorageError::InvalidKey { .. })
+                ),
+                "{key}"
+            );
         }
     }
 }
