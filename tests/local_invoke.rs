@@ -22,7 +22,8 @@ fn is_cold(r: &Value) -> bool {
     r["output"]["is_cold"].as_bool().expect("is_cold")
 }
 
-/// Invokes one benchmark three times at size `test` and checks every field a SeBS user reads.
+/// Invokes one benchmark three times at size `test`, validates its outputs with input.py's
+/// `validate_output`, and checks every field a SeBS user reads.
 fn invokes_cleanly(benchmark: &str, language: &str) {
     let run = sebs(&[
         "benchmark",
@@ -33,8 +34,15 @@ fn invokes_cleanly(benchmark: &str, language: &str) {
         language,
         "--repetitions",
         "3",
+        "--validate",
     ]);
     run.assert_success();
+    assert!(
+        run.stdout()
+            .contains("validation: 3 of 3 successful outputs valid"),
+        "{}",
+        run.stdout()
+    );
     let stdout = run.stdout();
     assert!(
         stdout.contains("3 invocations: 3 succeeded (1 cold, 2 warm), 0 failed"),
@@ -487,4 +495,30 @@ fn broken_input_py_names_the_file_and_hook() {
         err.contains("input generation is broken on purpose"),
         "{err}"
     );
+}
+
+#[test]
+fn wrong_output_fails_validation() {
+    let run = fixture(&[
+        "benchmark",
+        "invoke",
+        "907.wrong-output",
+        "test",
+        "--validate",
+    ]);
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    assert!(
+        run.stdout()
+            .contains("validation: 0 of 1 successful outputs valid"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stderr().contains("expected 42, got 41"),
+        "{}",
+        run.stderr()
+    );
+    let validation = &run.experiments()["validation"];
+    assert_eq!(validation["checked"], 1);
+    assert_eq!(validation["invalid"][0]["message"], "expected 42, got 41");
 }

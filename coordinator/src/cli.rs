@@ -89,6 +89,9 @@ pub struct InvokeArgs {
     /// Force a cold start before every batch of --concurrency invocations (SeBS's "burst").
     #[arg(long)]
     pub cold: bool,
+    /// Check every successful output with the benchmark's `validate_output` (from input.py).
+    #[arg(long)]
+    pub validate: bool,
     /// Upload input data again even if it is already in storage.
     #[arg(long)]
     pub update_storage: bool,

@@ -273,6 +273,8 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     ));
 
     let mut summary = RunSummary::default();
+    // Handler outputs kept for --validate, by request id.
+    let mut outputs: Vec<(String, serde_json::Value)> = Vec::new();
     while let Some(done) = rx.recv().await {
         let metrics = platform.provider_metrics(&function, &done.raw);
         let result = execution_result(&done.raw, &metrics, function.memory_mb);
@@ -281,9 +283,23 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         }
         summary.add(&result);
         writer.record(&result)?;
+        if args.validate && result.error.is_none() {
+            outputs.push((result.request_id.clone(), result.output["result"].clone()));
+        }
     }
     let fired = driver.await?;
     let complete = matches!(&fired, Ok(n) if *n == plan.invocations) && !*stop.borrow();
+    let validation = if args.validate {
+        let (ids, values): (Vec<String>, Vec<serde_json::Value>) = outputs.into_iter().unzip();
+        let verdicts = tokio::task::block_in_place(|| {
+            inputs.validate(bench, run.language, &input.event, &values)
+        })?;
+        let report = validation_report(&ids, verdicts.as_deref());
+        writer.annotate("validation", report.clone());
+        Some(report)
+    } else {
+        None
+    };
     let path = writer.finish(complete)?;
     let report = summary.report();
     write_atomically(
@@ -301,9 +317,48 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         args.size.as_str()
     );
     print!("{}", summary.render(&title));
+    if let Some(v) = &validation {
+        println!(
+            "  validation: {}",
+            v["verdict"].as_str().unwrap_or_default()
+        );
+    }
     println!("  results: {}", path.display());
     if let Err(e) = fired {
         anyhow::bail!("the run stopped early: {e}");
     }
+    if let Some(invalid) = validation
+        .as_ref()
+        .and_then(|v| v["invalid"].as_array())
+        .filter(|i| !i.is_empty())
+    {
+        anyhow::bail!(
+            "{} output(s) failed validation, first: {}",
+            invalid.len(),
+            invalid[0]["message"].as_str().unwrap_or_default()
+        );
+    }
     Ok(report.invocations > report.failures)
+}
+
+/// The `validation` entry of experiments.json: how many outputs were checked and which failed.
+fn validation_report(
+    ids: &[String],
+    verdicts: Option<&[crate::inputs::Verdict]>,
+) -> serde_json::Value {
+    let Some(verdicts) = verdicts else {
+        return json!({"checked": 0, "invalid": [], "verdict": "input.py has no validate_output; nothing checked"});
+    };
+    let invalid: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(verdicts)
+        .filter(|(_, v)| !v.valid)
+        .map(|(id, v)| json!({"request_id": id, "message": v.message}))
+        .collect();
+    let verdict = format!(
+        "{} of {} successful outputs valid",
+        verdicts.len() - invalid.len(),
+        verdicts.len()
+    );
+    json!({"checked": verdicts.len(), "invalid": invalid, "verdict": verdict})
 }

@@ -7,7 +7,8 @@ Generate mode:
   python3 driver.py --input-py PATH --benchmark NAME --data-dir DIR --size SIZE --bucket BUCKET --out FILE
 Validate mode:
   python3 driver.py --validate --input-py PATH --data-dir DIR --input-json FILE --output-json FILE
-                    --language L --out FILE
+                    --language L --out FILE [--many]
+  With --many, --output-json holds a list of outputs and FILE gets {"results": [verdict, ...]}.
 
 Nothing is uploaded here: uploads and NoSQL items are recorded and the Rust side performs them.
 Any failure prints one line naming input.py and the failing hook, then the traceback, and exits 2.
@@ -166,6 +167,20 @@ def validate(args, module):
         return {"valid": None, "message": "input.py has no validate_output"}
     input_cfg = read_json(args.input_json, "--input-json")
     output = read_json(args.output_json, "--output-json")
+    if not args.many:
+        return judge(module, args, input_cfg, output)
+    if not isinstance(output, list):
+        raise HookFailure("validate_output", "--many needs a JSON list in --output-json")
+    results = []
+    for one in output:
+        try:
+            results.append(judge(module, args, input_cfg, one))
+        except HookFailure as failure:  # one bad output must not hide the verdicts on the others
+            results.append({"valid": False, "message": f"validate_output failed: {failure}"})
+    return {"results": results}
+
+
+def judge(module, args, input_cfg, output):
     verdict = call_hook(module, "validate_output", os.path.abspath(args.data_dir), input_cfg, output, args.language, None)
     # A bare bool, or (bool, message).
     if isinstance(verdict, bool):
@@ -184,6 +199,7 @@ def parse_args(argv):
     parser.add_argument("--size", choices=SIZES)
     parser.add_argument("--bucket")
     parser.add_argument("--validate", action="store_true")
+    parser.add_argument("--many", action="store_true", help="--output-json holds a list of outputs")
     parser.add_argument("--input-json")
     parser.add_argument("--output-json")
     parser.add_argument("--language")

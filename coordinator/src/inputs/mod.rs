@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use sebs_common::Benchmark;
+use sebs_common::{Benchmark, Language};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -46,6 +46,13 @@ pub struct DriverOutput {
     output_prefixes: Vec<String>,
     uploads: Vec<Upload>,
     event: Value,
+}
+
+/// What `validate_output` said of one output.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+pub struct Verdict {
+    pub valid: bool,
+    pub message: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +87,25 @@ impl InputPreparer {
         }
     }
 
+    /// The driver script on disk, under a name derived from its content. Written once and
+    /// renamed into place: other sebs processes sharing the cache may be running it right now,
+    /// and rewriting it in place would let them read half a script.
+    fn driver(&self) -> Result<PathBuf> {
+        let hash = crate::package::hash::ContentHash::new()
+            .value("driver", DRIVER)
+            .finish();
+        let path = self.scratch.join(format!("driver-{}.py", &hash[..16]));
+        if !path.is_file() {
+            std::fs::create_dir_all(&self.scratch)?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".driver-")
+                .tempfile_in(&self.scratch)?;
+            std::fs::write(tmp.path(), DRIVER)?;
+            tmp.persist(&path)?;
+        }
+        Ok(path)
+    }
+
     /// Generates data and runs `input.py` (blocking: call from a blocking task).
     pub fn generate(
         &self,
@@ -89,16 +115,20 @@ impl InputPreparer {
     ) -> Result<DriverOutput> {
         let generator = self.data_root.join("generate.py");
         if generator.is_file() {
-            let status = Command::new(&self.python)
+            let out = Command::new(&self.python)
                 .arg(&generator)
                 .arg(&benchmark.name)
-                .status()
+                .output()
                 .with_context(|| format!("cannot run {}", generator.display()))?;
-            if !status.success() {
+            let said = String::from_utf8_lossy(&out.stdout);
+            tracing::debug!(benchmark = %benchmark.name, "generate.py: {}", said.trim_end());
+            if !out.status.success() {
                 bail!(
-                    "{} {} failed ({status})",
+                    "{} {} failed ({}):\n{}",
                     generator.display(),
-                    benchmark.name
+                    benchmark.name,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim_end()
                 );
             }
         }
@@ -110,9 +140,7 @@ impl InputPreparer {
                 input_py.display()
             );
         }
-        std::fs::create_dir_all(&self.scratch)?;
-        let driver = self.scratch.join("driver.py");
-        std::fs::write(&driver, DRIVER)?;
+        let driver = self.driver()?;
         let out = tempfile::Builder::new()
             .prefix("input-")
             .suffix(".json")
@@ -151,6 +179,58 @@ impl InputPreparer {
             )
         })?;
         Ok(parsed)
+    }
+
+    /// Checks handler outputs with the benchmark's `validate_output` hook, all in one Python
+    /// process. `None` when `input.py` has no such hook (blocking: call from a blocking task).
+    pub fn validate(
+        &self,
+        benchmark: &Benchmark,
+        language: Language,
+        event: &Value,
+        outputs: &[Value],
+    ) -> Result<Option<Vec<Verdict>>> {
+        let driver = self.driver()?;
+        let scratch_json = |bytes: Vec<u8>| -> Result<tempfile::NamedTempFile> {
+            let file = tempfile::Builder::new()
+                .suffix(".json")
+                .tempfile_in(&self.scratch)?;
+            std::fs::write(file.path(), bytes)?;
+            Ok(file)
+        };
+        let input_json = scratch_json(serde_json::to_vec(event)?)?;
+        let outputs_json = scratch_json(serde_json::to_vec(outputs)?)?;
+        let out = tempfile::Builder::new()
+            .suffix(".json")
+            .tempfile_in(&self.scratch)?;
+        let output = Command::new(&self.python)
+            .arg(&driver)
+            .args(["--validate", "--many", "--language", language.as_str()])
+            .arg("--input-py")
+            .arg(benchmark.input_py())
+            .arg("--data-dir")
+            .arg(self.data_root.join(&benchmark.name))
+            .arg("--input-json")
+            .arg(input_json.path())
+            .arg("--output-json")
+            .arg(outputs_json.path())
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .context("cannot start the validation driver")?;
+        if !output.status.success() {
+            bail!(
+                "output validation failed to run for {} ({}):\n{}",
+                benchmark.name,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        let reply: Value = serde_json::from_slice(&std::fs::read(out.path())?)?;
+        let Some(results) = reply.get("results") else {
+            return Ok(None); // no validate_output hook
+        };
+        Ok(Some(serde_json::from_value(results.clone())?))
     }
 
     /// Generates the input and uploads its files to `bucket` of `storage`.

@@ -62,6 +62,13 @@ impl ResultWriter {
         Ok(())
     }
 
+    /// Adds a top-level entry to experiments.json (e.g. the validation verdicts).
+    pub fn annotate(&mut self, key: &str, value: Value) {
+        if let Some(meta) = self.metadata.as_object_mut() {
+            meta.insert(key.to_string(), value);
+        }
+    }
+
     /// Writes the final experiments.json; `complete` is false when the run was cut short.
     pub fn finish(&mut self, complete: bool) -> Result<PathBuf> {
         self.lines.flush()?;

@@ -115,12 +115,17 @@ impl ObjectStorage for DirStorage {
     }
 
     async fn remove_prefix(&self, bucket: &str, prefix: &str) -> Result<usize, StorageError> {
-        let keys = self.list(bucket, prefix).await?;
-        for key in &keys {
-            let path = self.object_path(bucket, key)?;
-            tokio::fs::remove_file(&path).await.map_err(io(&path))?;
+        let mut removed = 0;
+        for key in self.list(bucket, prefix).await? {
+            let path = self.object_path(bucket, &key)?;
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => removed += 1,
+                // Someone else (a concurrent run sharing the storage) removed it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
         }
-        Ok(keys.len())
+        Ok(removed)
     }
 }
 
