@@ -293,43 +293,37 @@ fn unknown_benchmark_and_language_are_named() {
     );
 }
 
+/// Runs `sebs benchmark invoke 110 test --config FILE <extra>` with `config` as FILE.
+fn invoke_with_config(config: &str, extra: &[&str]) -> support::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config).unwrap();
+    let mut args = vec![
+        "benchmark",
+        "invoke",
+        "110",
+        "test",
+        "--config",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    sebs(&args)
+}
+
 #[test]
 fn malformed_config_names_file_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
+    let run = invoke_with_config(
         r#"{"experiments": {"runtime": {"language": "python", "verison": "3.11"}}}"#,
-    )
-    .unwrap();
-    let run = sebs(&[
-        "benchmark",
-        "invoke",
-        "110",
-        "test",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(run.code(), Some(2));
+    let err = run.stderr();
     assert!(
-        run.stderr().contains("config.json") && run.stderr().contains("verison"),
-        "{}",
-        run.stderr()
+        err.contains("config.json") && err.contains("verison"),
+        "{err}"
     );
 
-    std::fs::write(
-        &config,
-        r#"{"deployment": {"local": {"max_instances": 0}}}"#,
-    )
-    .unwrap();
-    let run = sebs(&[
-        "benchmark",
-        "invoke",
-        "110",
-        "test",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let run = invoke_with_config(r#"{"deployment": {"local": {"max_instances": 0}}}"#, &[]);
     assert_eq!(run.code(), Some(2));
     assert!(
         run.stderr().contains("deployment.local.max_instances"),
@@ -340,24 +334,11 @@ fn malformed_config_names_file_and_field() {
 
 #[test]
 fn config_file_values_apply_and_command_line_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
+    let run = invoke_with_config(
         r#"{"experiments": {"deployment": "local", "runtime": {"language": "nodejs", "version": "20"},
             "repetitions": 2, "memory": 256}}"#,
-    )
-    .unwrap();
-    let run = sebs(&[
-        "benchmark",
-        "invoke",
-        "110",
-        "test",
-        "--config",
-        config.to_str().unwrap(),
-        "--memory",
-        "512",
-    ]);
+        &["--memory", "512"],
+    );
     run.assert_success();
     let doc = run.experiments();
     assert_eq!(

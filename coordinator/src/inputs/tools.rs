@@ -8,8 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
+use crate::package::deps::{run, PIP_INSTALL};
 use crate::package::hash::ContentHash;
 
 #[derive(Debug)]
@@ -35,39 +36,21 @@ impl ToolsPython {
         let _ = fs::remove_file(&stamp);
         let _ = fs::remove_dir_all(&venv);
         tracing::info!(venv = %venv.display(), "creating the tools environment (once)");
-        run(
-            Command::new(base_python).args(["-m", "venv"]).arg(&venv),
-            "python3 -m venv",
-        )?;
+        // Build-step output goes to the log only when a step fails (in the error).
+        let mut log = String::new();
+        let mut venv_cmd = Command::new(base_python);
+        venv_cmd.args(["-m", "venv"]).arg(&venv);
+        run(venv_cmd, "python3 -m venv", &mut log)?;
         if requirements.is_file() {
+            let mut pip = Command::new(&python);
+            pip.args(PIP_INSTALL).arg("--requirement").arg(requirements);
             run(
-                Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--disable-pip-version-check",
-                        "--no-input",
-                        "--quiet",
-                        "-r",
-                    ])
-                    .arg(requirements),
+                pip,
                 "pip install -r benchmark-data/requirements.txt",
+                &mut log,
             )?;
         }
         fs::write(&stamp, want)?;
         Ok(python)
     }
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
-    Ok(())
 }

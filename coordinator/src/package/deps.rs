@@ -33,6 +33,16 @@ pub fn dependency_file(
         .find(|p| p.is_file())
 }
 
+/// `python -m pip install` as every build step runs it: quiet, non-interactive.
+pub const PIP_INSTALL: [&str; 6] = [
+    "-m",
+    "pip",
+    "install",
+    "--disable-pip-version-check",
+    "--no-input",
+    "--quiet",
+];
+
 /// Installs the dependencies listed in `file` into `package`.
 pub fn install(
     package: &Path,
@@ -52,18 +62,11 @@ pub fn install(
                 return Ok(());
             }
             let mut cmd = Command::new(runtime);
-            cmd.args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-            ])
-            .args(["--no-warn-script-location", "--target"])
-            .arg(package.join(".python_packages"))
-            .arg("--requirement")
-            .arg(file);
+            cmd.args(PIP_INSTALL)
+                .args(["--no-warn-script-location", "--target"])
+                .arg(package.join(".python_packages"))
+                .arg("--requirement")
+                .arg(file);
             run(cmd, "pip install", log)
         }
         Language::Nodejs => {

@@ -6,7 +6,7 @@
 //! architecture) under `<cache>/packages/...`, with `meta.json` written last: **a package without
 //! `meta.json` does not exist**, so an interrupted build is never mistaken for a finished one.
 
-mod deps;
+pub mod deps;
 pub mod hash;
 
 use std::fs;
