@@ -244,3 +244,73 @@ mod tests {
         }
     }
 }
+
+/// The few fields of a wrapper reply the invocation engine records, read without allocating
+/// (string fields borrow from the reply).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReplyFields<'a> {
+    pub is_cold: Option<bool>,
+    pub begin: Option<f64>,
+    pub end: Option<f64>,
+    pub container_id: Option<&'a str>,
+}
+
+impl<'a> ReplyFields<'a> {
+    /// Reads the fields of a reply body; unknown fields are skipped, `begin`/`end` may be numbers
+    /// or SeBS's `"%s.%f"` strings. `None` when the body is not a JSON object.
+    pub fn read(body: &'a [u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            is_cold: Option<bool>,
+            #[serde(default, borrow)]
+            begin: Option<Stamp<'a>>,
+            #[serde(default, borrow)]
+            end: Option<Stamp<'a>>,
+            #[serde(default, borrow)]
+            container_id: Option<&'a str>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stamp<'a> {
+            Number(f64),
+            Text(&'a str),
+        }
+        let stamp = |s: Option<Stamp<'_>>| match s {
+            Some(Stamp::Number(n)) => Some(n),
+            Some(Stamp::Text(t)) => t.parse().ok(),
+            None => None,
+        };
+        let raw: Raw<'a> = serde_json::from_slice(body).ok()?;
+        Some(ReplyFields {
+            is_cold: raw.is_cold,
+            begin: stamp(raw.begin),
+            end: stamp(raw.end),
+            container_id: raw.container_id,
+        })
+    }
+
+    /// µs between `begin` and `end`, when both are there and in order.
+    pub fn benchmark_us(&self) -> Option<u64> {
+        match (self.begin, self.end) {
+            (Some(b), Some(e)) if e >= b => Some(((e - b) * 1e6).round() as u64),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod reply_fields_tests {
+    use super::*;
+
+    #[test]
+    fn reads_numbers_strings_and_skips_the_rest() {
+        let body = br#"{"result": {"result": [1, 2, {"x": "y"}]}, "is_cold": true, "begin": 1.5, "end": "1.75", "container_id": "abcd1234"}"#;
+        let f = ReplyFields::read(body).unwrap();
+        assert_eq!(f.is_cold, Some(true));
+        assert_eq!(f.benchmark_us(), Some(250_000));
+        assert_eq!(f.container_id, Some("abcd1234"));
+        assert_eq!(ReplyFields::read(b"not json"), None);
+        let missing = ReplyFields::read(br#"{"error": "boom"}"#).unwrap();
+        assert_eq!((missing.is_cold, missing.benchmark_us()), (None, None));
+    }
+}

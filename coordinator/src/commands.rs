@@ -277,7 +277,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let mut outputs: Vec<(String, serde_json::Value)> = Vec::new();
     while let Some(done) = rx.recv().await {
         let metrics = platform.provider_metrics(&function, &done.raw);
-        let result = execution_result(&done.raw, &metrics, function.memory_mb);
+        let result = execution_result(&done.request_id, &done.raw, &metrics, function.memory_mb);
         if let Some(e) = &result.error {
             tracing::warn!(request = %result.request_id, kind = e.kind.as_str(), "invocation failed: {}", e.message);
         }

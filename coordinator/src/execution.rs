@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::platforms::ProviderMetrics;
 
 pub fn execution_result(
+    request_id: &str,
     raw: &RawInvocation,
     metrics: &ProviderMetrics,
     memory_mb: u32,
@@ -19,7 +20,7 @@ pub fn execution_result(
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw.body).into_owned()))
     };
     let mut result = ExecutionResult {
-        request_id: raw.request_id.clone(),
+        request_id: request_id.to_string(),
         times: Times {
             client: raw.client_us,
             client_begin: raw.client_begin,
@@ -115,7 +116,6 @@ mod tests {
 
     fn raw(status: u16, body: &str) -> RawInvocation {
         RawInvocation {
-            request_id: "r1".into(),
             client_us: 1500,
             status: Some(status),
             body: Bytes::from(body.to_string()),
@@ -133,7 +133,7 @@ mod tests {
             billed_ms: 260,
             error: None,
         };
-        let r = execution_result(&raw(200, body), &metrics, 256);
+        let r = execution_result("r1", &raw(200, body), &metrics, 256);
         assert!(!r.stats.failure && r.stats.cold_start);
         assert_eq!(r.times.benchmark, 250_000);
         assert_eq!(r.times.initialization, 90_000);
@@ -147,6 +147,7 @@ mod tests {
     fn failures_are_classified() {
         let m = ProviderMetrics::default();
         let r = execution_result(
+            "r1",
             &raw(
                 500,
                 r#"{"error": "ValueError: boom", "is_cold": false, "container_id": "x"}"#,
@@ -156,15 +157,16 @@ mod tests {
         );
         assert_eq!(r.error.as_ref().unwrap().kind, ErrorKind::FunctionError);
         assert!(r.stats.failure && r.error.unwrap().message.contains("boom"));
-        let r = execution_result(&raw(200, "not json"), &m, 128);
+        let r = execution_result("r1", &raw(200, "not json"), &m, 128);
         assert_eq!(r.error.unwrap().kind, ErrorKind::InvalidReply);
-        let r = execution_result(&raw(200, r#"{"begin": 1, "end": 2}"#), &m, 128);
+        let r = execution_result("r1", &raw(200, r#"{"begin": 1, "end": 2}"#), &m, 128);
         assert!(r.error.unwrap().message.contains("is_cold"));
         let timeout = ProviderMetrics {
             error: Some((ErrorKind::Timeout, "too slow".into())),
             ..Default::default()
         };
         let r = execution_result(
+            "r1",
             &raw(504, r#"{"error": {"kind": "timeout"}}"#),
             &timeout,
             128,

@@ -37,6 +37,7 @@ pub struct Completed {
     pub seq: u64,
     /// Batch number (0 when not batching).
     pub batch: u64,
+    pub request_id: String,
     pub raw: RawInvocation,
 }
 
@@ -71,8 +72,17 @@ pub async fn run_closed_loop(
                     if seq >= plan.invocations {
                         break;
                     }
-                    let raw = fire(trigger.as_ref(), &payload).await;
-                    if sink.send(Completed { seq, batch: 0, raw }).await.is_err() {
+                    let (request_id, raw) = fire(trigger.as_ref(), &payload).await;
+                    if sink
+                        .send(Completed {
+                            seq,
+                            batch: 0,
+                            request_id,
+                            raw,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -93,8 +103,15 @@ pub async fn run_closed_loop(
         for seq in fired..fired + size {
             let (trigger, payload, sink) = (trigger.clone(), payload.clone(), sink.clone());
             tasks.spawn(async move {
-                let raw = fire(trigger.as_ref(), &payload).await;
-                let _ = sink.send(Completed { seq, batch, raw }).await;
+                let (request_id, raw) = fire(trigger.as_ref(), &payload).await;
+                let _ = sink
+                    .send(Completed {
+                        seq,
+                        batch,
+                        request_id,
+                        raw,
+                    })
+                    .await;
             });
         }
         while tasks.join_next().await.is_some() {}
@@ -104,12 +121,16 @@ pub async fn run_closed_loop(
     Ok(fired)
 }
 
-async fn fire(trigger: &dyn Trigger, payload: &Bytes) -> RawInvocation {
-    let request = InvocationRequest {
-        request_id: new_request_id(),
-        payload: payload.clone(),
-    };
-    trigger.invoke(&request).await
+/// Invokes once with a fresh request id; returns the id and what the trigger saw.
+async fn fire(trigger: &dyn Trigger, payload: &Bytes) -> (String, RawInvocation) {
+    let request_id = new_request_id();
+    let raw = trigger
+        .invoke(InvocationRequest {
+            request_id: &request_id,
+            payload,
+        })
+        .await;
+    (request_id, raw)
 }
 
 #[cfg(test)]
@@ -129,16 +150,13 @@ mod tests {
 
     #[async_trait]
     impl Trigger for Probe {
-        async fn invoke(&self, request: &InvocationRequest) -> RawInvocation {
+        async fn invoke(&self, _request: InvocationRequest<'_>) -> RawInvocation {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            RawInvocation {
-                request_id: request.request_id.clone(),
-                ..Default::default()
-            }
+            RawInvocation::default()
         }
     }
 
@@ -189,8 +207,7 @@ mod tests {
         seqs.sort();
         assert_eq!(seqs, (0..23).collect::<Vec<_>>());
         assert_eq!(probe.peak.load(Ordering::SeqCst), 4);
-        let ids: std::collections::HashSet<_> =
-            got.iter().map(|c| c.raw.request_id.clone()).collect();
+        let ids: std::collections::HashSet<_> = got.iter().map(|c| c.request_id.clone()).collect();
         assert_eq!(ids.len(), 23, "request ids are unique");
     }
 

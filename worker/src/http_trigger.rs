@@ -113,13 +113,13 @@ impl HttpTrigger {
         Ok(sender)
     }
 
-    fn request(&self, req: &InvocationRequest) -> Request<Full<Bytes>> {
+    fn request(&self, req: InvocationRequest<'_>) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(self.url.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
             .header(http::header::HOST, format!("{}:{}", self.host, self.port))
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", req.request_id.as_str());
+            .header("x-request-id", req.request_id);
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
@@ -131,11 +131,10 @@ impl HttpTrigger {
 
 #[async_trait]
 impl Trigger for HttpTrigger {
-    async fn invoke(&self, req: &InvocationRequest) -> RawInvocation {
+    async fn invoke(&self, req: InvocationRequest<'_>) -> RawInvocation {
         let wall_begin = SystemTime::now();
         let start = Instant::now();
         let mut raw = RawInvocation {
-            request_id: req.request_id.clone(),
             client_begin: epoch_seconds(wall_begin),
             ..Default::default()
         };

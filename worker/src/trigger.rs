@@ -7,18 +7,18 @@ use bytes::Bytes;
 use http::HeaderMap;
 use sebs_common::InvocationError;
 
-/// One request to a function.
-#[derive(Clone, Debug)]
-pub struct InvocationRequest {
-    pub request_id: String,
+/// One request to a function. Borrowed, so that a hot loop can format the id into a stack
+/// buffer and reuse one payload without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct InvocationRequest<'a> {
+    pub request_id: &'a str,
     /// The JSON event.
-    pub payload: Bytes,
+    pub payload: &'a Bytes,
 }
 
 /// What the client saw of one invocation, before any platform-specific interpretation.
 #[derive(Clone, Debug, Default)]
 pub struct RawInvocation {
-    pub request_id: String,
     /// Epoch seconds when the request started.
     pub client_begin: f64,
     /// Epoch seconds when the whole reply had arrived (or the request failed).
@@ -41,7 +41,7 @@ pub struct RawInvocation {
 /// the failure is recorded in the returned `RawInvocation`.
 #[async_trait]
 pub trait Trigger: Send + Sync + std::fmt::Debug {
-    async fn invoke(&self, request: &InvocationRequest) -> RawInvocation;
+    async fn invoke(&self, request: InvocationRequest<'_>) -> RawInvocation;
 }
 
 pub fn epoch_seconds(t: SystemTime) -> f64 {
