@@ -503,3 +503,130 @@ fn wrong_output_fails_validation() {
     assert_eq!(validation["checked"], 1);
     assert_eq!(validation["invalid"][0]["message"], "expected 42, got 41");
 }
+
+// Open loop: the invocation engine through `--rate`.
+
+#[test]
+fn open_loop_writes_records_and_histograms() {
+    let run = sebs(&[
+        "benchmark",
+        "invoke",
+        "110",
+        "test",
+        "--rate",
+        "40",
+        "--duration",
+        "2s",
+        "--concurrency",
+        "4",
+    ]);
+    run.assert_success();
+    let dir = run.out_dir.path();
+    let summary = support::read_json(&dir.join("summary.json"));
+    assert_eq!(summary["mode"], "open-loop");
+    assert_eq!(
+        (
+            summary["sent"].as_u64(),
+            summary["intended_invocations"].as_u64()
+        ),
+        (Some(80), Some(80))
+    );
+    assert_eq!(summary["failures"], serde_json::json!({}), "{summary}");
+    assert_eq!(
+        summary["cold"].as_u64().unwrap() + summary["warm"].as_u64().unwrap(),
+        80
+    );
+    assert!(summary["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+
+    let records = std::fs::read_to_string(dir.join("records.csv")).unwrap();
+    let lines: Vec<&str> = records.lines().collect();
+    assert!(
+        lines[0].starts_with("request_id,intended_s,"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 81, "a record per invocation");
+    assert!(
+        lines[1..].iter().all(|l| l.split(',').nth(9) == Some("1")),
+        "all ok"
+    );
+
+    let hgrm = std::fs::read_to_string(dir.join("latency.hgrm")).unwrap();
+    assert!(
+        hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"),
+        "{hgrm}"
+    );
+    assert!(hgrm.contains("Total count    =           80]"), "{hgrm}");
+    let hlog = std::fs::read_to_string(dir.join("latency.hlog")).unwrap();
+    assert!(
+        hlog.contains("Tag=latency,") && hlog.contains("Tag=lag,"),
+        "{hlog}"
+    );
+    assert!(
+        run.stdout().contains("sent 80 of 80 intended"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn open_loop_poisson_arrivals_repeat_with_the_seed() {
+    let sent = || {
+        let run = sebs(&[
+            "benchmark",
+            "invoke",
+            "110",
+            "test",
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            "--arrival",
+            "poisson",
+            "--seed",
+            "7",
+            "--concurrency",
+            "4",
+        ]);
+        run.assert_success();
+        let records = std::fs::read_to_string(run.out_dir.path().join("records.csv")).unwrap();
+        let mut intended: Vec<String> = records
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect();
+        intended.sort();
+        intended
+    };
+    let (a, b) = (sent(), sent());
+    assert!(
+        (20..=90).contains(&a.len()),
+        "about 50 arrivals: {}",
+        a.len()
+    );
+    assert_eq!(a, b, "the same seed gives the same intended send times");
+}
+
+#[test]
+fn open_loop_flags_are_checked_before_anything_runs() {
+    for (args, expected) in [
+        (vec!["--rate", "abc", "--duration", "1s"], "abc"),
+        (vec!["--ramp", "10..100"], "duration"),
+        (vec!["--rate", "10", "--duration", "1y"], "1y"),
+        (vec!["--duration", "5s"], "need --rate or --ramp"),
+        (
+            vec!["--rate", "10", "--duration", "1s", "--validate"],
+            "--validate",
+        ),
+    ] {
+        let mut all = vec!["benchmark", "invoke", "110", "test"];
+        all.extend(args.iter());
+        let run = sebs(&all);
+        assert_eq!(run.code(), Some(2), "{args:?}: {}", run.stderr());
+        assert!(
+            run.stderr().contains(expected),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+}

@@ -1,12 +1,16 @@
 //! The command line, shaped like SeBS's (SEBS-CONTRACT §8).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sebs_common::config::{Deployment, Overrides};
 use sebs_common::{Architecture, Language};
 
+use sebs_worker::engine::schedule::{Arrival, RateProfile};
+
 use crate::inputs::InputSize;
+use crate::load::OpenLoopPlan;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -95,9 +99,35 @@ pub struct InvokeArgs {
     /// Upload input data again even if it is already in storage.
     #[arg(long)]
     pub update_storage: bool,
+    /// Open loop: requests per second, constant (`200`) or in stages (`100@10s,400@20s,50..500@30s`);
+    /// latency is measured from each request's intended send time. --concurrency caps requests in
+    /// flight [default 32], --repetitions caps the total.
+    #[arg(long, conflicts_with_all = ["cold", "ramp"])]
+    pub rate: Option<String>,
+    /// Open loop: a linear ramp of the rate, `FROM..TO` requests per second over --duration.
+    #[arg(long, conflicts_with = "cold")]
+    pub ramp: Option<String>,
+    /// Open loop: how long to send, e.g. `30s`, `500ms`, `2m` (needed with a plain --rate or --ramp).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Open loop: arrival process.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub arrival: ArrivalKind,
+    /// Open loop: seed of Poisson arrivals (runs with the same seed send at the same times).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// Where experiments.json and the other result files go.
     #[arg(long, default_value = ".")]
     pub output_dir: PathBuf,
+}
+
+/// How open-loop requests arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArrivalKind {
+    /// Evenly spaced at the rate.
+    Constant,
+    /// A Poisson process at the rate (exponential gaps).
+    Poisson,
 }
 
 #[derive(Debug, Args)]
@@ -132,4 +162,81 @@ fn parse_language(s: &str) -> Result<Language, String> {
 
 fn parse_architecture(s: &str) -> Result<Architecture, String> {
     s.parse()
+}
+
+impl InvokeArgs {
+    /// The open-loop plan, when --rate or --ramp asked for one.
+    pub fn open_loop(
+        &self,
+        concurrency: Option<u32>,
+        repetitions: Option<u32>,
+    ) -> Result<Option<OpenLoopPlan>, String> {
+        let duration = self.duration.as_deref().map(parse_duration).transpose()?;
+        let spec = match (&self.rate, &self.ramp) {
+            (Some(rate), None) => rate.as_str(),
+            (None, Some(ramp)) if ramp.contains("..") && !ramp.contains('@') => ramp.as_str(),
+            (None, Some(ramp)) => {
+                return Err(format!("--ramp `{ramp}`: expected FROM..TO, e.g. 10..500"))
+            }
+            (Some(_), Some(_)) => return Err("give --rate or --ramp, not both".into()),
+            (None, None) => {
+                if self.duration.is_some() || self.arrival != ArrivalKind::Constant {
+                    return Err("--duration and --arrival need --rate or --ramp".into());
+                }
+                return Ok(None);
+            }
+        };
+        let profile = RateProfile::parse(spec, duration).map_err(|e| e.to_string())?;
+        let arrival = match self.arrival {
+            ArrivalKind::Constant => Arrival::Constant,
+            ArrivalKind::Poisson => Arrival::Poisson { seed: self.seed },
+        };
+        Ok(Some(OpenLoopPlan {
+            profile,
+            arrival,
+            max_count: repetitions.map(u64::from),
+            tasks: concurrency.unwrap_or(32) as usize,
+        }))
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or plain seconds (`1.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("duration `{text}`: expected a positive number with ms, s, m or h, e.g. 30s");
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "-1s", "10x", "0s", "nan"] {
+            assert!(
+                parse_duration(bad).unwrap_err().contains("expected"),
+                "{bad}"
+            );
+        }
+    }
 }

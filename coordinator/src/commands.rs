@@ -17,6 +17,7 @@ use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
 use crate::execution::execution_result;
 use crate::inputs::tools::ToolsPython;
 use crate::inputs::InputPreparer;
+use crate::load;
 use crate::package::{BuiltPackage, PackageBuilder, PackageRequest};
 use crate::platforms::{self, DeployedFunction, FunctionSpec, Platform};
 use crate::project::Project;
@@ -164,6 +165,21 @@ impl BatchHook for ColdStarts {
     }
 }
 
+/// A flag that turns true at the first Ctrl-C; the second one exits at once.
+fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the invocations in flight and writing results (Ctrl-C again to quit now)");
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
 /// `sebs benchmark invoke`. Returns whether any invocation succeeded.
 pub async fn invoke(args: InvokeArgs) -> Result<bool> {
     let overrides = Overrides {
@@ -182,6 +198,13 @@ pub async fn invoke(args: InvokeArgs) -> Result<bool> {
 
 async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let (run, bench, platform) = (&session.run, &session.benchmark, &session.platform);
+    // Checked before anything is built, so that a bad --rate fails at once.
+    let open_loop = args
+        .open_loop(args.concurrency, args.repetitions)
+        .map_err(anyhow::Error::msg)?;
+    if open_loop.is_some() && args.validate {
+        anyhow::bail!("--validate checks closed-loop runs; drop --rate/--ramp or --validate");
+    }
 
     let data = session.project.benchmark_data();
     let tools = tokio::task::block_in_place(|| {
@@ -238,8 +261,22 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         "event": input.event,
         "sebs_version": env!("CARGO_PKG_VERSION"),
     });
-    let mut writer = ResultWriter::create(&args.output_dir, &function.name, metadata)?;
     let payload = Bytes::from(serde_json::to_vec(&input.event)?);
+    if let Some(open) = open_loop {
+        let reader = platform.reply_reader();
+        let stop = stop_on_ctrl_c();
+        return load::run(
+            &open,
+            trigger,
+            reader,
+            payload,
+            &args.output_dir,
+            metadata,
+            stop,
+        )
+        .await;
+    }
+    let mut writer = ResultWriter::create(&args.output_dir, &function.name, metadata)?;
     let plan = ClosedLoop {
         invocations: u64::from(run.repetitions),
         concurrency: run.concurrency,
@@ -252,16 +289,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         }) as Arc<dyn BatchHook>
     });
 
-    let (stop_tx, stop) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the invocations in flight and writing results (Ctrl-C again to quit now)");
-            let _ = stop_tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    let stop = stop_on_ctrl_c();
     let (tx, mut rx) = mpsc::channel(1024);
     let driver = tokio::spawn(run_closed_loop(
         plan,

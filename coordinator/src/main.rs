@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod execution;
 mod inputs;
+mod load;
 mod package;
 mod platforms;
 mod project;

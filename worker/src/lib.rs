@@ -6,6 +6,7 @@
 //! SeBS `ExecutionResult` is the caller's business: only it knows the platform.
 
 pub mod closed_loop;
+pub mod engine;
 pub mod http_trigger;
 pub mod trigger;
 

@@ -22,6 +22,7 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, RunConfig};
 use sebs_common::Language;
+use sebs_worker::engine::ReplyReader;
 use sebs_worker::{RawInvocation, Trigger};
 
 use crate::storage::ObjectStorage;
@@ -81,6 +82,9 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
     /// How to invoke a deployed function.
     fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>>;
+
+    /// Reads replies in the invocation engine's hot loop, without allocating.
+    fn reply_reader(&self) -> Arc<dyn ReplyReader>;
 
     /// Reads what the platform reported about an invocation.
     fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation)

@@ -22,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::Deployment;
 use sebs_common::{ErrorKind, Language};
+use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
 use sebs_worker::{HttpTrigger, RawInvocation, Trigger};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -176,6 +177,10 @@ impl Platform for LocalPlatform {
         )?))
     }
 
+    fn reply_reader(&self) -> Arc<dyn ReplyReader> {
+        Arc::new(LocalReplyReader)
+    }
+
     fn provider_metrics(
         &self,
         function: &DeployedFunction,
@@ -224,6 +229,31 @@ impl Platform for LocalPlatform {
                 pool.shutdown();
             }
         }
+    }
+}
+
+/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers.
+#[derive(Debug)]
+struct LocalReplyReader;
+
+impl ReplyReader for LocalReplyReader {
+    fn read<'a>(&self, raw: &'a RawInvocation) -> Reading<'a> {
+        let mut reading = read_wrapper_reply(raw);
+        let header = |name: &str| raw.headers.get(name).and_then(|v| v.to_str().ok());
+        let number = |name: &str| {
+            header(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        reading.execution_us = number(gateway::EXECUTION_HEADER);
+        reading.init_us = number(gateway::INIT_HEADER);
+        reading.memory_kib = number(gateway::MEMORY_HEADER);
+        if let Some(kind) = header(gateway::ERROR_KIND_HEADER).and_then(ErrorKind::parse) {
+            reading.failure = Some(kind);
+        }
+        // A new instance was started for this request: cold, even if it then failed.
+        reading.cold |= reading.init_us > 0;
+        reading
     }
 }
 

@@ -1,0 +1,226 @@
+//! `sebs benchmark invoke --rate/--ramp`: an open-loop run through the invocation engine.
+//!
+//! Writes to the output folder, as results arrive: `records.csv` (one line per invocation),
+//! `latency.hlog` (HdrHistogram interval log, one interval a second, tags `latency` and `lag`);
+//! at the end: `latency.hgrm`, `benchmark.hgrm`, `lag.hgrm` (HdrHistogram percentile
+//! distributions, milliseconds) and `summary.json`. Latency is measured from each request's
+//! intended send time, so it includes any time the request waited behind a slow one.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use sebs_worker::engine::hgrm::{write_percentiles, IntervalLog};
+use sebs_worker::engine::recorder::{Metric, Recorder};
+use sebs_worker::engine::records::RecordLog;
+use sebs_worker::engine::runner::{
+    run_engine, EngineConfig, EngineOutcome, IntervalSink, Load, Progress,
+};
+use sebs_worker::engine::schedule::{Arrival, RateProfile};
+use sebs_worker::engine::ReplyReader;
+use sebs_worker::Trigger;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::results::write_atomically;
+
+/// How an open-loop run was asked for.
+#[derive(Clone, Debug)]
+pub struct OpenLoopPlan {
+    pub profile: RateProfile,
+    pub arrival: Arrival,
+    pub max_count: Option<u64>,
+    pub tasks: usize,
+}
+
+/// Writes interval histograms and a live status line.
+struct Intervals {
+    log: IntervalLog<BufWriter<File>>,
+}
+
+impl IntervalSink for Intervals {
+    fn interval(&mut self, p: &Progress, delta: &Recorder) {
+        let length = (p.to_s - p.from_s).max(0.0);
+        for (tag, metric) in [("latency", Metric::Client), ("lag", Metric::Lag)] {
+            let h = delta.histogram(metric, None, None);
+            if let Err(e) = self.log.write_interval(p.from_s, length, &h, Some(tag)) {
+                tracing::warn!(error = %e, "cannot write latency.hlog");
+            }
+        }
+        let latency = delta.histogram(Metric::Client, None, None);
+        tracing::info!(
+            "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
+            p.to_s,
+            p.sent,
+            latency.len() as f64 / length.max(1e-9),
+            latency.value_at_quantile(0.5) as f64 / 1000.0,
+            latency.value_at_quantile(0.99) as f64 / 1000.0,
+            p.behind().max(0.0) * 100.0
+        );
+    }
+}
+
+/// Runs the plan against `trigger`; returns whether any invocation succeeded.
+pub async fn run(
+    plan: &OpenLoopPlan,
+    trigger: Arc<dyn Trigger>,
+    reader: Arc<dyn ReplyReader>,
+    payload: Bytes,
+    out_dir: &Path,
+    metadata: Value,
+    stop: watch::Receiver<bool>,
+) -> Result<bool> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let records =
+        RecordLog::create(&out_dir.join("records.csv")).context("creating records.csv")?;
+    let hlog = File::create(out_dir.join("latency.hlog")).context("creating latency.hlog")?;
+    let started = sebs_worker::epoch_seconds(std::time::SystemTime::now());
+    let mut sink = Intervals {
+        log: IntervalLog::new(BufWriter::new(hlog), started)?,
+    };
+    let config = EngineConfig {
+        load: Load::Open {
+            profile: plan.profile.clone(),
+            arrival: plan.arrival,
+            max_count: plan.max_count,
+        },
+        tasks: plan.tasks,
+        flush_every: Duration::from_secs(1),
+    };
+    let outcome = run_engine(
+        config,
+        trigger,
+        reader,
+        payload,
+        records,
+        Some(&mut sink),
+        stop,
+    )
+    .await;
+    sink.log.flush()?;
+
+    let total = &outcome.total;
+    for (file, metric) in [
+        ("latency.hgrm", Metric::Client),
+        ("benchmark.hgrm", Metric::Benchmark),
+        ("lag.hgrm", Metric::Lag),
+    ] {
+        let h = total.histogram(
+            metric,
+            None,
+            if metric == Metric::Benchmark {
+                Some(true)
+            } else {
+                None
+            },
+        );
+        let mut out = BufWriter::new(
+            File::create(out_dir.join(file)).with_context(|| format!("creating {file}"))?,
+        );
+        write_percentiles(&h, 1000.0, &mut out)?;
+        out.flush()?;
+    }
+    let summary = summarize(plan, &outcome, metadata);
+    write_atomically(
+        &out_dir.join("summary.json"),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    print!("{}", render(&summary));
+    println!("  results: {}", out_dir.display());
+    let failures: u64 = total.failures().map(|(_, n)| n).sum();
+    Ok(total.count() > failures)
+}
+
+fn percentiles_ms(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return Value::Null;
+    }
+    let at = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    json!({
+        "count": h.len(),
+        "mean": h.mean() / 1000.0,
+        "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p99_9": at(0.999),
+        "max": h.max() as f64 / 1000.0,
+    })
+}
+
+fn summarize(plan: &OpenLoopPlan, o: &EngineOutcome, metadata: Value) -> Value {
+    let t = &o.total;
+    let expected = plan.profile.expected_count();
+    let expected = plan
+        .max_count
+        .map_or(expected, |cap| expected.min(cap as f64));
+    let seconds = plan.profile.duration().as_secs_f64();
+    let elapsed = o.elapsed.as_secs_f64();
+    json!({
+        "mode": "open-loop",
+        "arrival": match plan.arrival { Arrival::Constant => "constant", Arrival::Poisson { .. } => "poisson" },
+        "tasks": plan.tasks,
+        "intended_invocations": expected.round() as u64,
+        "sent": o.sent,
+        "target_rate": expected / seconds,
+        "achieved_rate": o.sent as f64 / seconds.max(elapsed.min(seconds)),
+        "elapsed_s": elapsed,
+        "worst_behind": o.worst_behind,
+        "failures": t.failures().map(|(k, n)| (k.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "cold": t.histogram(Metric::Client, Some(true), None).len(),
+        "warm": t.histogram(Metric::Client, Some(false), None).len(),
+        "latency_ms": percentiles_ms(&t.histogram(Metric::Client, None, None)),
+        "latency_ms_ok": {
+            "cold": percentiles_ms(&t.histogram(Metric::Client, Some(true), Some(true))),
+            "warm": percentiles_ms(&t.histogram(Metric::Client, Some(false), Some(true))),
+        },
+        "benchmark_ms": percentiles_ms(&t.histogram(Metric::Benchmark, None, Some(true))),
+        "lag_ms": percentiles_ms(&t.histogram(Metric::Lag, None, None)),
+        "run": metadata,
+    })
+}
+
+fn render(s: &Value) -> String {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut out = format!(
+        "open loop ({}, {} tasks): sent {} of {} intended; target {:.1}/s, achieved {:.1}/s; {} cold, {} warm\n",
+        s["arrival"].as_str().unwrap_or(""),
+        s["tasks"],
+        s["sent"],
+        s["intended_invocations"],
+        f(&s["target_rate"]),
+        f(&s["achieved_rate"]),
+        s["cold"],
+        s["warm"],
+    );
+    if let Some(failures) = s["failures"].as_object().filter(|m| !m.is_empty()) {
+        for (kind, n) in failures {
+            out.push_str(&format!("  failed with {kind}: {n}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "  {:<20}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
+        "(ms)", "p50", "p90", "p99", "p99.9", "max"
+    ));
+    for (name, key) in [
+        ("latency", "latency_ms"),
+        ("benchmark", "benchmark_ms"),
+        ("schedule lag", "lag_ms"),
+    ] {
+        let h = &s[key];
+        if h.is_null() {
+            continue;
+        }
+        out.push_str(&format!(
+            "  {:<20}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n",
+            name,
+            f(&h["p50"]),
+            f(&h["p90"]),
+            f(&h["p99"]),
+            f(&h["p99_9"]),
+            f(&h["max"])
+        ));
+    }
+    out
+}

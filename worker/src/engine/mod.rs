@@ -1,0 +1,18 @@
+//! The invocation engine: drives closed and open loads through a trigger and records every
+//! invocation into per-task HDR histograms and a raw record file.
+//!
+//! - [`schedule`]: arrival schedules (constant, Poisson, ramps, stages), split over tasks;
+//! - [`runner`]: the tasks, the aggregator and the behind-schedule warning;
+//! - [`recorder`]: per-task histograms and failure counts, merged, never averaged;
+//! - [`records`]: raw per-invocation records, streamed to CSV;
+//! - [`reader`]: what a reply says, read without allocating;
+//! - [`hgrm`]: HdrHistogram's percentile text format and interval logs.
+
+pub mod hgrm;
+pub mod reader;
+pub mod recorder;
+pub mod records;
+pub mod runner;
+pub mod schedule;
+
+pub use reader::{read_wrapper_reply, Reading, ReplyReader, WrapperReader};

@@ -1,0 +1,403 @@
+//! What every engine task records about its invocations: HDR histograms per metric and outcome,
+//! and failure counts per error kind.
+//!
+//! Everything is allocated when a [`Recorder`] is made, so recording allocates nothing (STYLE §7).
+//! Recorders are combined by adding histograms, never by averaging percentiles (STYLE §8): a task
+//! hands its recorder over as a delta, the engine merges deltas into an interval and a total.
+
+use std::fmt;
+
+use hdrhistogram::Histogram;
+use sebs_common::ErrorKind;
+
+/// Largest value a histogram tracks: one hour in µs. Nothing the engine times should take longer;
+/// larger values are clamped to it (and counted) rather than resizing in the hot loop.
+pub const HIGHEST_US: u64 = 3_600_000_000;
+
+/// Significant decimal digits every histogram keeps (relative error below 0.1%).
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// One finished invocation, as the engine sees it (all µs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sample {
+    /// From the intended send time to the whole reply (coordinated omission corrected).
+    pub client_us: u64,
+    /// What the function's wrapper measured around the handler (0 when unknown).
+    pub benchmark_us: u64,
+    /// Time to establish the connection (0 when one was reused).
+    pub connect_us: u64,
+    /// How far the send fell behind its intended time.
+    pub lag_us: u64,
+    pub cold: bool,
+    pub ok: bool,
+}
+
+/// Which timing of a [`Sample`] a histogram holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Client,
+    Benchmark,
+    Connect,
+    Lag,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 4] = [
+        Metric::Client,
+        Metric::Benchmark,
+        Metric::Connect,
+        Metric::Lag,
+    ];
+
+    /// A name for files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Client => "client",
+            Metric::Benchmark => "benchmark",
+            Metric::Connect => "connect",
+            Metric::Lag => "lag",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Metric::Client => 0,
+            Metric::Benchmark => 1,
+            Metric::Connect => 2,
+            Metric::Lag => 3,
+        }
+    }
+}
+
+/// Histograms per metric × {cold, warm} × {ok, failed}.
+const CELLS: usize = Metric::ALL.len() * 4;
+
+/// One task's (or one interval's, or one run's) record of its invocations.
+///
+/// Per [`Metric`] × {cold, warm} × {ok, failed} one HDR histogram (1 µs .. [`HIGHEST_US`],
+/// [`SIGNIFICANT_DIGITS`] digits, no auto-resize), failure counts per [`ErrorKind`] and the total
+/// count. A histogram takes about 184 KiB, so a cell's histogram is made the first time the cell
+/// is recorded into and kept by `reset`: a warm-only run uses 4 of the 16, and a recorder that
+/// is reset and reused allocates nothing after its first interval.
+#[derive(Clone)]
+pub struct Recorder {
+    cells: [Option<Box<Histogram<u64>>>; CELLS],
+    failures: [u64; ErrorKind::ALL.len()],
+    count: u64,
+    clamped: u64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The histograms are far too large to print; say what they add up to instead.
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("count", &self.count)
+            .field("clamped", &self.clamped)
+            .field("failures", &self.failures().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder {
+            cells: std::array::from_fn(|_| None),
+            failures: [0; ErrorKind::ALL.len()],
+            count: 0,
+            clamped: 0,
+        }
+    }
+
+    /// The histogram of a cell, made on first use (once per cell, never per record).
+    fn cell_mut(&mut self, index: usize) -> &mut Histogram<u64> {
+        self.cells[index].get_or_insert_with(|| Box::new(empty_histogram()))
+    }
+
+    /// Records one invocation's timings in its cold/warm, ok/failed cell. Allocates nothing
+    /// once the cell exists: values above [`HIGHEST_US`] are clamped to it instead of growing the
+    /// histogram.
+    pub fn record(&mut self, s: &Sample) {
+        for (metric, value) in [
+            (Metric::Client, s.client_us),
+            (Metric::Benchmark, s.benchmark_us),
+            (Metric::Connect, s.connect_us),
+            (Metric::Lag, s.lag_us),
+        ] {
+            if value > HIGHEST_US {
+                self.clamped += 1;
+            }
+            self.cell_mut(cell(metric, s.cold, s.ok))
+                .saturating_record(value.min(HIGHEST_US));
+        }
+        self.count += 1;
+    }
+
+    /// Counts one failure by kind. The engine also calls [`Recorder::record`] with `ok: false`
+    /// for the failed invocation's timings; this only says why it failed.
+    pub fn record_failure(&mut self, kind: ErrorKind) {
+        if let Some(i) = kind_index(kind) {
+            self.failures[i] += 1;
+        }
+    }
+
+    /// Adds another recorder's histograms and counts to this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (i, theirs) in other.cells.iter().enumerate() {
+            if let Some(theirs) = theirs.as_deref().filter(|h| !h.is_empty()) {
+                add_same_bounds(self.cell_mut(i), theirs);
+            }
+        }
+        for (mine, theirs) in self.failures.iter_mut().zip(&other.failures) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.clamped += other.clamped;
+    }
+
+    /// Empties the recorder but keeps its memory, for interval deltas.
+    pub fn reset(&mut self) {
+        for h in self.cells.iter_mut().flatten() {
+            // Clearing walks the whole counts array; an empty histogram needs none of it.
+            if !h.is_empty() {
+                h.reset();
+            }
+        }
+        self.failures = [0; ErrorKind::ALL.len()];
+        self.count = 0;
+        self.clamped = 0;
+    }
+
+    /// Invocations recorded (ok or not).
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Values that exceeded [`HIGHEST_US`] and were recorded as it: nonzero means the top of the
+    /// distribution is understated.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// Failure counts per kind, only the kinds that occurred, in [`ErrorKind::ALL`] order.
+    pub fn failures(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL
+            .into_iter()
+            .zip(self.failures)
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// One histogram merged over the selected cold/warm and ok/failed cells (`None` = both).
+    /// Allocates: meant for reports, not the hot loop.
+    pub fn histogram(
+        &self,
+        metric: Metric,
+        cold: Option<bool>,
+        ok: Option<bool>,
+    ) -> Histogram<u64> {
+        let mut merged = empty_histogram();
+        for c in [false, true] {
+            for o in [false, true] {
+                if cold.is_none_or(|want| want == c) && ok.is_none_or(|want| want == o) {
+                    if let Some(h) = &self.cells[cell(metric, c, o)] {
+                        add_same_bounds(&mut merged, h);
+                    }
+                }
+            }
+        }
+        merged
+    }
+}
+
+/// A histogram with the recorder's bounds, empty.
+fn empty_histogram() -> Histogram<u64> {
+    // The bounds are constants that satisfy every precondition of `new_with_bounds`
+    // (low >= 1, high >= 2 * low, sigfig <= 5), checked by a test; it cannot fail at run time.
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Adds `src` into `dst`. Both have the recorder's bounds and values are clamped to them, so the
+/// only failure `add` knows (a value beyond `dst`'s range) cannot happen.
+fn add_same_bounds(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
+    let added = dst.add(src);
+    debug_assert!(
+        added.is_ok(),
+        "histograms of one recorder share their bounds"
+    );
+}
+
+fn cell(metric: Metric, cold: bool, ok: bool) -> usize {
+    metric.index() * 4 + usize::from(cold) * 2 + usize::from(ok)
+}
+
+/// Position of `kind` in [`ErrorKind::ALL`]; `None` only if `ALL` ever missed a kind.
+fn kind_index(kind: ErrorKind) -> Option<usize> {
+    ErrorKind::ALL.iter().position(|&k| k == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: u64, cold: bool, ok: bool) -> Sample {
+        Sample {
+            client_us: 1000 + i,
+            benchmark_us: 500 + i,
+            connect_us: i % 7,
+            lag_us: i % 13,
+            cold,
+            ok,
+        }
+    }
+
+    /// 1000 samples: cold every 4th, failed every 5th.
+    fn fill(r: &mut Recorder, range: std::ops::Range<u64>) {
+        for i in range {
+            let (cold, ok) = (i % 4 == 0, i % 5 != 0);
+            r.record(&sample(i, cold, ok));
+            if !ok {
+                r.record_failure(if i % 2 == 0 {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::HttpStatus
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn constant_bounds_are_valid() {
+        assert!(Histogram::<u64>::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).is_ok());
+        assert!(!empty_histogram().is_auto_resize());
+    }
+
+    #[test]
+    fn counts_per_cell_and_selection() {
+        let mut r = Recorder::new();
+        fill(&mut r, 0..1000);
+        assert_eq!(r.count(), 1000);
+        let n = |cold: Option<bool>, ok: Option<bool>| {
+            (0..1000u64)
+                .filter(|i| {
+                    cold.is_none_or(|c| c == (i % 4 == 0)) && ok.is_none_or(|o| o == (i % 5 != 0))
+                })
+                .count() as u64
+        };
+        for metric in Metric::ALL {
+            for cold in [None, Some(false), Some(true)] {
+                for ok in [None, Some(false), Some(true)] {
+                    assert_eq!(
+                        r.histogram(metric, cold, ok).len(),
+                        n(cold, ok),
+                        "{metric:?} {cold:?} {ok:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(n(Some(true), Some(false)), 50);
+        let all = r.histogram(Metric::Client, None, None);
+        assert_eq!(all.min(), 1000);
+        assert!(all.equivalent(all.max(), 1999));
+        let failed: Vec<_> = r.failures().collect();
+        assert_eq!(
+            failed,
+            vec![(ErrorKind::Timeout, 100), (ErrorKind::HttpStatus, 100)]
+        );
+        assert_eq!(r.clamped(), 0);
+    }
+
+    #[test]
+    fn merge_equals_recording_into_one() {
+        let mut one = Recorder::new();
+        fill(&mut one, 0..1000);
+        let (mut a, mut b) = (Recorder::new(), Recorder::new());
+        fill(&mut a, 0..400);
+        fill(&mut b, 400..1000);
+        a.merge(&b);
+        assert_eq!(a.count(), one.count());
+        assert_eq!(
+            a.failures().collect::<Vec<_>>(),
+            one.failures().collect::<Vec<_>>()
+        );
+        for metric in Metric::ALL {
+            let (x, y) = (
+                a.histogram(metric, None, None),
+                one.histogram(metric, None, None),
+            );
+            assert_eq!(x.len(), y.len());
+            for q in [0.5, 0.99] {
+                assert_eq!(
+                    x.value_at_quantile(q),
+                    y.value_at_quantile(q),
+                    "{metric:?} q={q}"
+                );
+            }
+            let (x, y) = (
+                a.histogram(metric, Some(true), Some(false)),
+                one.histogram(metric, Some(true), Some(false)),
+            );
+            assert_eq!(x, y);
+        }
+    }
+
+    #[test]
+    fn reset_empties() {
+        let mut r = Recorder::new();
+        fill(&mut r, 0..1000);
+        r.record(&Sample {
+            client_us: HIGHEST_US + 1,
+            ..Sample::default()
+        });
+        r.reset();
+        assert_eq!(r.count(), 0);
+        assert_eq!(r.clamped(), 0);
+        assert_eq!(r.failures().count(), 0);
+        for metric in Metric::ALL {
+            assert!(r.histogram(metric, None, None).is_empty());
+        }
+        // Still usable after a reset.
+        fill(&mut r, 0..10);
+        assert_eq!(r.count(), 10);
+    }
+
+    #[test]
+    fn values_above_an_hour_are_clamped_and_counted() {
+        let mut r = Recorder::new();
+        r.record(&Sample {
+            client_us: 10 * HIGHEST_US,
+            lag_us: u64::MAX,
+            ok: true,
+            ..Sample::default()
+        });
+        r.record(&Sample {
+            client_us: HIGHEST_US,
+            ok: true,
+            ..Sample::default()
+        });
+        assert_eq!(r.clamped(), 2);
+        assert_eq!(r.count(), 2);
+        let client = r.histogram(Metric::Client, Some(false), Some(true));
+        assert_eq!(client.len(), 2);
+        assert!(client.equivalent(client.max(), HIGHEST_US));
+        assert!(r
+            .histogram(Metric::Lag, None, None)
+            .equivalent(r.histogram(Metric::Lag, None, None).max(), HIGHEST_US));
+        let mut total = Recorder::new();
+        total.merge(&r);
+        assert_eq!(total.clamped(), 2);
+    }
+
+    #[test]
+    fn debug_is_short() {
+        let mut r = Recorder::new();
+        r.record_failure(ErrorKind::Connect);
+        let s = format!("{r:?}");
+        assert!(s.contains("Connect") && s.len() < 200, "{s}");
+    }
+}
