@@ -1,0 +1,959 @@
+//! The invocation engine's benchmark: closed-loop throughput against wrk and oha, open-loop rate
+//! accuracy and schedule lag, and peak memory over a long closed loop.
+//!
+//! Run it with `bash worker/benches/run.sh [FLAGS]` (installs wrk and oha first) or
+//! `cargo bench -p sebs-worker --bench engine -- [FLAGS]`; `--help` lists the flags and
+//! worker/benches/README.md says what each step measures and how.
+//!
+//! The endpoint is this same binary started again with `--serve`, so that it runs in its own
+//! process on its own runtime and shares nothing with the engine but the machine.
+
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sebs_worker::engine::recorder::{Metric, Recorder};
+use sebs_worker::engine::records::RecordLog;
+use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineOutcome, IntervalSink, Load};
+use sebs_worker::engine::schedule::{task_schedule, Arrival, RateProfile};
+use sebs_worker::engine::WrapperReader;
+use sebs_worker::HttpTrigger;
+use tokio::sync::watch;
+
+/// What the endpoint replies: a warm wrapper reply, as small as a real one gets.
+const REPLY: &[u8] =
+    br#"{"is_cold":false,"begin":1.0,"end":1.000001,"container_id":"bench000","result":{}}"#;
+
+/// The event the engine sends.
+const PAYLOAD: &[u8] = b"{}";
+
+const USAGE: &str = "\
+usage: cargo bench -p sebs-worker --bench engine -- [FLAGS]
+
+  --seconds N         length of each throughput and open-loop run (default 10)
+  --connections C     connections = engine tasks = wrk/oha connections (default 64)
+  --rate R            open-loop target rate, requests per second (default 20000)
+  --invocations N     closed-loop invocations of the memory step (default 10000000)
+  --server-threads T  worker threads of the endpoint's runtime (default 1)
+  --engine-threads T  worker threads of the engine's tokio runtime (default: one per core)
+  --help              this text
+
+The endpoint is this binary run again with `--serve` (internal).";
+
+#[derive(Clone, Debug)]
+struct Options {
+    seconds: u64,
+    connections: usize,
+    rate: f64,
+    invocations: u64,
+    server_threads: usize,
+    /// Worker threads of the engine's runtime; 0 = tokio's default (one per core).
+    engine_threads: usize,
+}
+
+impl Options {
+    /// Parses `--flag value` and `--flag=value`; skips the `--bench` cargo adds.
+    fn parse(args: &[String]) -> Result<Options, String> {
+        let mut o = Options {
+            seconds: 10,
+            connections: 64,
+            rate: 20_000.0,
+            invocations: 10_000_000,
+            server_threads: 1,
+            engine_threads: 0,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--bench" {
+                continue;
+            }
+            if arg == "--help" || arg == "-h" {
+                return Err(String::new());
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f, Some(v.to_string())),
+                None => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag {
+                "--seconds" => o.seconds = num(flag, value()?)?,
+                "--connections" => o.connections = num(flag, value()?)?,
+                "--rate" => o.rate = num(flag, value()?)?,
+                "--invocations" => o.invocations = num(flag, value()?)?,
+                "--server-threads" => o.server_threads = num(flag, value()?)?,
+                "--engine-threads" => o.engine_threads = num(flag, value()?)?,
+                _ => return Err(format!("unknown argument `{arg}`")),
+            }
+        }
+        if o.seconds == 0 || o.connections == 0 || o.server_threads == 0 {
+            return Err("--seconds, --connections and --server-threads must be above 0".into());
+        }
+        if !(o.rate.is_finite() && o.rate > 0.0) {
+            return Err("--rate must be a positive number".into());
+        }
+        Ok(o)
+    }
+}
+
+/// A flag's value as a number; `10_000_000` is accepted.
+fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
+    v.replace('_', "")
+        .parse()
+        .map_err(|_| format!("{flag} `{v}`: expected a number"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        let threads = args
+            .get(i + 1)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1usize);
+        serve(threads);
+        return;
+    }
+    let options = match Options::parse(&args) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    run(&options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The endpoint (child process)
+
+/// Serves the fixed reply on 127.0.0.1:0 with `threads` runtime threads, prints the port, and
+/// exits when its standard input closes (the parent ended or dropped it).
+fn serve(threads: usize) {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("endpoint runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let mut out = std::io::stdout();
+        writeln!(out, "{port}").expect("print the port");
+        out.flush().expect("flush the port");
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            stream.set_nodelay(true).ok();
+            tokio::spawn(async move {
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    // GET (wrk, oha) and POST (the engine) alike: read the body, reply.
+                    let _ = req.into_body().collect().await;
+                    let reply = Response::builder()
+                        .header(hyper::header::CONTENT_TYPE, "application/json")
+                        .body(Full::new(Bytes::from_static(REPLY)))
+                        .unwrap();
+                    Ok::<_, Infallible>(reply)
+                });
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// The endpoint's process, killed when dropped.
+struct Endpoint {
+    child: Child,
+    url: String,
+}
+
+impl Endpoint {
+    fn start(threads: usize) -> Endpoint {
+        let exe = std::env::current_exe().expect("the benchmark's own path");
+        let mut child = Command::new(exe)
+            .args(["--serve", &threads.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the endpoint process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the endpoint's port");
+        let port: u16 = line.trim().parse().expect("the endpoint prints its port");
+        Endpoint {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements
+
+/// A closed-loop throughput: requests per second, or why there is none.
+type Throughput = Result<f64, String>;
+
+/// CPU seconds used so far by this process, by its children it has waited for (wrk, oha), and
+/// by the endpoint, read from /proc.
+#[derive(Clone, Copy, Debug)]
+struct CpuClock {
+    own: f64,
+    children: f64,
+    endpoint: f64,
+    /// CPU time the whole machine was busy (all cores, /proc/stat).
+    machine: f64,
+    at: Instant,
+}
+
+/// Which CPU a closed-loop client used: this process's own (the engine) or its children's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    Own,
+    Child,
+}
+
+/// Cores used by the client and by the endpoint over one run.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuUse {
+    client_cores: f64,
+    endpoint_cores: f64,
+    /// The rest of the machine: other processes, and interrupt time no process is charged for.
+    rest_cores: f64,
+}
+
+impl CpuClock {
+    fn now(endpoint: u32, tick: f64) -> CpuClock {
+        let (own, children) = proc_cpu("/proc/self/stat", tick);
+        let (endpoint, _) = proc_cpu(&format!("/proc/{endpoint}/stat"), tick);
+        CpuClock {
+            own,
+            children,
+            endpoint,
+            machine: machine_busy(tick),
+            at: Instant::now(),
+        }
+    }
+
+    fn since(&self, endpoint: u32, tick: f64, client: Client) -> CpuUse {
+        let now = CpuClock::now(endpoint, tick);
+        let wall = now.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let client_s = match client {
+            Client::Own => now.own - self.own,
+            Client::Child => now.children - self.children,
+        };
+        let ours = (now.own - self.own) + (now.children - self.children);
+        let endpoint_s = now.endpoint - self.endpoint;
+        CpuUse {
+            client_cores: client_s / wall,
+            endpoint_cores: endpoint_s / wall,
+            rest_cores: ((now.machine - self.machine) - ours - endpoint_s).max(0.0) / wall,
+        }
+    }
+}
+
+/// (utime + stime, cutime + cstime) of a /proc/PID/stat, in seconds; zeros if unreadable.
+fn proc_cpu(path: &str, tick: f64) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name, which ends at the last ')': field 3 (state) is index 0.
+    let fields: Vec<f64> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0);
+    (
+        (field(14) + field(15)) / tick,
+        (field(16) + field(17)) / tick,
+    )
+}
+
+/// CPU seconds the machine has been busy (all but idle and iowait), from /proc/stat.
+fn machine_busy(tick: f64) -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 =
+        v.iter().take(8).sum::<f64>() - v.get(3).unwrap_or(&0.0) - v.get(4).unwrap_or(&0.0);
+    busy / tick
+}
+
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_tick() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|t: &f64| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// The 1-minute load average, to tell whether something else was running.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+struct OpenResult {
+    arrival: &'static str,
+    target: f64,
+    duration_s: f64,
+    /// Arrivals the schedule holds (Poisson: a random number around target × duration).
+    scheduled: u64,
+    sent: u64,
+    /// Sends that left before the profile's end, from the records file.
+    sent_in_window: u64,
+    failures: u64,
+    lag_p50_ms: f64,
+    lag_p99_ms: f64,
+    lag_max_ms: f64,
+    latency_p99_ms: f64,
+    worst_behind: f64,
+}
+
+impl OpenResult {
+    fn achieved(&self) -> f64 {
+        self.sent as f64 / self.duration_s
+    }
+
+    fn error_pct(&self) -> f64 {
+        (self.achieved() / self.target - 1.0) * 100.0
+    }
+
+    fn in_window_rate(&self) -> f64 {
+        self.sent_in_window as f64 / self.duration_s
+    }
+
+    fn met(&self) -> bool {
+        self.error_pct().abs() <= 0.5 && self.lag_p99_ms < 1.0
+    }
+}
+
+struct MemoryResult {
+    invocations: u64,
+    sent: u64,
+    failures: u64,
+    elapsed_s: f64,
+    /// The process's peak RSS before the step (all earlier steps included) and its RSS then.
+    hwm_before_kib: u64,
+    rss_before_kib: u64,
+    /// Whether the peak was reset to the current RSS before the step (/proc/self/clear_refs).
+    peak_reset: bool,
+    /// VmHWM after the step: the step's own peak when `peak_reset`, else the process's.
+    hwm_after_kib: u64,
+    rss_after_kib: u64,
+}
+
+impl MemoryResult {
+    /// The peak the goal is judged on: the step's own when the reset worked.
+    fn peak_kib(&self) -> u64 {
+        if self.peak_reset {
+            self.hwm_after_kib
+        } else {
+            self.hwm_after_kib.max(self.hwm_before_kib)
+        }
+    }
+}
+
+fn run(o: &Options) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let engine_threads = if o.engine_threads == 0 {
+        cores
+    } else {
+        o.engine_threads
+    };
+    // As the coordinator runs it: a multi-thread runtime, the engine's aggregator on the thread
+    // that blocks on it, the tasks on the workers.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(engine_threads)
+        .enable_all()
+        .build()
+        .expect("engine runtime");
+    let endpoint = Endpoint::start(o.server_threads);
+    let load_at_start = load_average();
+    let (pid, tick) = (endpoint.child.id(), clock_tick());
+    let whole_run = CpuClock::now(pid, tick);
+    println!("sebs engine benchmark");
+    println!(
+        "  {} s per run, {} connections, open loop at {}/s, {} invocations for memory; {} cores",
+        o.seconds, o.connections, o.rate, o.invocations, cores
+    );
+    println!(
+        "  endpoint: {} (separate process, pid {}, {} runtime thread(s)); engine: tokio multi-thread runtime, {} workers",
+        endpoint.url,
+        endpoint.child.id(),
+        o.server_threads,
+        engine_threads
+    );
+    println!(
+        "  1-minute load average at the start: {load_at_start} (well above 0 means something else is running and the figures suffer)"
+    );
+
+    println!(
+        "\n== 1. Closed-loop throughput: {} connections, {} s each",
+        o.connections, o.seconds
+    );
+    let clock = CpuClock::now(pid, tick);
+    let wrk = wrk(&endpoint.url, o);
+    let wrk_cpu = clock.since(pid, tick, Client::Child);
+    print_throughput("wrk", &wrk, &wrk_cpu);
+    let clock = CpuClock::now(pid, tick);
+    let oha = oha(&endpoint.url, o);
+    let oha_cpu = clock.since(pid, tick, Client::Child);
+    print_throughput("oha", &oha, &oha_cpu);
+    let clock = CpuClock::now(pid, tick);
+    let (engine, engine_outcome) = runtime.block_on(closed_for(&endpoint.url, o));
+    let engine_cpu = clock.since(pid, tick, Client::Own);
+    print_throughput("sebs engine", &Ok(engine), &engine_cpu);
+    print_memory();
+    println!(
+        "  sebs engine: sent {} in {:.2} s, recorded {}, failures {}",
+        engine_outcome.sent,
+        engine_outcome.elapsed.as_secs_f64(),
+        engine_outcome.total.count(),
+        failures(&engine_outcome.total)
+    );
+
+    println!(
+        "\n== 2. Open-loop accuracy: {}/s for {} s, {} tasks",
+        o.rate, o.seconds, o.connections
+    );
+    let open: Vec<OpenResult> = [
+        ("constant", Arrival::Constant),
+        ("poisson(42)", Arrival::Poisson { seed: 42 }),
+    ]
+    .into_iter()
+    .map(|(name, arrival)| {
+        let r = runtime.block_on(open_loop(&endpoint.url, o, name, arrival));
+        println!(
+            "  {:<12} target {:.0}/s, scheduled {}, sent {} => {:.1}/s ({:+.3}%); sent before the end {} => {:.1}/s; \
+             lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; latency p99 {:.3} ms; worst behind {:.2}%; failures {}",
+            r.arrival,
+            r.target,
+            r.scheduled,
+            r.sent,
+            r.achieved(),
+            r.error_pct(),
+            r.sent_in_window,
+            r.in_window_rate(),
+            r.lag_p50_ms,
+            r.lag_p99_ms,
+            r.lag_max_ms,
+            r.latency_p99_ms,
+            r.worst_behind * 100.0,
+            r.failures
+        );
+        r
+    })
+    .collect();
+    let timer = runtime.block_on(async { tokio::spawn(timer_lag(1000)).await.unwrap() });
+    println!(
+        "  for comparison, tokio's timer alone (one task, nothing else running, sleep_until 0.1-3 ms ahead): lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms",
+        timer[0], timer[1], timer[2]
+    );
+    print_memory();
+
+    println!(
+        "\n== 3. Memory: closed loop of {} invocations, {} tasks",
+        o.invocations, o.connections
+    );
+    let memory = runtime.block_on(memory(&endpoint.url, o));
+    println!(
+        "  sent {} in {:.1} s ({:.0}/s), failures {}",
+        memory.sent,
+        memory.elapsed_s,
+        memory.sent as f64 / memory.elapsed_s,
+        memory.failures,
+    );
+    println!(
+        "  before the step: VmHWM {:.1} MB (peak of the steps above), VmRSS {:.1} MB",
+        mb(memory.hwm_before_kib),
+        mb(memory.rss_before_kib)
+    );
+    if memory.peak_reset {
+        println!(
+            "  peak reset to the current RSS (clear_refs 5); after the step: VmHWM {:.1} MB (this step's peak, +{:.1} MB over the RSS before it), VmRSS {:.1} MB",
+            mb(memory.hwm_after_kib),
+            mb(memory.hwm_after_kib.saturating_sub(memory.rss_before_kib)),
+            mb(memory.rss_after_kib)
+        );
+    } else {
+        println!(
+            "  the peak could not be reset; after the step: VmHWM {:.1} MB (the whole process's peak, +{:.1} MB), VmRSS {:.1} MB",
+            mb(memory.hwm_after_kib),
+            mb(memory.hwm_after_kib.saturating_sub(memory.hwm_before_kib)),
+            mb(memory.rss_after_kib)
+        );
+    }
+    let rest = whole_run.since(pid, tick, Client::Own).rest_cores;
+    drop(endpoint);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+
+    let closed = [
+        ("wrk", wrk, wrk_cpu),
+        ("oha", oha, oha_cpu),
+        ("sebs engine", Ok(engine), engine_cpu),
+    ];
+    let loads = [load_at_start, load_average()];
+    report(o, &closed, &open, &memory, &loads, rest);
+}
+
+/// The process's memory so far, after a step.
+fn print_memory() {
+    println!(
+        "  memory so far: VmHWM {:.1} MB, VmRSS {:.1} MB",
+        mb(status_kib("VmHWM")),
+        mb(status_kib("VmRSS"))
+    );
+}
+
+fn print_throughput(name: &str, t: &Throughput, cpu: &CpuUse) {
+    match t {
+        Ok(rps) => println!(
+            "  {name:<12} {rps:>10.0} req/s; client {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest of the machine {:.2} cores",
+            cpu.client_cores,
+            cpu.client_cores / rps.max(1e-9) * 1e6,
+            cpu.endpoint_cores,
+            cpu.rest_cores
+        ),
+        Err(e) => println!("  {name:<12} skipped: {e}"),
+    }
+}
+
+fn wrk(url: &str, o: &Options) -> Throughput {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c", &o.connections.to_string()])
+        .args(["-d", &format!("{}s", o.seconds), "--latency", url])
+        .output()
+        .map_err(|e| format!("cannot run wrk ({e}); install it with `apt-get install wrk`"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "wrk exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
+            println!("  wrk: {line}");
+        }
+    }
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no `Requests/sec:` in wrk's output:\n{text}"))
+}
+
+fn oha(url: &str, o: &Options) -> Throughput {
+    let out = Command::new("oha")
+        .args(["-z", &format!("{}s", o.seconds)])
+        .args(["-c", &o.connections.to_string()])
+        .args(["--no-tui", "--output-format", "json", url])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("cannot run oha ({e}); install it with `cargo install --locked oha`")
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "oha exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("oha's output is not JSON: {e}"))?;
+    if let Some(rate) = json["summary"]["successRate"].as_f64() {
+        if rate < 1.0 {
+            println!("  oha: success rate {rate}");
+        }
+    }
+    json["summary"]["requestsPerSec"]
+        .as_f64()
+        .ok_or_else(|| "no summary.requestsPerSec in oha's JSON".to_string())
+}
+
+/// Runs the engine against `url`; `stop_after` turns the stop signal on after that long.
+async fn engine(
+    url: &str,
+    tasks: usize,
+    load: Load,
+    stop_after: Option<Duration>,
+) -> (EngineOutcome, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let records = RecordLog::create(&dir.path().join("records.csv")).expect("records file");
+    let trigger = Arc::new(HttpTrigger::new(url, Duration::from_secs(10)).expect("trigger URL"));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let timer = stop_after.map(|after| {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = stop_tx.send(true);
+        })
+    });
+    let config = EngineConfig {
+        load,
+        tasks,
+        flush_every: Duration::from_secs(1),
+    };
+    let outcome = run_engine(
+        config,
+        trigger,
+        Arc::new(WrapperReader),
+        Bytes::from_static(PAYLOAD),
+        records,
+        None::<&mut dyn IntervalSink>,
+        stop_rx,
+    )
+    .await;
+    if let Some(timer) = timer {
+        timer.abort();
+    }
+    (outcome, dir)
+}
+
+async fn closed_for(url: &str, o: &Options) -> (f64, EngineOutcome) {
+    let load = Load::Closed {
+        invocations: u64::MAX,
+    };
+    let stop = Some(Duration::from_secs(o.seconds));
+    let (outcome, _dir) = engine(url, o.connections, load, stop).await;
+    let rps = outcome.sent as f64 / outcome.elapsed.as_secs_f64();
+    (rps, outcome)
+}
+
+async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival) -> OpenResult {
+    let duration = Duration::from_secs(o.seconds);
+    let profile = RateProfile::constant(o.rate, duration).expect("a valid rate profile");
+    let scheduled = (0..o.connections)
+        .map(|k| task_schedule(&profile, arrival, k, o.connections, None).count() as u64)
+        .sum();
+    let load = Load::Open {
+        profile,
+        arrival,
+        max_count: None,
+    };
+    let (outcome, dir) = engine(url, o.connections, load, None).await;
+    let lag = outcome.total.histogram(Metric::Lag, None, None);
+    let latency = outcome.total.histogram(Metric::Client, None, None);
+    let ms = |us: u64| us as f64 / 1000.0;
+    OpenResult {
+        arrival: name,
+        target: o.rate,
+        duration_s: duration.as_secs_f64(),
+        scheduled,
+        sent: outcome.sent,
+        sent_in_window: sent_before(&dir.path().join("records.csv"), duration.as_secs_f64()),
+        failures: failures(&outcome.total),
+        lag_p50_ms: ms(lag.value_at_quantile(0.5)),
+        lag_p99_ms: ms(lag.value_at_quantile(0.99)),
+        lag_max_ms: ms(lag.max()),
+        latency_p99_ms: ms(latency.value_at_quantile(0.99)),
+        worst_behind: outcome.worst_behind,
+    }
+}
+
+/// How late `tokio::time::sleep_until` wakes one task on this runtime, with nothing else to do:
+/// the floor under the engine's schedule lag. Returns p50, p99 and max in ms.
+async fn timer_lag(samples: usize) -> [f64; 3] {
+    let mut lags_us: Vec<u64> = Vec::with_capacity(samples);
+    let mut x = 0x2545_F491_4F6C_DD1D_u64;
+    for _ in 0..samples {
+        // xorshift64: deterministic deadlines spread over 0.1-3 ms ahead.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let due = Instant::now() + Duration::from_micros(100 + x % 2900);
+        tokio::time::sleep_until(due.into()).await;
+        lags_us.push(Instant::now().saturating_duration_since(due).as_micros() as u64);
+    }
+    lags_us.sort_unstable();
+    let at = |q: f64| lags_us[((lags_us.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    [at(0.5), at(0.99), at(1.0)]
+}
+
+/// Records whose actual send time (intended_s + lag_us) fell before `end_s`.
+fn sent_before(path: &std::path::Path, end_s: f64) -> u64 {
+    let file = std::fs::File::open(path).expect("the records file");
+    BufReader::new(file)
+        .lines()
+        .skip(1)
+        .map(|line| line.expect("a records line"))
+        .filter(|line| {
+            let mut cols = line.split(',');
+            let intended: f64 = cols.nth(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            let lag_us: f64 = cols.nth(3).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            intended + lag_us / 1e6 < end_s
+        })
+        .count() as u64
+}
+
+async fn memory(url: &str, o: &Options) -> MemoryResult {
+    let hwm_before_kib = status_kib("VmHWM");
+    let rss_before_kib = status_kib("VmRSS");
+    // Writing 5 resets VmHWM to the current RSS (Linux 4.0+), so that the peak read after the
+    // run is this step's, with whatever earlier steps left resident counted in it.
+    let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok()
+        && status_kib("VmHWM") <= rss_before_kib.max(status_kib("VmRSS"));
+    let load = Load::Closed {
+        invocations: o.invocations,
+    };
+    let (outcome, _dir) = engine(url, o.connections, load, None).await;
+    MemoryResult {
+        invocations: o.invocations,
+        sent: outcome.sent,
+        failures: failures(&outcome.total),
+        elapsed_s: outcome.elapsed.as_secs_f64(),
+        hwm_before_kib,
+        rss_before_kib,
+        peak_reset,
+        hwm_after_kib: status_kib("VmHWM"),
+        rss_after_kib: status_kib("VmRSS"),
+    }
+}
+
+fn failures(r: &Recorder) -> u64 {
+    r.failures().map(|(_, n)| n).sum()
+}
+
+/// A `kB` field of /proc/self/status (the kernel's kB are KiB); 0 if it cannot be read.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// KiB as MB (10⁶ bytes).
+fn mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+fn report(
+    o: &Options,
+    closed: &[(&str, Throughput, CpuUse); 3],
+    open: &[OpenResult],
+    m: &MemoryResult,
+    loads: &[String; 2],
+    rest: f64,
+) {
+    let [(_, wrk, _), (_, oha, _), (_, engine, _)] = closed;
+    let engine = *engine.as_ref().unwrap_or(&0.0);
+    let rps = |t: &Throughput| match t {
+        Ok(v) => format!("{v:.0} req/s"),
+        Err(_) => "not run".to_string(),
+    };
+    let ratio = |t: &Throughput| match t {
+        Ok(v) if *v > 0.0 => Some(engine / v),
+        _ => None,
+    };
+    println!("\n== Results\n");
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| 1-minute load average at the start / end | {} / {} |",
+        loads[0], loads[1]
+    );
+    println!(
+        "| CPU of the rest of the machine over the whole run (other processes, interrupts) | {rest:.2} cores |"
+    );
+    for (name, t, cpu) in closed {
+        let cpu = match t {
+            Ok(v) => format!(
+                "; client {:.2} cores, {:.1} µs CPU/request; endpoint {:.2} cores; rest {:.2} cores",
+                cpu.client_cores,
+                cpu.client_cores / v.max(1e-9) * 1e6,
+                cpu.endpoint_cores,
+                cpu.rest_cores
+            ),
+            Err(_) => String::new(),
+        };
+        println!(
+            "| closed loop, {} connections, {} s: {name} | {}{cpu} |",
+            o.connections,
+            o.seconds,
+            rps(t)
+        );
+    }
+    for (name, t) in [("wrk", wrk), ("oha", oha)] {
+        match ratio(t) {
+            Some(r) => println!("| engine / {name} | {r:.2} |"),
+            None => println!("| engine / {name} | n/a ({name} not run) |"),
+        }
+    }
+    for r in open {
+        println!(
+            "| open loop {}: target / achieved (sent ÷ {} s) | {:.0}/s / {:.1}/s ({:+.3}%; scheduled {}, sent {}) |",
+            r.arrival,
+            r.duration_s,
+            r.target,
+            r.achieved(),
+            r.error_pct(),
+            r.scheduled,
+            r.sent
+        );
+        println!(
+            "| open loop {}: sent before the profile's end | {} ({:.1}/s) |",
+            r.arrival,
+            r.sent_in_window,
+            r.in_window_rate()
+        );
+        println!(
+            "| open loop {}: schedule lag p50 / p99 / max | {:.3} / {:.3} / {:.3} ms |",
+            r.arrival, r.lag_p50_ms, r.lag_p99_ms, r.lag_max_ms
+        );
+        println!(
+            "| open loop {}: worst behind schedule; failures | {:.2}%; {} |",
+            r.arrival,
+            r.worst_behind * 100.0,
+            r.failures
+        );
+    }
+    println!(
+        "| memory: {} invocations, {} tasks | {:.1} s, {:.0} invocations/s, {} failures |",
+        m.invocations,
+        o.connections,
+        m.elapsed_s,
+        m.sent as f64 / m.elapsed_s,
+        m.failures
+    );
+    println!(
+        "| memory: VmHWM / VmRSS before the step (earlier steps' peak) | {:.1} MB / {:.1} MB |",
+        mb(m.hwm_before_kib),
+        mb(m.rss_before_kib)
+    );
+    println!(
+        "| memory: peak RSS {} | {:.1} MB |",
+        if m.peak_reset {
+            "during the step (VmHWM reset before it)"
+        } else {
+            "of the whole process (VmHWM; could not reset it)"
+        },
+        mb(m.peak_kib())
+    );
+
+    println!("\n== Verdicts\n");
+    let verdict = |met: bool| if met { "MET" } else { "MISSED" };
+    for (name, t, goal) in [("wrk", wrk, 0.9), ("oha", oha, 1.2)] {
+        match ratio(t) {
+            Some(r) => println!(
+                "{}: closed-loop throughput >= {goal}x {name}: measured {r:.2}x ({engine:.0} vs {}/s)",
+                verdict(r >= goal),
+                t.as_ref().map_or(0.0, |v| *v).round()
+            ),
+            None => println!(
+                "NOT MEASURED: closed-loop throughput >= {goal}x {name}: {name} did not run ({})",
+                t.as_ref().err().map_or("", |e| e.as_str())
+            ),
+        }
+    }
+    let note = if o.rate == 20_000.0 {
+        String::new()
+    } else {
+        format!(" (run at {}/s, not the goal's 20000/s)", o.rate)
+    };
+    let measured: Vec<String> = open
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:+.3}%, p99 lag {:.3} ms",
+                r.arrival,
+                r.error_pct(),
+                r.lag_p99_ms
+            )
+        })
+        .collect();
+    println!(
+        "{}: open loop at 20000/s within 0.5% and p99 lag < 1 ms{note}: measured {}",
+        verdict(open.iter().all(OpenResult::met)),
+        measured.join("; ")
+    );
+    for r in open {
+        let expected = r.target * r.duration_s;
+        let off = (r.scheduled as f64 / expected - 1.0) * 100.0;
+        if off.abs() >= 0.05 {
+            println!(
+                "  note: {}'s schedule itself holds {} arrivals, {off:+.3}% from {expected:.0} (a Poisson count varies by ±{:.2}% at one σ); the engine sent {} of them, {} before the profile's end",
+                r.arrival,
+                r.scheduled,
+                100.0 / expected.sqrt(),
+                r.sent,
+                r.sent_in_window
+            );
+        }
+    }
+    let scaled = if o.invocations == 10_000_000 {
+        String::new()
+    } else {
+        format!(" (run with {} invocations, not 10 M)", o.invocations)
+    };
+    println!(
+        "{}: 10 M invocations under 100 MB resident{scaled}: measured peak RSS {:.1} MB {} (the process's peak before the step: {:.1} MB)",
+        verdict(mb(m.peak_kib()) < 100.0 && m.sent >= m.invocations),
+        mb(m.peak_kib()),
+        if m.peak_reset { "during the step" } else { "over the whole process" },
+        mb(m.hwm_before_kib)
+    );
+}
