@@ -6,7 +6,8 @@
 //! - [`recorder`]: per-task histograms and failure counts, merged, never averaged;
 //! - [`records`]: raw per-invocation records, streamed to CSV;
 //! - [`reader`]: what a reply says, read without allocating;
-//! - [`hgrm`]: HdrHistogram's percentile text format and interval logs.
+//! - [`hgrm`]: HdrHistogram's percentile text format and interval logs;
+//! - [`timer`]: sub-millisecond deadlines for open-loop sends (tokio's round up to whole ms).
 
 pub mod hgrm;
 pub mod reader;
@@ -14,5 +15,6 @@ pub mod recorder;
 pub mod records;
 pub mod runner;
 pub mod schedule;
+pub mod timer;
 
 pub use reader::{read_wrapper_reply, Reading, ReplyReader, WrapperReader};

@@ -22,6 +22,7 @@ use super::reader::ReplyReader;
 use super::recorder::{Recorder, Sample};
 use super::records::{RecordLog, RequestIds, Timing};
 use super::schedule::{task_schedule, Arrival, RateProfile};
+use super::timer::PreciseTimer;
 use crate::trigger::{epoch_seconds, InvocationRequest, Trigger};
 
 /// What load to drive.
@@ -100,6 +101,8 @@ struct Shared {
     run_id: u32,
     /// Emptied recorders, handed back by the aggregator so tasks reuse their histograms.
     spare: Mutex<Vec<Recorder>>,
+    /// Open loads wait for their intended send times on this timer (slot = task).
+    timer: Option<PreciseTimer>,
 }
 
 /// Runs the load to its end, or until `stop` turns true.
@@ -124,6 +127,16 @@ pub async fn run_engine(
         start: Instant::now(),
         run_id: rand::random(),
         spare: Mutex::new(Vec::new()),
+        timer: match &config.load {
+            Load::Open { .. } => match PreciseTimer::start(tasks) {
+                Ok(timer) => Some(timer),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no timer thread; open-loop sends fall back to tokio's millisecond timer");
+                    None
+                }
+            },
+            Load::Closed { .. } => None,
+        },
     });
     let (tx, mut rx) = mpsc::channel::<Recorder>(tasks * 4);
     let mut set = JoinSet::new();
@@ -212,6 +225,13 @@ fn intended_by(load: &Load, now_s: f64, sent: u64, _tasks: usize) -> u64 {
     }
 }
 
+/// Completes when `stop` turns true; never, if its sender is gone (nobody can stop the run).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// One task: its share of the load, its own recorder and record buffer.
 async fn drive(
     task: usize,
@@ -253,7 +273,17 @@ async fn drive(
             (None, Load::Open { .. }) => break,
         };
         if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+            let mut stop = stop.clone();
+            let wait = async {
+                match &shared.timer {
+                    Some(timer) => timer.sleep_until(task, due).await,
+                    None => tokio::time::sleep_until(due.into()).await,
+                }
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = stopped(&mut stop) => break,
+            }
         }
         let sent = Instant::now();
         // Counted when sent, so that progress against the schedule is not late by a reply.
