@@ -24,10 +24,12 @@ pub struct Sample {
     pub client_us: u64,
     /// What the function's wrapper measured around the handler (0 when unknown).
     pub benchmark_us: u64,
-    /// Time to establish the connection (0 when one was reused).
-    pub connect_us: u64,
-    /// How far the send fell behind its intended time.
-    pub lag_us: u64,
+    /// Time to establish the connection; `None` when a kept-alive one was reused (most requests:
+    /// leaving them out keeps that histogram about new connections and unallocated otherwise).
+    pub connect_us: Option<u64>,
+    /// How far the send fell behind its intended time; `None` in closed loops, which have no
+    /// intended times.
+    pub lag_us: Option<u64>,
     pub cold: bool,
     pub ok: bool,
 }
@@ -124,11 +126,12 @@ impl Recorder {
     /// histogram.
     pub fn record(&mut self, s: &Sample) {
         for (metric, value) in [
-            (Metric::Client, s.client_us),
-            (Metric::Benchmark, s.benchmark_us),
+            (Metric::Client, Some(s.client_us)),
+            (Metric::Benchmark, Some(s.benchmark_us)),
             (Metric::Connect, s.connect_us),
             (Metric::Lag, s.lag_us),
         ] {
+            let Some(value) = value else { continue };
             if value > HIGHEST_US {
                 self.clamped += 1;
             }
@@ -249,8 +252,8 @@ mod tests {
         Sample {
             client_us: 1000 + i,
             benchmark_us: 500 + i,
-            connect_us: i % 7,
-            lag_us: i % 13,
+            connect_us: Some(i % 7),
+            lag_us: Some(i % 13),
             cold,
             ok,
         }
@@ -371,7 +374,7 @@ mod tests {
         let mut r = Recorder::new();
         r.record(&Sample {
             client_us: 10 * HIGHEST_US,
-            lag_us: u64::MAX,
+            lag_us: Some(u64::MAX),
             ok: true,
             ..Sample::default()
         });

@@ -310,8 +310,8 @@ async fn drive(
         recorder.record(&Sample {
             client_us: timing.latency_us,
             benchmark_us: reading.benchmark_us,
-            connect_us: timing.connect_us,
-            lag_us: timing.lag_us,
+            connect_us: (raw.http_startup > 0.0).then_some(timing.connect_us),
+            lag_us: schedule.is_some().then_some(timing.lag_us),
             cold: reading.cold,
             ok: reading.failure.is_none(),
         });
