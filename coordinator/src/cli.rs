@@ -1,13 +1,12 @@
 //! The command line, shaped like SeBS's (SEBS-CONTRACT §8).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sebs_common::config::{Deployment, Overrides};
 use sebs_common::{Architecture, Language};
 
-use sebs_worker::engine::schedule::{Arrival, RateProfile};
+use sebs_worker::engine::schedule::{parse_duration, Arrival, RateProfile};
 
 use crate::inputs::InputSize;
 use crate::load::OpenLoopPlan;
@@ -171,7 +170,11 @@ impl InvokeArgs {
         concurrency: Option<u32>,
         repetitions: Option<u32>,
     ) -> Result<Option<OpenLoopPlan>, String> {
-        let duration = self.duration.as_deref().map(parse_duration).transpose()?;
+        let duration = self
+            .duration
+            .as_deref()
+            .map(|d| parse_duration(d).map_err(|e| e.to_string()))
+            .transpose()?;
         let spec = match (&self.rate, &self.ramp) {
             (Some(rate), None) => rate.as_str(),
             (None, Some(ramp)) if ramp.contains("..") && !ramp.contains('@') => ramp.as_str(),
@@ -197,46 +200,5 @@ impl InvokeArgs {
             max_count: repetitions.map(u64::from),
             tasks: concurrency.unwrap_or(32) as usize,
         }))
-    }
-}
-
-/// `500ms`, `30s`, `2m`, `1h`, or plain seconds (`1.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("duration `{text}`: expected a positive number with ms, s, m or h, e.g. 30s");
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["", "s", "-1s", "10x", "0s", "nan"] {
-            assert!(
-                parse_duration(bad).unwrap_err().contains("expected"),
-                "{bad}"
-            );
-        }
     }
 }

@@ -443,8 +443,8 @@ fn parse_stage(text: &str) -> Result<Segment, ScheduleError> {
     })
 }
 
-/// `500ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`), as the CLI's --duration takes them.
-fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
+/// `500ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`): stage lengths and the CLI's --duration.
+pub fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
     let text = text.trim();
     let bad = || ScheduleError::Duration(text.to_string());
     let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
@@ -468,6 +468,23 @@ fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_units_or_plain_seconds() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "-1s", "10x", "0s", "nan"] {
+            assert!(
+                parse_duration(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("expected"),
+                "{bad}"
+            );
+        }
+    }
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 
