@@ -29,6 +29,34 @@ pub const ERROR_KIND_HEADER: &str = "x-sebs-error-kind";
 
 pub type Functions = Arc<RwLock<HashMap<String, Arc<FunctionPool>>>>;
 
+/// What the gateway reported about one invocation in its `x-sebs-*` headers (0 where absent).
+/// Read without allocating, so that the engine's hot loop can use it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Report {
+    pub execution_us: u64,
+    pub init_us: u64,
+    pub memory_kib: u64,
+    /// Set when the platform itself failed the invocation (timeout, crash, memory limit).
+    pub error_kind: Option<ErrorKind>,
+}
+
+impl Report {
+    pub fn read(headers: &http::HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let number = |name: &str| {
+            header(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Report {
+            execution_us: number(EXECUTION_HEADER),
+            init_us: number(INIT_HEADER),
+            memory_kib: number(MEMORY_HEADER),
+            error_kind: header(ERROR_KIND_HEADER).and_then(ErrorKind::parse),
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::Deployment;
-use sebs_common::{ErrorKind, Language};
+use sebs_common::Language;
 use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
 use sebs_worker::{HttpTrigger, RawInvocation, Trigger};
 use tokio::net::TcpListener;
@@ -183,36 +183,23 @@ impl Platform for LocalPlatform {
 
     fn provider_metrics(
         &self,
-        function: &DeployedFunction,
+        _function: &DeployedFunction,
         raw: &RawInvocation,
     ) -> ProviderMetrics {
-        let number = |name: &str| {
-            raw.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let execution_us = number(gateway::EXECUTION_HEADER);
-        let error = raw
-            .headers
-            .get(gateway::ERROR_KIND_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ErrorKind::parse)
-            .map(|kind| {
-                let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
-                    .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                (kind, message)
-            });
-        let _ = function;
+        let report = gateway::Report::read(&raw.headers);
+        let error = report.error_kind.map(|kind| {
+            let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            (kind, message)
+        });
         ProviderMetrics {
-            execution_us,
-            initialization_us: number(gateway::INIT_HEADER),
-            memory_used_mb: number(gateway::MEMORY_HEADER) as f64 / 1024.0,
+            execution_us: report.execution_us,
+            initialization_us: report.init_us,
+            memory_used_mb: report.memory_kib as f64 / 1024.0,
             // Billed like AWS Lambda: the run rounded up to the next millisecond.
-            billed_ms: execution_us.div_ceil(1000),
+            billed_ms: report.execution_us.div_ceil(1000),
             error,
         }
     }
@@ -239,17 +226,12 @@ struct LocalReplyReader;
 impl ReplyReader for LocalReplyReader {
     fn read<'a>(&self, raw: &'a RawInvocation) -> Reading<'a> {
         let mut reading = read_wrapper_reply(raw);
-        let header = |name: &str| raw.headers.get(name).and_then(|v| v.to_str().ok());
-        let number = |name: &str| {
-            header(name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        reading.execution_us = number(gateway::EXECUTION_HEADER);
-        reading.init_us = number(gateway::INIT_HEADER);
-        reading.memory_kib = number(gateway::MEMORY_HEADER);
-        if let Some(kind) = header(gateway::ERROR_KIND_HEADER).and_then(ErrorKind::parse) {
-            reading.failure = Some(kind);
+        let report = gateway::Report::read(&raw.headers);
+        reading.execution_us = report.execution_us;
+        reading.init_us = report.init_us;
+        reading.memory_kib = report.memory_kib;
+        if report.error_kind.is_some() {
+            reading.failure = report.error_kind;
         }
         // A new instance was started for this request: cold, even if it then failed.
         reading.cold |= reading.init_us > 0;

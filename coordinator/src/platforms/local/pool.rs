@@ -65,17 +65,16 @@ impl FunctionPool {
                 "the platform is shutting down".into(),
             );
         };
-        let warm = {
+        // Idle instances are always of the current generation: `enforce_cold_start` takes them
+        // all, and an instance goes back to `idle` only if its generation is still current.
+        let (warm, generation) = {
             let mut state = self.state();
-            let generation = state.generation;
-            state.idle.retain(|i| i.generation == generation);
-            state.idle.pop().map(|i| (i, generation))
+            (state.idle.pop(), state.generation)
         };
         let (mut instance, init_us) = match warm {
-            Some((instance, _)) => (instance, 0),
+            Some(instance) => (instance, 0),
             None => {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let generation = self.state().generation;
                 match Instance::start(&self.spec, id, generation).await {
                     Ok((instance, took)) => (instance, took.as_micros() as u64),
                     Err(message) => {
