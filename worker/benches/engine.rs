@@ -266,6 +266,13 @@ struct CpuUse {
     rest_cores: f64,
 }
 
+impl CpuUse {
+    /// µs of the client's CPU per request at `rps` requests per second.
+    fn client_us_per_request(&self, rps: f64) -> f64 {
+        self.client_cores / rps.max(1e-9) * 1e6
+    }
+}
+
 impl CpuClock {
     fn now(endpoint: u32, tick: f64) -> CpuClock {
         let (own, children) = proc_cpu("/proc/self/stat", tick);
@@ -568,7 +575,7 @@ fn print_throughput(name: &str, t: &Throughput, cpu: &CpuUse) {
         Ok(rps) => println!(
             "  {name:<12} {rps:>10.0} req/s; client {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest of the machine {:.2} cores",
             cpu.client_cores,
-            cpu.client_cores / rps.max(1e-9) * 1e6,
+            cpu.client_us_per_request(*rps),
             cpu.endpoint_cores,
             cpu.rest_cores
         ),
@@ -824,7 +831,7 @@ fn report(
             Ok(v) => format!(
                 "; client {:.2} cores, {:.1} µs CPU/request; endpoint {:.2} cores; rest {:.2} cores",
                 cpu.client_cores,
-                cpu.client_cores / v.max(1e-9) * 1e6,
+                cpu.client_us_per_request(*v),
                 cpu.endpoint_cores,
                 cpu.rest_cores
             ),

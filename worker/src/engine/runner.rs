@@ -167,7 +167,7 @@ pub async fn run_engine(
             from_s: last_s,
             to_s: now_s,
             sent,
-            intended: intended_by(&config.load, now_s, sent, tasks),
+            intended: intended_by(&config.load, now_s, sent),
         };
         if let Some(sink) = sink.as_deref_mut() {
             sink.interval(&progress, delta);
@@ -212,7 +212,7 @@ pub async fn run_engine(
 }
 
 /// Arrivals the schedule intended by `now_s` (open loads), or what was sent (closed loads).
-fn intended_by(load: &Load, now_s: f64, sent: u64, _tasks: usize) -> u64 {
+fn intended_by(load: &Load, now_s: f64, sent: u64) -> u64 {
     match load {
         Load::Closed { .. } => sent,
         Load::Open {

@@ -50,6 +50,16 @@ async fn endpoint(stall_at: u64, stall: Duration) -> String {
     format!("http://{addr}/")
 }
 
+/// An open load of evenly spaced arrivals at `rate` per second.
+fn constant_load(rate: f64, duration: Duration) -> Load {
+    let profile = RateProfile::constant(rate, duration).unwrap();
+    Load::Open {
+        profile,
+        arrival: Arrival::Constant,
+        max_count: None,
+    }
+}
+
 struct Run {
     outcome: EngineOutcome,
     records: Vec<Vec<String>>,
@@ -130,12 +140,7 @@ async fn closed_load_sends_exactly_its_invocations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_load_sends_its_schedule() {
     let url = endpoint(u64::MAX, Duration::ZERO).await;
-    let profile = RateProfile::constant(400.0, Duration::from_millis(500)).unwrap();
-    let load = Load::Open {
-        profile,
-        arrival: Arrival::Constant,
-        max_count: None,
-    };
+    let load = constant_load(400.0, Duration::from_millis(500));
     let r = run(&url, load, 4, Duration::from_millis(100)).await;
     assert_eq!(r.outcome.sent, 200);
     // intended_s is in seconds with µs digits; compare in µs.
@@ -157,12 +162,7 @@ async fn open_load_sends_its_schedule() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_shows_in_the_latency_of_every_request_behind_it() {
     let url = endpoint(100, Duration::from_millis(300)).await;
-    let profile = RateProfile::constant(1000.0, Duration::from_secs(1)).unwrap();
-    let load = Load::Open {
-        profile,
-        arrival: Arrival::Constant,
-        max_count: None,
-    };
+    let load = constant_load(1000.0, Duration::from_secs(1));
     // One task: one connection, as a client that waits for each reply.
     let r = run(&url, load, 1, Duration::from_millis(50)).await;
     assert_eq!(r.outcome.sent, 1000);
@@ -199,12 +199,7 @@ async fn a_stall_shows_in_the_latency_of_every_request_behind_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_an_open_load_early() {
     let url = endpoint(u64::MAX, Duration::ZERO).await;
-    let profile = RateProfile::constant(100.0, Duration::from_secs(60)).unwrap();
-    let load = Load::Open {
-        profile,
-        arrival: Arrival::Constant,
-        max_count: None,
-    };
+    let load = constant_load(100.0, Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let trigger = Arc::new(HttpTrigger::new(&url, Duration::from_secs(10)).unwrap());
     let (stop_tx, stop) = watch::channel(false);
