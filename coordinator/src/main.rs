@@ -9,7 +9,6 @@ mod package;
 mod platforms;
 mod project;
 mod results;
-mod storage;
 
 use std::process::ExitCode;
 

@@ -19,7 +19,7 @@ use sebs_common::{Benchmark, Language};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::storage::ObjectStorage;
+use sebs_platform::ObjectStorage;
 
 const DRIVER: &str = include_str!("driver.py");
 

@@ -21,9 +21,6 @@ pub enum StorageError {
     },
 }
 
-// `download` and `list` serve output validation and `resources list`, which arrive with the
-// catalogue and cloud issues; the local implementation is tested now.
-#[allow(dead_code)]
 #[async_trait]
 pub trait ObjectStorage: Send + Sync + std::fmt::Debug {
     /// Creates the bucket if it does not exist.

@@ -32,8 +32,7 @@ use self::gateway::Functions;
 use self::instance::InstanceSpec;
 use self::pool::FunctionPool;
 use self::storage::DirStorage;
-use super::{DeployedFunction, FunctionSpec, Platform, ProviderMetrics};
-use crate::storage::ObjectStorage;
+use sebs_platform::{DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics};
 
 /// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
 const CLIENT_GRACE: Duration = Duration::from_secs(30);

@@ -1,31 +1,36 @@
-//! FaaS platforms behind one trait.
+//! What every FaaS platform offers sebs, as traits: deployment ([`Platform`]) and object storage
+//! ([`ObjectStorage`]). Each platform is a crate of its own under `coordinator/platforms/<name>/`,
+//! so that the heavy cloud SDKs are compiled only by the crate that needs them.
 //!
 //! To add a platform:
-//! 1. make a folder `platforms/<name>/` with its `config.rs` (a `deny_unknown_fields` struct
-//!    parsed from `deployment.<name>` of the config file), its storage (an [`ObjectStorage`])
-//!    and its deployment code;
+//! 1. make a crate `coordinator/platforms/<name>/` (`sebs-platform-<name>`) with its `config.rs`
+//!    (a `deny_unknown_fields` struct parsed from `deployment.<name>` of the config file), its
+//!    storage (an [`ObjectStorage`]) and its deployment code;
 //! 2. put its function wrappers in `benchmarks/wrappers/<name>/<language>/` (the package builder
 //!    picks them up by the platform name; see docs/local-protocol.md for what a wrapper does);
 //! 3. implement [`Platform`] for it: `deploy` creates or updates the function from a built
 //!    package, `trigger` returns how to invoke it, `provider_metrics` reads what the platform
 //!    reports about an invocation, `enforce_cold_start` retires warm instances;
-//! 4. add one line to [`create`];
-//! 5. give it the storage test suite and an end-to-end test against a real server.
+//! 4. add one line to the registry, `create` in the coordinator's `platforms.rs`;
+//! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
+//!    end-to-end test.
 
-pub mod local;
+pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use async_trait::async_trait;
-use sebs_common::config::{Deployment, RunConfig};
+use sebs_common::config::Deployment;
 use sebs_common::Language;
 use sebs_worker::engine::ReplyReader;
 use sebs_worker::{RawInvocation, Trigger};
 
-use crate::storage::ObjectStorage;
+pub use crate::storage::{check_key, ObjectStorage, StorageError};
 
 /// A function to create or update from a built package.
 #[derive(Clone, Debug)]
@@ -95,15 +100,4 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
     /// Stops whatever the platform runs in this process.
     async fn shutdown(&self);
-}
-
-/// Makes the platform a run asked for.
-pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platform>> {
-    match run.deployment {
-        Deployment::Local => Ok(Arc::new(local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir).await?)),
-        other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local` runs functions today \
-             (see README.md, \"Platforms\")"
-        ),
-    }
 }

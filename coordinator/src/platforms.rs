@@ -1,0 +1,25 @@
+//! The registry of platforms: which crate serves which `--deployment`.
+//!
+//! The traits are in `sebs-platform` (coordinator/platforms/api); each platform is a crate of its
+//! own under coordinator/platforms/<name>/. Adding a platform adds one arm here.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use sebs_common::config::{Deployment, RunConfig};
+pub use sebs_platform::{DeployedFunction, FunctionSpec, Platform, ProviderMetrics};
+
+/// Makes the platform a run asked for.
+pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platform>> {
+    match run.deployment {
+        Deployment::Local => Ok(Arc::new(
+            sebs_platform_local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
+        other => bail!(
+            "deployment `{other}` is not available in this build yet; only `local` runs functions today \
+             (see README.md, \"Platforms\")"
+        ),
+    }
+}
