@@ -17,7 +17,8 @@ use crate::language::{Architecture, Language};
 
 /// Where functions are deployed. Every name SeBS knows parses; `is_available` says whether this
 /// build can run it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Deployment {
     Local,
     Docker,
@@ -63,6 +64,47 @@ impl FromStr for Deployment {
                 ))
             }
         })
+    }
+}
+
+/// How a function is invoked (SeBS's `--trigger`): over its HTTP endpoint, or through the
+/// platform's SDK ("library"), where the platform has one.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    #[default]
+    Http,
+    Library,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Http => "http",
+            TriggerKind::Library => "library",
+        }
+    }
+}
+
+impl fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TriggerKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "http" => Ok(TriggerKind::Http),
+            "library" => Ok(TriggerKind::Library),
+            other => Err(format!(
+                "unknown trigger `{other}`: expected http or library"
+            )),
+        }
     }
 }
 
@@ -140,6 +182,7 @@ pub struct Overrides {
     pub concurrency: Option<u32>,
     pub memory: Option<u32>,
     pub timeout: Option<u32>,
+    pub trigger: Option<TriggerKind>,
 }
 
 /// The validated configuration of one run.
@@ -155,6 +198,8 @@ pub struct RunConfig {
     pub concurrency: u32,
     pub memory: Option<u32>,
     pub timeout: Option<u32>,
+    /// How functions are invoked [default: http].
+    pub trigger: TriggerKind,
     /// The `deployment.<name>` section of the chosen deployment, for its platform to parse.
     pub platform_section: Option<Value>,
 }
@@ -288,6 +333,7 @@ impl ConfigFile {
             language,
             language_version,
             architecture,
+            trigger: overrides.trigger.unwrap_or_default(),
             update_code: overrides.update_code || exp.update_code.unwrap_or(false),
             update_storage: overrides.update_storage || exp.update_storage.unwrap_or(false),
             repetitions,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sebs_common::config::{Deployment, Overrides};
+use sebs_common::config::{Deployment, Overrides, TriggerKind};
 use sebs_common::{Architecture, Language};
 
 use sebs_worker::engine::schedule::{parse_duration, Arrival, RateProfile};
@@ -63,6 +63,9 @@ pub struct DeploymentArgs {
     /// Rebuild the code package even if the cached one is current.
     #[arg(long)]
     pub update_code: bool,
+    /// How to invoke the function: its HTTP endpoint, or the platform's SDK [default: http].
+    #[arg(long, value_parser = parse_trigger)]
+    pub trigger: Option<TriggerKind>,
     /// Folder of cached packages, tools and local storage.
     #[arg(long, default_value = "cache")]
     pub cache: PathBuf,
@@ -145,6 +148,7 @@ impl DeploymentArgs {
             language_version: self.language_version.clone(),
             architecture: self.architecture,
             update_code: self.update_code,
+            trigger: self.trigger,
             ..Default::default()
         }
     }
@@ -157,6 +161,10 @@ fn parse_deployment(s: &str) -> Result<Deployment, String> {
 fn parse_language(s: &str) -> Result<Language, String> {
     s.parse()
         .map_err(|e: sebs_common::language::UnknownLanguage| e.to_string())
+}
+
+fn parse_trigger(s: &str) -> Result<TriggerKind, String> {
+    s.parse()
 }
 
 fn parse_architecture(s: &str) -> Result<Architecture, String> {

@@ -243,7 +243,8 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         timeout: Duration::from_secs(u64::from(run.timeout.unwrap_or(bench.config.timeout))),
     };
     let function = platform.deploy(&spec).await?;
-    let trigger = platform.trigger(&function)?;
+    let built =
+        platforms::trigger_factories().build(&platform.trigger_spec(&function, run.trigger)?)?;
 
     let metadata = json!({
         "benchmark": bench.name,
@@ -263,12 +264,11 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     });
     let payload = Bytes::from(serde_json::to_vec(&input.event)?);
     if let Some(open) = open_loop {
-        let reader = platform.reply_reader();
         let stop = stop_on_ctrl_c();
         return load::run(
             &open,
-            trigger,
-            reader,
+            built.trigger,
+            built.reader,
             payload,
             &args.output_dir,
             metadata,
@@ -293,7 +293,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let (tx, mut rx) = mpsc::channel(1024);
     let driver = tokio::spawn(run_closed_loop(
         plan,
-        trigger,
+        built.trigger,
         payload,
         hook,
         tx,

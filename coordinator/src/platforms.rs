@@ -1,14 +1,17 @@
 //! The registry of platforms: which crate serves which `--deployment`.
 //!
 //! The traits are in `sebs-platform` (coordinator/platforms/api); each platform is a crate of its
-//! own under coordinator/platforms/<name>/. Adding a platform adds one arm here.
+//! own under coordinator/platforms/<name>/. Adding a platform adds an arm to `create` and its
+//! factory to `trigger_factories`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use sebs_common::config::{Deployment, RunConfig};
-pub use sebs_platform::{DeployedFunction, FunctionSpec, Platform, ProviderMetrics};
+pub use sebs_platform::{
+    DeployedFunction, FunctionSpec, Platform, ProviderMetrics, TriggerFactories,
+};
 
 /// Makes the platform a run asked for.
 pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platform>> {
@@ -22,4 +25,9 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
              (see README.md, \"Platforms\")"
         ),
     }
+}
+
+/// The trigger factories of every platform in this build: how workers invoke functions.
+pub fn trigger_factories() -> TriggerFactories {
+    TriggerFactories::new(vec![sebs_platform_local::trigger_factory()])
 }

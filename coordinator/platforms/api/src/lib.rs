@@ -9,15 +9,19 @@
 //! 2. put its function wrappers in `benchmarks/wrappers/<name>/<language>/` (the package builder
 //!    picks them up by the platform name; see docs/local-protocol.md for what a wrapper does);
 //! 3. implement [`Platform`] for it: `deploy` creates or updates the function from a built
-//!    package, `trigger` returns how to invoke it, `provider_metrics` reads what the platform
-//!    reports about an invocation, `enforce_cold_start` retires warm instances;
-//! 4. add one line to the registry, `create` in the coordinator's `platforms.rs`;
+//!    package, `trigger_spec` says how to invoke it, `provider_metrics` reads what the platform
+//!    reports about an invocation, `enforce_cold_start` retires warm instances; and a
+//!    [`TriggerFactory`] that builds its triggers from a [`TriggerSpec`] without starting the
+//!    platform (workers use it), exposed as a plain constructor of the crate;
+//! 4. add its line to the registry in the coordinator's `platforms.rs` (`create` and
+//!    `trigger_factories`);
 //! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trigger;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,12 +29,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use sebs_common::config::Deployment;
+use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
-use sebs_worker::engine::ReplyReader;
-use sebs_worker::{RawInvocation, Trigger};
+use sebs_worker::RawInvocation;
 
 pub use crate::storage::{check_key, ObjectStorage, StorageError};
+pub use crate::trigger::{BuiltTrigger, TriggerFactories, TriggerFactory, TriggerSpec};
 
 /// A function to create or update from a built package.
 #[derive(Clone, Debug)]
@@ -85,11 +89,10 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     /// Creates the function, or updates it if it exists.
     async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction>;
 
-    /// How to invoke a deployed function.
-    fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>>;
-
-    /// Reads replies in the invocation engine's hot loop, without allocating.
-    fn reply_reader(&self) -> Arc<dyn ReplyReader>;
+    /// How to invoke a deployed function, as data a worker turns into a trigger with this
+    /// platform's [`TriggerFactory`]. An error names the kind when the platform has no such
+    /// trigger.
+    fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec>;
 
     /// Reads what the platform reported about an invocation.
     fn provider_metrics(&self, function: &DeployedFunction, raw: &RawInvocation)

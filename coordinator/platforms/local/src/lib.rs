@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use sebs_common::config::Deployment;
+use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
 use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
-use sebs_worker::{HttpTrigger, RawInvocation, Trigger};
+use sebs_worker::{HttpTrigger, RawInvocation};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -32,7 +32,10 @@ use self::gateway::Functions;
 use self::instance::InstanceSpec;
 use self::pool::FunctionPool;
 use self::storage::DirStorage;
-use sebs_platform::{DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics};
+use sebs_platform::{
+    BuiltTrigger, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
+    TriggerFactory, TriggerSpec,
+};
 
 /// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
 const CLIENT_GRACE: Duration = Duration::from_secs(30);
@@ -169,15 +172,18 @@ impl Platform for LocalPlatform {
         })
     }
 
-    fn trigger(&self, function: &DeployedFunction) -> Result<Arc<dyn Trigger>> {
-        Ok(Arc::new(HttpTrigger::new(
-            &function.url,
-            function.timeout + CLIENT_GRACE,
-        )?))
-    }
-
-    fn reply_reader(&self) -> Arc<dyn ReplyReader> {
-        Arc::new(LocalReplyReader)
+    fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
+        if kind != TriggerKind::Http {
+            bail!("the local platform has only the `http` trigger, not `{kind}`");
+        }
+        Ok(TriggerSpec {
+            deployment: Deployment::Local,
+            kind,
+            function: function.name.clone(),
+            url: Some(function.url.clone()),
+            timeout: function.timeout + CLIENT_GRACE,
+            settings: serde_json::Value::Null,
+        })
     }
 
     fn provider_metrics(
@@ -215,6 +221,37 @@ impl Platform for LocalPlatform {
                 pool.shutdown();
             }
         }
+    }
+}
+
+/// Builds the local platform's triggers: HTTP to the gateway, replies read with its headers.
+pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
+    Arc::new(LocalTriggers)
+}
+
+#[derive(Debug)]
+struct LocalTriggers;
+
+impl TriggerFactory for LocalTriggers {
+    fn deployment(&self) -> Deployment {
+        Deployment::Local
+    }
+
+    fn build(&self, spec: &TriggerSpec) -> Result<BuiltTrigger> {
+        let Some(url) = spec
+            .url
+            .as_deref()
+            .filter(|_| spec.kind == TriggerKind::Http)
+        else {
+            bail!(
+                "local trigger of `{}`: expected an http trigger with a url",
+                spec.function
+            );
+        };
+        Ok(BuiltTrigger {
+            trigger: Arc::new(HttpTrigger::new(url, spec.timeout)?),
+            reader: Arc::new(LocalReplyReader),
+        })
     }
 }
 
