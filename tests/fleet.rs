@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet};
+use sebs_testkit::wait_until;
 use serde_json::Value;
 use support::{read_json, repo_root, shared_cache, Run};
 
@@ -166,6 +167,16 @@ fn a_fleet_splits_runs_by_region_and_merges_them() {
         "{}",
         run.stdout()
     );
+    // The coordinator kept a copy of the same files under the run's id (written as it hears
+    // the run's events, so it may finish a moment after the client).
+    let copy = fleet
+        .results_dir()
+        .join(fleet_json["run"].as_str().unwrap());
+    wait_until("the coordinator's copy", Duration::from_secs(30), || {
+        copy.join("fleet.json").exists()
+    });
+    let lines = std::fs::read_to_string(copy.join("invocations.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 12, "the copy holds every invocation");
 
     // Weighted regions: us-east three times eu, us-west none.
     let run = invoke(

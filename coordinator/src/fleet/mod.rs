@@ -27,4 +27,6 @@ pub mod planner;
 pub mod prepare;
 mod run;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod worker;

@@ -73,6 +73,7 @@ pub struct Fleet {
     url: String,
     coordinator: Server,
     workers: BTreeMap<String, Server>,
+    results: tempfile::TempDir,
 }
 
 impl Fleet {
@@ -80,10 +81,16 @@ impl Fleet {
     /// cache, over TLS or (`tls` false) plain text, and waits for its address.
     pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
         let credentials = Credentials::generate();
+        let results = tempfile::Builder::new()
+            .prefix("sebs-fleet-results-")
+            .tempdir()
+            .unwrap();
         let mut command = Command::new(bin);
         command
             .args(["coordinator", "--listen", "127.0.0.1:0", "--cache"])
             .arg(cache)
+            .arg("--results-dir")
+            .arg(results.path())
             .arg("--token-file")
             .arg(&credentials.token_file);
         if tls {
@@ -115,7 +122,13 @@ impl Fleet {
             url,
             coordinator,
             workers: BTreeMap::new(),
+            results,
         }
+    }
+
+    /// Where the coordinator keeps its copy of each run's files (`<run id>/`).
+    pub fn results_dir(&self) -> &Path {
+        self.results.path()
     }
 
     pub fn url(&self) -> &str {
