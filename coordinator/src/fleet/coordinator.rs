@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use sebs_proto::fleet::{
-    FromWorker, Ping, ShardDone, ShardKey, ShardReport, ToWorker, WorkerHello,
-};
+use sebs_proto::fleet::{FromWorker, Ping, ToWorker, WorkerHello};
 use sebs_proto::runs::{RunEvent, Submission, WorkerClock};
 use sebs_proto::{FleetError, FleetService, Region, RunId, RunService, WorkerId};
 use tokio::sync::{broadcast, mpsc};
@@ -55,19 +53,22 @@ impl Default for CoordinatorConfig {
 /// What a run's driver gets from workers and the coordinator.
 #[derive(Debug)]
 pub(super) enum RunInput {
-    Report(Box<ShardReport>),
-    Progress {
-        key: ShardKey,
-        sent: u64,
-        intended: u64,
-    },
-    Done(ShardDone),
-    WorkerJoined,
-    WorkerLeft {
+    /// A report, the progress or the end of one of the run's shards.
+    Worker(FromWorker),
+    Member(MemberChange),
+    Cancel,
+}
+
+/// A change of the fleet, as runs hear of it.
+#[derive(Clone, Debug)]
+pub(super) enum MemberChange {
+    Joined,
+    Left {
         worker: WorkerId,
         reason: String,
     },
-    Cancel,
+    /// Events were missed: compare what runs where with who is a member now.
+    Resync,
 }
 
 struct Link {
@@ -185,11 +186,17 @@ impl Coordinator {
         let worker = hello.worker.clone();
         let pinger = tokio::spawn(ping(to_worker, self.0.config.ping_every));
         while let Some(message) = from_worker.recv().await {
-            match message {
+            let run = match &message {
+                FromWorker::Report(r) => r.key.run,
+                FromWorker::Progress { key, .. } => key.run,
+                FromWorker::Done(d) => d.key.run,
                 FromWorker::Pong(p) => {
-                    let now = now_s();
-                    let sample =
-                        ClockSample::from_round_trip(p.ping_sent_at, p.received_at, p.sent_at, now);
+                    let sample = ClockSample::from_round_trip(
+                        p.ping_sent_at,
+                        p.received_at,
+                        p.sent_at,
+                        now_s(),
+                    );
                     if let Some((_, clock)) = lock(&self.0.clocks).get_mut(&worker) {
                         clock.add(sample);
                     }
@@ -198,25 +205,10 @@ impl Coordinator {
                         tracing::warn!(%worker, error = %e, "dropping the worker");
                         break;
                     }
+                    continue;
                 }
-                FromWorker::Report(r) => self.route(r.key.run, RunInput::Report(r)).await,
-                FromWorker::Progress {
-                    key,
-                    sent,
-                    intended,
-                } => {
-                    self.route(
-                        key.run,
-                        RunInput::Progress {
-                            key,
-                            sent,
-                            intended,
-                        },
-                    )
-                    .await
-                }
-                FromWorker::Done(d) => self.route(d.key.run, RunInput::Done(d)).await,
-            }
+            };
+            self.route(run, RunInput::Worker(message)).await;
         }
         pinger.abort();
         {
@@ -257,52 +249,19 @@ async fn forward_membership(
     mut events: broadcast::Receiver<MembershipEvent>,
 ) {
     loop {
-        let event = events.recv().await;
-        let Some(inner) = inner.upgrade() else { return };
-        let inputs: Vec<RunInput> = match event {
-            Ok(MembershipEvent::Joined(_)) => vec![RunInput::WorkerJoined],
-            Ok(MembershipEvent::Left { worker, reason }) => {
-                vec![RunInput::WorkerLeft { worker, reason }]
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Missed events: whoever is not a member now has left.
-                let members: Vec<WorkerId> = inner
-                    .membership
-                    .members()
-                    .into_iter()
-                    .map(|m| m.worker)
-                    .collect();
-                let gone: Vec<WorkerId> = lock(&inner.links)
-                    .keys()
-                    .filter(|w| !members.contains(w))
-                    .cloned()
-                    .collect();
-                gone.into_iter()
-                    .map(|worker| RunInput::WorkerLeft {
-                        worker,
-                        reason: "membership changed".into(),
-                    })
-                    .chain([RunInput::WorkerJoined])
-                    .collect()
-            }
+        let change = match events.recv().await {
+            Ok(MembershipEvent::Joined(_)) => MemberChange::Joined,
+            Ok(MembershipEvent::Left { worker, reason }) => MemberChange::Left { worker, reason },
+            Err(broadcast::error::RecvError::Lagged(_)) => MemberChange::Resync,
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        let Some(inner) = inner.upgrade() else { return };
         let inboxes: Vec<mpsc::Sender<RunInput>> = lock(&inner.runs)
             .values()
             .map(|h| h.inbox.clone())
             .collect();
-        for input in inputs {
-            for inbox in &inboxes {
-                let copy = match &input {
-                    RunInput::WorkerJoined => RunInput::WorkerJoined,
-                    RunInput::WorkerLeft { worker, reason } => RunInput::WorkerLeft {
-                        worker: worker.clone(),
-                        reason: reason.clone(),
-                    },
-                    _ => continue,
-                };
-                let _ = inbox.send(copy).await;
-            }
+        for inbox in inboxes {
+            let _ = inbox.send(RunInput::Member(change.clone())).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sebs_common::result::Origin as ResultOrigin;
-use sebs_proto::fleet::{Assignment, ShardDone, ShardKey, ShardReport, ToWorker};
+use sebs_proto::fleet::{Assignment, FromWorker, ShardDone, ShardKey, ShardReport, ToWorker};
 use sebs_proto::job::Load;
 use sebs_proto::runs::{
     Origin, PlannedShard as PlannedEvent, RunEvent, RunFinished, RunInterval, RunRecord,
@@ -18,7 +18,7 @@ use sebs_proto::runs::{
 use sebs_proto::{RunId, WorkerId};
 use tokio::sync::mpsc;
 
-use super::coordinator::{now_s, Coordinator, Events, RunInput};
+use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
 use super::hooks::Prepared;
 use super::ledger::{HistogramTable, ShardLedger, Verdict};
 use super::planner::{self, PlannedShard, WorkerSlot};
@@ -440,12 +440,12 @@ impl Driver {
 
     async fn handle(&mut self, input: RunInput) {
         match input {
-            RunInput::Report(report) => self.report(*report).await,
-            RunInput::Progress {
+            RunInput::Worker(FromWorker::Report(report)) => self.report(*report).await,
+            RunInput::Worker(FromWorker::Progress {
                 key,
                 sent,
                 intended,
-            } => {
+            }) => {
                 if let Some(i) = self
                     .shard_of(&key)
                     .filter(|&i| self.shards[i].ledger.attempt() == key.attempt)
@@ -455,29 +455,30 @@ impl Driver {
                     shard.intended = intended;
                 }
             }
-            RunInput::Done(done) => self.done(done).await,
-            RunInput::WorkerLeft { worker, reason } => {
-                for i in 0..self.shards.len() {
-                    let shard = &self.shards[i];
-                    if shard.status == ShardStatus::Running
-                        && shard.worker.as_ref() == Some(&worker)
-                    {
-                        if self.cancelled {
-                            self.shards[i].status = ShardStatus::Complete;
-                        } else {
-                            self.reassign(i, format!("worker {worker} left ({reason})"))
-                                .await;
-                        }
-                    }
-                }
+            RunInput::Worker(FromWorker::Done(done)) => self.done(done).await,
+            RunInput::Worker(FromWorker::Pong(_)) => {}
+            RunInput::Member(MemberChange::Left { worker, reason }) => {
+                self.left(&[worker], &reason).await;
             }
-            RunInput::WorkerJoined => {
-                for i in self.in_wave() {
-                    if self.shards[i].status == ShardStatus::Waiting {
-                        self.dispatch(i).await;
-                    }
-                }
+            RunInput::Member(MemberChange::Resync) => {
+                let members: Vec<WorkerId> = self
+                    .c
+                    .0
+                    .membership
+                    .members()
+                    .into_iter()
+                    .map(|m| m.worker)
+                    .collect();
+                let gone: Vec<WorkerId> = self
+                    .shards
+                    .iter()
+                    .filter_map(|s| s.worker.clone())
+                    .filter(|w| !members.contains(w))
+                    .collect();
+                self.left(&gone, "it is no longer a member").await;
+                self.dispatch_waiting().await;
             }
+            RunInput::Member(MemberChange::Joined) => self.dispatch_waiting().await,
             RunInput::Cancel => {
                 if self.cancelled {
                     return;
@@ -499,6 +500,37 @@ impl Driver {
                         _ => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Hands the running shards of workers that left to others (or, once cancelled, ends them).
+    async fn left(&mut self, workers: &[WorkerId], reason: &str) {
+        for i in 0..self.shards.len() {
+            let shard = &self.shards[i];
+            let on_gone = shard.worker.as_ref().is_some_and(|w| workers.contains(w));
+            if shard.status != ShardStatus::Running || !on_gone {
+                continue;
+            }
+            if self.cancelled {
+                self.shards[i].status = ShardStatus::Complete;
+            } else {
+                let worker = shard
+                    .worker
+                    .clone()
+                    .map(|w| w.to_string())
+                    .unwrap_or_default();
+                self.reassign(i, format!("worker {worker} left ({reason})"))
+                    .await;
+            }
+        }
+    }
+
+    /// Tries again to place the current wave's shards that wait for a worker.
+    async fn dispatch_waiting(&mut self) {
+        for i in self.in_wave() {
+            if self.shards[i].status == ShardStatus::Waiting {
+                self.dispatch(i).await;
             }
         }
     }

@@ -11,7 +11,7 @@ use tonic::codegen::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::security::{CheckToken, CoordinatorAddress, SecurityError, MAX_MESSAGE};
-use super::{from_status, to_status};
+use super::{forward, from_status, to_status, StreamEnd};
 use crate::convert::fleet::{
     from_worker_from_pb, from_worker_to_pb, hello_from_pb, hello_to_pb, to_worker_from_pb,
     to_worker_to_pb,
@@ -59,28 +59,15 @@ impl Fleet for Server {
             }
         };
         let worker = hello.worker.clone();
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(async move {
-            loop {
-                match inbound.message().await {
-                    Ok(Some(m)) => match from_worker_from_pb(m) {
-                        Ok(m) => {
-                            if tx.send(m).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(%worker, error = %e, "dropping the worker: it sent a bad message");
-                            break;
-                        }
-                    },
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::debug!(%worker, %status, "worker stream ended");
-                        break;
-                    }
+        let rx = forward(inbound, QUEUE, from_worker_from_pb, move |end| {
+            match end {
+                StreamEnd::Bad(e) => {
+                    tracing::warn!(%worker, error = %e, "dropping the worker: it sent a bad message")
                 }
+                StreamEnd::Lost(e) => tracing::debug!(%worker, error = %e, "worker stream failed"),
+                StreamEnd::Closed => {}
             }
+            None
         });
         let outbound = self.service.attach(hello, rx).await.map_err(to_status)?;
         let stream = ReceiverStream::new(outbound).map(|m| Ok(to_worker_to_pb(&m)));
@@ -119,34 +106,20 @@ impl FleetService for RemoteFleet {
         };
         let outbound = tokio_stream::once(first)
             .chain(ReceiverStream::new(from_worker).map(|m| from_worker_to_pb(&m)));
-        let mut inbound = client
+        let inbound = client
             .attach(outbound)
             .await
             .map_err(from_status)?
             .into_inner();
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(async move {
-            loop {
-                match inbound.message().await {
-                    Ok(Some(m)) => match to_worker_from_pb(m) {
-                        Ok(m) => {
-                            if tx.send(m).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the coordinator sent a bad message; detaching");
-                            break;
-                        }
-                    },
-                    Ok(None) => break,
-                    Err(status) => {
-                        tracing::warn!(error = %from_status(status), "lost the coordinator");
-                        break;
-                    }
+        Ok(forward(inbound, QUEUE, to_worker_from_pb, |end| {
+            match end {
+                StreamEnd::Bad(e) => {
+                    tracing::warn!(error = %e, "the coordinator sent a bad message; detaching")
                 }
+                StreamEnd::Lost(e) => tracing::warn!(error = %e, "lost the coordinator"),
+                StreamEnd::Closed => {}
             }
-        });
-        Ok(rx)
+            None
+        }))
     }
 }

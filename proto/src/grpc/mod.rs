@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Code, Status};
+use tonic::{Code, Status, Streaming};
 
 pub use fleet_service::RemoteFleet;
 pub use runs_service::RemoteRuns;
@@ -20,6 +21,7 @@ pub use security::{
     ClientSecurity, CoordinatorAddress, KeyPair, SecurityError, ServerSecurity, Token,
 };
 
+use crate::convert::ConvertError;
 use crate::service::{FleetError, FleetService, RunService};
 
 /// Serves both services on `listener` until `shutdown` completes.
@@ -49,6 +51,53 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| SecurityError::Refused(security::error_chain(&e)))
+}
+
+/// How a forwarded stream ended.
+#[derive(Debug)]
+pub(crate) enum StreamEnd {
+    /// The other side closed it.
+    Closed,
+    /// The connection failed (the other side is gone).
+    Lost(FleetError),
+    /// A message did not hold what its type promises.
+    Bad(ConvertError),
+}
+
+/// Forwards a gRPC stream into a channel, converting each message, until the stream ends, fails
+/// or brings a bad message, or nobody reads the channel. `last` says what, if anything, to send
+/// after the end.
+pub(crate) fn forward<P, T>(
+    mut inbound: Streaming<P>,
+    queue: usize,
+    convert: fn(P) -> Result<T, ConvertError>,
+    last: impl FnOnce(StreamEnd) -> Option<T> + Send + 'static,
+) -> mpsc::Receiver<T>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(queue);
+    tokio::spawn(async move {
+        let end = loop {
+            match inbound.message().await {
+                Ok(Some(m)) => match convert(m) {
+                    Ok(m) => {
+                        if tx.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => break StreamEnd::Bad(e),
+                },
+                Ok(None) => break StreamEnd::Closed,
+                Err(status) => break StreamEnd::Lost(from_status(status)),
+            }
+        };
+        if let Some(m) = last(end) {
+            let _ = tx.send(m).await;
+        }
+    });
+    rx
 }
 
 pub(crate) fn to_status(e: FleetError) -> Status {

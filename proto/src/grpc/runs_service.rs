@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::security::{Authorize, CheckToken, CoordinatorAddress, MAX_MESSAGE};
-use super::{from_status, to_status};
+use super::{forward, from_status, to_status, StreamEnd};
 use crate::convert::runs::{event_from_pb, event_to_pb, submission_from_pb, submission_to_pb};
 use crate::generated::sebs::runs::v1::runs_client::RunsClient;
 use crate::generated::sebs::runs::v1::runs_server::{Runs, RunsServer};
@@ -98,27 +98,15 @@ impl RemoteRuns {
     }
 }
 
-/// Forwards a server stream of events into a channel until it ends or fails.
-fn pump(mut inbound: Streaming<PbEvent>) -> mpsc::Receiver<RunEvent> {
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
-        loop {
-            let event = match inbound.message().await {
-                Ok(Some(e)) => event_from_pb(e).unwrap_or_else(|e| {
-                    RunEvent::Failed(format!("the coordinator sent a bad event: {e}"))
-                }),
-                Ok(None) => break,
-                Err(status) => {
-                    RunEvent::Failed(format!("lost the coordinator: {}", from_status(status)))
-                }
-            };
-            let last = matches!(event, RunEvent::Failed(_));
-            if tx.send(event).await.is_err() || last {
-                break;
-            }
-        }
-    });
-    rx
+/// A server stream of events as a channel; a failed stream ends with a `Failed` event.
+fn pump(inbound: Streaming<PbEvent>) -> mpsc::Receiver<RunEvent> {
+    forward(inbound, 256, event_from_pb, |end| match end {
+        StreamEnd::Closed => None,
+        StreamEnd::Lost(e) => Some(RunEvent::Failed(format!("lost the coordinator: {e}"))),
+        StreamEnd::Bad(e) => Some(RunEvent::Failed(format!(
+            "the coordinator sent a bad event: {e}"
+        ))),
+    })
 }
 
 #[async_trait]
