@@ -117,13 +117,20 @@ fn print_table(listed: &[ListedResource]) {
     }
 }
 
-async fn remove(platform: &dyn Platform, listed: &[ListedResource], args: &RemoveArgs) -> Result<()> {
+async fn remove(
+    platform: &dyn Platform,
+    listed: &[ListedResource],
+    args: &RemoveArgs,
+) -> Result<()> {
     print_table(listed);
     if listed.is_empty() {
         return Ok(());
     }
     if args.dry_run {
-        println!("dry run: {} resource(s) would be removed; nothing was", listed.len());
+        println!(
+            "dry run: {} resource(s) would be removed; nothing was",
+            listed.len()
+        );
         return Ok(());
     }
     if !args.yes && !confirm(listed.len())? {
@@ -142,7 +149,10 @@ async fn remove(platform: &dyn Platform, listed: &[ListedResource], args: &Remov
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} resource(s) could not be removed", listed.len());
+        bail!(
+            "{failed} of {} resource(s) could not be removed",
+            listed.len()
+        );
     }
     Ok(())
 }

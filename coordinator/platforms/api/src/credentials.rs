@@ -181,7 +181,9 @@ pub fn resolve_with_env(
 
 /// `<cache>/credentials/<platform>.json`.
 pub fn cache_file(cache_dir: &Path, platform: &str) -> PathBuf {
-    cache_dir.join("credentials").join(format!("{platform}.json"))
+    cache_dir
+        .join("credentials")
+        .join(format!("{platform}.json"))
 }
 
 /// `Ok(None)` when the source has nothing; an error when it has some required fields but not all.
@@ -264,7 +266,13 @@ fn read_cache(
     };
     let value: serde_json::Value = serde_json::from_str(&text)
         // The parser's message could quote the file's content: keep only where it failed.
-        .map_err(|e| broken(format!("not JSON (line {}, column {})", e.line(), e.column())))?;
+        .map_err(|e| {
+            broken(format!(
+                "not JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
     let values = read_object(&value, fields).map_err(broken)?;
     complete(fields, values, |f| f.name.to_string()).map_err(broken)
 }
@@ -374,7 +382,8 @@ mod tests {
     #[test]
     fn config_file_is_used_without_environment() {
         let tmp = tempfile::tempdir().unwrap();
-        let config = json!({"access_key": "file-id", "secret_key": "file-secret", "session_token": "tok"});
+        let config =
+            json!({"access_key": "file-id", "secret_key": "file-secret", "session_token": "tok"});
         let c = resolve_with_env("t", &FIELDS, Some(&config), tmp.path(), env(&[])).unwrap();
         assert_eq!(c.source, CredentialSource::ConfigFile);
         assert_eq!(c.get("session_token").unwrap().expose(), "tok");

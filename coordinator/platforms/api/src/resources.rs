@@ -104,7 +104,8 @@ impl ResourceLog {
     /// Forgets a resource (after it was removed).
     pub fn forget(&self, kind: &str, name: &str) -> Result<(), ResourceLogError> {
         self.update(|log| {
-            log.resources.retain(|r| !(r.kind == kind && r.name == name));
+            log.resources
+                .retain(|r| !(r.kind == kind && r.name == name));
         })
         .map(drop)
     }
@@ -168,7 +169,8 @@ mod tests {
         let log = ResourceLog::open(tmp.path(), "aws-us-east-1").unwrap();
         let id = log.deployment_id().to_string();
         assert_eq!(id.len(), 8);
-        log.record(Resource::new("role", "sebs-role", None)).unwrap();
+        log.record(Resource::new("role", "sebs-role", None))
+            .unwrap();
         log.record(Resource::new("function", "f", Some("arn:1".into())))
             .unwrap();
         log.record(Resource::new("function", "f", Some("arn:2".into())))

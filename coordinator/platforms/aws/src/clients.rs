@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
-use sebs_platform::credentials::{self, Credentials as Resolved, CredentialError};
+use sebs_platform::credentials::{self, CredentialError, Credentials as Resolved};
 
 use crate::config::{AwsConfig, CREDENTIAL_FIELDS};
 
@@ -66,7 +66,11 @@ impl Connection {
     /// A Lambda client that waits up to `read_timeout` for a reply and retries as told: the
     /// invoking trigger waits as long as the function may run and never retries (a retried
     /// invocation would be measured as one slow one).
-    pub fn lambda_with(&self, read_timeout: Duration, retry: RetryConfig) -> aws_sdk_lambda::Client {
+    pub fn lambda_with(
+        &self,
+        read_timeout: Duration,
+        retry: RetryConfig,
+    ) -> aws_sdk_lambda::Client {
         let mut b = aws_sdk_lambda::Config::builder()
             .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
             .region(aws_sdk_lambda::config::Region::new(self.region.clone()))

@@ -99,9 +99,7 @@ fn is_region(r: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
@@ -134,8 +132,8 @@ mod tests {
         assert!(err.contains("deployment.aws.region"), "{err}");
         let err = AwsConfig::from_section(Some(&json!({"bucket": "Bad_Name"}))).unwrap_err();
         assert!(err.contains("deployment.aws.bucket"), "{err}");
-        let err = AwsConfig::from_section(Some(&json!({"endpoint_url": "localhost:5000"})))
-            .unwrap_err();
+        let err =
+            AwsConfig::from_section(Some(&json!({"endpoint_url": "localhost:5000"}))).unwrap_err();
         assert!(err.contains("endpoint_url"), "{err}");
     }
 }

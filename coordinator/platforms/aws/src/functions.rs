@@ -137,7 +137,10 @@ pub async fn deploy(
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!("UpdateFunctionConfiguration {name}: {}", crate::describe(&e))
+                anyhow::anyhow!(
+                    "UpdateFunctionConfiguration {name}: {}",
+                    crate::describe(&e)
+                )
             })?;
         tracing::info!(function = %name, memory_mb = settings.spec.memory_mb, timeout_s = settings.timeout_s(), "updated the function's configuration");
         if done == Deployed::Unchanged {
@@ -182,7 +185,10 @@ async fn create(lambda: &Client, settings: &LambdaSettings<'_>, code: CodeSource
     let spec = settings.spec;
     let code = match code {
         CodeSource::Inline(bytes) => FunctionCode::builder().zip_file(Blob::new(bytes)).build(),
-        CodeSource::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+        CodeSource::S3 { bucket, key } => FunctionCode::builder()
+            .s3_bucket(bucket)
+            .s3_key(key)
+            .build(),
     };
     let started = Instant::now();
     loop {
@@ -205,10 +211,11 @@ async fn create(lambda: &Client, settings: &LambdaSettings<'_>, code: CodeSource
                 return Ok(());
             }
             // IAM is eventually consistent: a role made seconds ago may not be assumable yet.
-            Err(e) if settings.role_is_new
-                && e.code() == Some("InvalidParameterValueException")
-                && e.message().is_some_and(|m| m.contains("cannot be assumed"))
-                && started.elapsed() < ROLE_PROPAGATION =>
+            Err(e)
+                if settings.role_is_new
+                    && e.code() == Some("InvalidParameterValueException")
+                    && e.message().is_some_and(|m| m.contains("cannot be assumed"))
+                    && started.elapsed() < ROLE_PROPAGATION =>
             {
                 tracing::debug!(function = %spec.name, "waiting for the new role to propagate");
                 tokio::time::sleep(Duration::from_secs(3)).await;
@@ -219,8 +226,16 @@ async fn create(lambda: &Client, settings: &LambdaSettings<'_>, code: CodeSource
 }
 
 /// The function's configuration, or `None` when there is no such function.
-pub async fn get_configuration(lambda: &Client, name: &str) -> Result<Option<FunctionConfiguration>> {
-    match lambda.get_function_configuration().function_name(name).send().await {
+pub async fn get_configuration(
+    lambda: &Client,
+    name: &str,
+) -> Result<Option<FunctionConfiguration>> {
+    match lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+    {
         Ok(out) => Ok(Some(configuration_of(out))),
         Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => bail!("GetFunctionConfiguration {name}: {}", crate::describe(&e)),
@@ -244,10 +259,14 @@ pub async fn wait_ready(lambda: &Client, name: &str) -> Result<FunctionConfigura
         if conf.last_update_status() == Some(&LastUpdateStatus::Failed) {
             bail!(
                 "the update of function {name} failed: {}",
-                conf.last_update_status_reason().unwrap_or("no reason given")
+                conf.last_update_status_reason()
+                    .unwrap_or("no reason given")
             );
         }
-        let active = matches!(conf.state(), None | Some(State::Active) | Some(State::Inactive));
+        let active = matches!(
+            conf.state(),
+            None | Some(State::Active) | Some(State::Inactive)
+        );
         let updated = matches!(
             conf.last_update_status(),
             None | Some(LastUpdateStatus::Successful)
@@ -268,7 +287,12 @@ pub async fn wait_ready(lambda: &Client, name: &str) -> Result<FunctionConfigura
 
 /// The function's URL, made (public, `AuthType=NONE`) when it has none.
 pub async fn ensure_url(lambda: &Client, name: &str) -> Result<String> {
-    match lambda.get_function_url_config().function_name(name).send().await {
+    match lambda
+        .get_function_url_config()
+        .function_name(name)
+        .send()
+        .await
+    {
         Ok(out) => return Ok(out.function_url().to_string()),
         Err(e) if e.code() == Some("ResourceNotFoundException") => {}
         Err(e) => bail!("GetFunctionUrlConfig {name}: {}", crate::describe(&e)),
@@ -326,10 +350,19 @@ pub async fn enforce_cold_start(lambda: &Client, name: &str) -> Result<String> {
     lambda
         .update_function_configuration()
         .function_name(name)
-        .environment(Environment::builder().set_variables(Some(variables)).build())
+        .environment(
+            Environment::builder()
+                .set_variables(Some(variables))
+                .build(),
+        )
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("UpdateFunctionConfiguration {name}: {}", crate::describe(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "UpdateFunctionConfiguration {name}: {}",
+                crate::describe(&e)
+            )
+        })?;
     wait_ready(lambda, name).await?;
     tracing::debug!(function = %name, cold_start = %next, "forced a cold start");
     Ok(next)

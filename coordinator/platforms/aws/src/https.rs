@@ -61,12 +61,15 @@ impl HttpsTrigger {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         if uri.scheme_str() != Some("https") {
             return Err(invalid("expected an https:// URL"));
         }
         let host = uri.host().ok_or_else(|| invalid("no host"))?.to_string();
-        let server_name = ServerName::try_from(host.clone()).map_err(|e| invalid(&e.to_string()))?;
+        let server_name =
+            ServerName::try_from(host.clone()).map_err(|e| invalid(&e.to_string()))?;
         let mut roots = rustls::RootCertStore::empty();
         // Unreadable system certificates are skipped; a server none of them signs fails its
         // handshake with a message that says so.
@@ -108,7 +111,10 @@ impl HttpsTrigger {
 
     fn give_back(&self, conn: Connection) {
         if !conn.is_closed() {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
         }
     }
 
@@ -137,7 +143,13 @@ impl HttpsTrigger {
         Request::builder()
             .method(Method::POST)
             .uri(path)
-            .header(http::header::HOST, self.url.authority().map(|a| a.as_str()).unwrap_or(&self.host))
+            .header(
+                http::header::HOST,
+                self.url
+                    .authority()
+                    .map(|a| a.as_str())
+                    .unwrap_or(&self.host),
+            )
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-request-id", req.request_id)
             .body(Full::new(req.payload.clone()))
@@ -166,16 +178,23 @@ impl Trigger for HttpsTrigger {
                 .await
                 .map_err(|e| (ErrorKind::Connect, format!("connection not ready: {e}")))?;
             let sent = Instant::now();
-            let response = conn
-                .send_request(self.request(req))
-                .await
-                .map_err(|e| (ErrorKind::Connect, format!("request to {} failed: {e}", self.url)))?;
+            let response = conn.send_request(self.request(req)).await.map_err(|e| {
+                (
+                    ErrorKind::Connect,
+                    format!("request to {} failed: {e}", self.url),
+                )
+            })?;
             raw.first_byte = sent.elapsed().as_secs_f64();
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| (ErrorKind::Connect, format!("reading the reply from {} failed: {e}", self.url)))?
+                .map_err(|e| {
+                    (
+                        ErrorKind::Connect,
+                        format!("reading the reply from {} failed: {e}", self.url),
+                    )
+                })?
                 .to_bytes();
             self.give_back(conn);
             Ok::<_, (ErrorKind, String)>((parts, body))

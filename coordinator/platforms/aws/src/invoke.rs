@@ -71,11 +71,7 @@ impl Trigger for LibraryTrigger {
         match outcome {
             Ok(out) => {
                 let payload = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-                let reply = unwrap_invoke(
-                    out.function_error(),
-                    out.log_result(),
-                    payload,
-                );
+                let reply = unwrap_invoke(out.function_error(), out.log_result(), payload);
                 raw.status = Some(reply.status);
                 raw.headers = reply.headers;
                 raw.body = reply.body;
@@ -128,7 +124,9 @@ pub fn unwrap_invoke(
         };
     }
     let envelope: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-    let status = envelope["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok());
+    let status = envelope["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok());
     match (status, envelope["body"].as_str()) {
         (Some(status), Some(body)) => {
             let body = if envelope["isBase64Encoded"].as_bool() == Some(true) {
@@ -276,7 +274,10 @@ mod tests {
         let (kind, message) = m.error.unwrap();
         assert_eq!(kind, ErrorKind::Timeout);
         assert!(message.contains("Task timed out"), "{message}");
-        assert_eq!(LambdaReplyReader.read(&raw).failure, Some(ErrorKind::Timeout));
+        assert_eq!(
+            LambdaReplyReader.read(&raw).failure,
+            Some(ErrorKind::Timeout)
+        );
     }
 
     #[test]

@@ -110,7 +110,10 @@ impl AwsPlatform {
     }
 
     /// Deploys and says what was done (created, code or configuration updated, unchanged).
-    pub async fn deploy_function(&self, spec: &FunctionSpec) -> Result<(DeployedFunction, Deployed)> {
+    pub async fn deploy_function(
+        &self,
+        spec: &FunctionSpec,
+    ) -> Result<(DeployedFunction, Deployed)> {
         if spec.memory_mb < MIN_MEMORY_MB {
             bail!(
                 "memory: Lambda functions have at least {MIN_MEMORY_MB} MB, {} MB was asked for",
@@ -220,7 +223,11 @@ impl Platform for AwsPlatform {
         })
     }
 
-    fn provider_metrics(&self, _function: &DeployedFunction, raw: &RawInvocation) -> ProviderMetrics {
+    fn provider_metrics(
+        &self,
+        _function: &DeployedFunction,
+        raw: &RawInvocation,
+    ) -> ProviderMetrics {
         invoke::provider_metrics(raw)
     }
 
@@ -284,10 +291,9 @@ impl TriggerFactory for AwsTriggers {
             .with_context(|| format!("aws trigger settings of `{}`", spec.function))?;
         let trigger: Arc<dyn sebs_worker::Trigger> = match spec.kind {
             TriggerKind::Http => {
-                let url = spec
-                    .url
-                    .as_deref()
-                    .with_context(|| format!("the http trigger of `{}` has no url", spec.function))?;
+                let url = spec.url.as_deref().with_context(|| {
+                    format!("the http trigger of `{}` has no url", spec.function)
+                })?;
                 if url.starts_with("https://") {
                     Arc::new(https::HttpsTrigger::new(url, spec.timeout, None)?)
                 } else {
@@ -300,8 +306,11 @@ impl TriggerFactory for AwsTriggers {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("cache"));
                 let resolved = credentials::resolve("aws", &CREDENTIAL_FIELDS, None, &cache)?;
-                let connection =
-                    Connection::with_credentials(&settings.region, settings.endpoint_url, &resolved);
+                let connection = Connection::with_credentials(
+                    &settings.region,
+                    settings.endpoint_url,
+                    &resolved,
+                );
                 // No retries: a retried invocation would be measured as one slow one.
                 let client = connection.lambda_with(spec.timeout, RetryConfig::disabled());
                 Arc::new(LibraryTrigger::new(client, &spec.function))

@@ -44,7 +44,9 @@ pub enum ZipError {
     Io { path: PathBuf, source: io::Error },
     #[error("the package in {dir} is {size} bytes unzipped, more than Lambda's limit of {limit} bytes (250 MB); make it smaller with the benchmark's package.sh")]
     TooLarge { dir: PathBuf, size: u64, limit: u64 },
-    #[error("the package in {dir} has both `{path}` and a dependency of that name in .python_packages/")]
+    #[error(
+        "the package in {dir} has both `{path}` and a dependency of that name in .python_packages/"
+    )]
     Collision { dir: PathBuf, path: String },
 }
 
@@ -211,7 +213,10 @@ mod tests {
 
     fn names(zip_path: &Path) -> Vec<String> {
         let archive = zip::ZipArchive::new(fs::File::open(zip_path).unwrap()).unwrap();
-        archive.file_names().map(|n| n.unwrap().into_owned()).collect::<Vec<_>>()
+        archive
+            .file_names()
+            .map(|n| n.unwrap().into_owned())
+            .collect::<Vec<_>>()
     }
 
     #[test]
@@ -260,7 +265,10 @@ mod tests {
         let err = lambda_zip(&pkg, Language::Python, &tmp.path().join("a.zip"), &small)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("250 MB") && err.contains("package.sh"), "{err}");
+        assert!(
+            err.contains("250 MB") && err.contains("package.sh"),
+            "{err}"
+        );
         fs::write(pkg.join(".python_packages/handler.py"), "x").unwrap();
         let err = lambda_zip(
             &pkg,

@@ -104,8 +104,8 @@ pub fn classify_function_error(payload: &[u8], report: Option<&Report>) -> (Erro
         .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned());
     let status = report.and_then(|r| r.status.as_deref());
     let reported_type = report.and_then(|r| r.error_type.as_deref());
-    let out_of_memory = report
-        .is_some_and(|r| r.memory_size_mb > 0 && r.max_memory_used_mb >= r.memory_size_mb);
+    let out_of_memory =
+        report.is_some_and(|r| r.memory_size_mb > 0 && r.max_memory_used_mb >= r.memory_size_mb);
     let kind = if status == Some("timeout")
         || error_type == "Sandbox.Timedout"
         || message.contains("Task timed out after")

@@ -36,7 +36,10 @@ async fn exists(platform: &AwsPlatform, r: &Resource) -> Result<bool> {
             .is_some(),
         "bucket" => platform.storage.bucket_exists(&r.name).await?,
         "role" => role::get_role_arn(&platform.iam, &r.name).await?.is_some(),
-        other => bail!("the resource record has an unknown kind `{other}` ({})", r.name),
+        other => bail!(
+            "the resource record has an unknown kind `{other}` ({})",
+            r.name
+        ),
     })
 }
 

@@ -58,7 +58,10 @@ pub async fn ensure_role(
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!("IAM AttachRolePolicy {policy} to {name}: {}", crate::describe(&e))
+                anyhow::anyhow!(
+                    "IAM AttachRolePolicy {policy} to {name}: {}",
+                    crate::describe(&e)
+                )
             })?;
     }
     tracing::info!(role = %name, "created the lambda execution role");
@@ -70,14 +73,23 @@ pub async fn get_role_arn(iam: &aws_sdk_iam::Client, name: &str) -> Result<Optio
     match iam.get_role().role_name(name).send().await {
         Ok(out) => Ok(out.role().map(|r| r.arn().to_string())),
         Err(e) if e.code() == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("IAM GetRole {name}: {}", crate::describe(&e))),
+        Err(e) => Err(anyhow::anyhow!(
+            "IAM GetRole {name}: {}",
+            crate::describe(&e)
+        )),
     }
 }
 
 /// Detaches the role's policies and deletes it; a role already gone is not an error.
 pub async fn delete_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<()> {
-    let describe = |what: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("IAM {what} {name}: {e}");
-    let attached = match iam.list_attached_role_policies().role_name(name).send().await {
+    let describe =
+        |what: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("IAM {what} {name}: {e}");
+    let attached = match iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+    {
         Ok(out) => out,
         Err(e) if e.code() == Some("NoSuchEntity") => return Ok(()),
         Err(e) => return Err(describe("ListAttachedRolePolicies", &crate::describe(&e))),

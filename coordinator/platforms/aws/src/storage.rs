@@ -3,10 +3,12 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use sebs_platform::{check_key, ObjectStorage, Resource, ResourceLog, StorageError};
 use tokio::io::AsyncWriteExt;
 
@@ -76,7 +78,11 @@ impl ObjectStorage for S3Storage {
         }
         tracing::info!(%bucket, region = %self.region, "created S3 bucket");
         self.log
-            .record(Resource::new("bucket", bucket, Some(format!("arn:aws:s3:::{bucket}"))))
+            .record(Resource::new(
+                "bucket",
+                bucket,
+                Some(format!("arn:aws:s3:::{bucket}")),
+            ))
             .map_err(|e| io_error(bucket, std::io::Error::other(e)))
     }
 
@@ -128,7 +134,14 @@ impl ObjectStorage for S3Storage {
 
     async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {
         check_key(key)?;
-        match self.client.head_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if status(&e) == Some(404) => Ok(None),
             Err(e) => Err(s3_error(bucket, key, "HeadObject", e)),

@@ -27,7 +27,10 @@ async fn platform(endpoint: &str, cache: &Path) -> AwsPlatform {
 /// A package as the builder makes it: wrapper, benchmark, one dependency.
 fn package(dir: &Path, marker: &str) {
     for (rel, text) in [
-        ("handler.py", "def handler(event, context):\n    return {}\n"),
+        (
+            "handler.py",
+            "def handler(event, context):\n    return {}\n",
+        ),
         ("function/function.py", marker),
         (".python_packages/dep/__init__.py", "VALUE = 1\n"),
     ] {
@@ -165,10 +168,12 @@ async fn large_zips_go_through_s3() {
         return;
     };
     let cache = tempfile::tempdir().unwrap();
-    let aws = platform(&moto.endpoint, cache.path()).await.with_limits(LambdaLimits {
-        direct_upload_bytes: 100,
-        ..LambdaLimits::default()
-    });
+    let aws = platform(&moto.endpoint, cache.path())
+        .await
+        .with_limits(LambdaLimits {
+            direct_upload_bytes: 100,
+            ..LambdaLimits::default()
+        });
     let pkg = cache.path().join("pkg");
     package(&pkg, "def handler(event):\n    return {}\n");
     let (_, done) = aws
@@ -252,7 +257,8 @@ async fn resources_are_listed_confirmed_and_removed() {
 }
 
 async fn aws_role_count(endpoint: &str) -> usize {
-    let creds = aws_credential_types::Credentials::new("testing", "testing-secret", None, None, "t");
+    let creds =
+        aws_credential_types::Credentials::new("testing", "testing-secret", None, None, "t");
     let conf = aws_sdk_iam::Config::builder()
         .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
         .region(aws_sdk_iam::config::Region::new("us-east-1"))
@@ -300,7 +306,11 @@ async fn report_lines_are_read_back_from_cloudwatch_logs() {
     )
     .logs();
     let group = "/aws/lambda/sebs-logged";
-    logs.create_log_group().log_group_name(group).send().await.unwrap();
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
     logs.create_log_stream()
         .log_group_name(group)
         .log_stream_name("2024/05/20/[$LATEST]0123456789abcdef")
@@ -345,7 +355,10 @@ async fn report_lines_are_read_back_from_cloudwatch_logs() {
         .unwrap();
     assert_eq!(metrics.len(), 2, "the third id never logged; {metrics:?}");
     let cold = &metrics["aaaa1111-0000-4000-8000-000000000001"];
-    assert_eq!((cold.execution_us, cold.initialization_us), (12_340, 180_020));
+    assert_eq!(
+        (cold.execution_us, cold.initialization_us),
+        (12_340, 180_020)
+    );
     assert_eq!(metrics["bbbb2222-0000-4000-8000-000000000002"].billed_ms, 2);
     // A function that never logged has no log group yet: no metrics, no error.
     let other = sebs_platform::DeployedFunction {

@@ -108,7 +108,10 @@ async fn the_python_wrapper_replies_as_sebs_expects() {
     assert_eq!(cold["result"]["measurement"]["download_size"], 12);
     assert_eq!(cold["result"]["result"]["keys"], json!(["in/data.txt"]));
     let stored = cold["result"]["result"]["key"].as_str().unwrap();
-    assert!(stored.starts_with("out/data.") && stored.ends_with(".txt"), "{stored}");
+    assert!(
+        stored.starts_with("out/data.") && stored.ends_with(".txt"),
+        "{stored}"
+    );
 
     let warm = body(1);
     assert_eq!(replies[1]["statusCode"], 200);
@@ -133,6 +136,9 @@ async fn the_python_wrapper_replies_as_sebs_expects() {
     let failed = body(2);
     assert_eq!(replies[2]["statusCode"], 500);
     assert_eq!(failed["error"], "KeyError: 'bucket'", "{failed}");
-    assert!(failed["traceback"].as_str().unwrap().contains("function.py"));
+    assert!(failed["traceback"]
+        .as_str()
+        .unwrap()
+        .contains("function.py"));
     assert_eq!(failed["container_id"], container.as_str());
 }

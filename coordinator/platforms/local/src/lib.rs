@@ -215,7 +215,9 @@ impl Platform for LocalPlatform {
     async fn resources(&self) -> Result<Vec<ListedResource>> {
         let root = self.storage.root();
         let mut buckets = Vec::new();
-        for entry in std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))? {
+        for entry in
+            std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?
+        {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -241,7 +243,11 @@ impl Platform for LocalPlatform {
 
     async fn remove_resource(&self, resource: &Resource) -> Result<()> {
         if resource.kind != "bucket" {
-            bail!("the local platform has no {} `{}`", resource.kind, resource.name);
+            bail!(
+                "the local platform has no {} `{}`",
+                resource.kind,
+                resource.name
+            );
         }
         let dir = self.storage.root().join(&resource.name);
         if resource.name.contains('/') || resource.name.starts_with('.') {
