@@ -1,6 +1,9 @@
 //! `sebs resources list|remove` as a user runs it: on the local platform, and on AWS against
 //! moto's server, where it also checks that no credential reaches the logs.
 
+// Test helpers: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 // Only `repo_root` is used here; the rest serves the other end-to-end tests.
 #[allow(dead_code)]
 mod support;

@@ -66,9 +66,9 @@ impl Report {
     /// The last REPORT line of a log excerpt (of `request_id`, when given).
     pub fn find(log: &str, request_id: Option<&str>) -> Option<Report> {
         log.lines()
+            .rev()
             .filter_map(Report::parse_line)
-            .filter(|r| request_id.is_none_or(|id| r.request_id == id))
-            .last()
+            .find(|r| request_id.is_none_or(|id| r.request_id == id))
     }
 
     /// The REPORT line in the base64 log tail of an invocation with `LogType=Tail`.

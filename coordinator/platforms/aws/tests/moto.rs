@@ -3,6 +3,9 @@
 //! code in Docker images pulled from a registry; invocations are covered by recorded-response
 //! tests in the crate.)
 
+// Test helpers: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -3,6 +3,9 @@
 //! §2 in the `{statusCode, body}` envelope, cold then warm, the `logs` upload, both event shapes
 //! (function URL envelope and SDK event) and the error reply.
 
+// Test helpers: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
