@@ -115,7 +115,7 @@ pub async fn deploy(
         request
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("UpdateFunctionCode {name}: {}", crate::describe(&e)))?;
+            .map_err(crate::failed("UpdateFunctionCode", name))?;
         wait_ready(lambda, name).await?;
         tracing::info!(function = %name, "updated the function's code");
         done = Deployed::CodeUpdated;
@@ -136,12 +136,7 @@ pub async fn deploy(
             .handler(HANDLER)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "UpdateFunctionConfiguration {name}: {}",
-                    crate::describe(&e)
-                )
-            })?;
+            .map_err(crate::failed("UpdateFunctionConfiguration", name))?;
         tracing::info!(function = %name, memory_mb = settings.spec.memory_mb, timeout_s = settings.timeout_s(), "updated the function's configuration");
         if done == Deployed::Unchanged {
             done = Deployed::ConfigurationUpdated;
@@ -303,7 +298,7 @@ pub async fn ensure_url(lambda: &Client, name: &str) -> Result<String> {
         .auth_type(FunctionUrlAuthType::None)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("CreateFunctionUrlConfig {name}: {}", crate::describe(&e)))?;
+        .map_err(crate::failed("CreateFunctionUrlConfig", name))?;
     // A public URL needs the right to call it through the URL, and (since October 2025) the
     // right to invoke the function when called through a URL.
     let grants = [
@@ -357,12 +352,7 @@ pub async fn enforce_cold_start(lambda: &Client, name: &str) -> Result<String> {
         )
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "UpdateFunctionConfiguration {name}: {}",
-                crate::describe(&e)
-            )
-        })?;
+        .map_err(crate::failed("UpdateFunctionConfiguration", name))?;
     wait_ready(lambda, name).await?;
     tracing::debug!(function = %name, cold_start = %next, "forced a cold start");
     Ok(next)

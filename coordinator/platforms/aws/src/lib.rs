@@ -323,6 +323,17 @@ impl TriggerFactory for AwsTriggers {
     }
 }
 
+/// `map_err` for SDK calls: "`operation` `subject`: what went wrong".
+pub(crate) fn failed<E>(
+    operation: &'static str,
+    subject: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| anyhow::anyhow!("{operation} {subject}: {}", describe(&e))
+}
+
 /// An SDK error as one line: the service's code and message, or what failed on the way.
 pub(crate) fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
 where

@@ -41,7 +41,17 @@ async fn function_urls_are_invoked_over_tls_on_kept_alive_connections() {
     let tmp = tempfile::tempdir().unwrap();
     let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
     let made = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost"])
         .arg("-keyout")
         .arg(&key)
@@ -49,31 +59,59 @@ async fn function_urls_are_invoked_over_tls_on_kept_alive_connections() {
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let port = sebs_testkit::free_port();
     let mut command = Command::new("python3");
-    command.args(["-c", SERVER, &port.to_string()]).arg(&cert).arg(&key);
+    command
+        .args(["-c", SERVER, &port.to_string()])
+        .arg(&cert)
+        .arg(&key);
     let mut server = sebs_testkit::Server::start("tls-server", command);
     server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20));
 
     let root = CertificateDer::from_pem_file(&cert).unwrap();
     let url = format!("https://localhost:{port}/");
-    let trigger = sebs_platform_aws::https::HttpsTrigger::new(&url, Duration::from_secs(10), Some(root)).unwrap();
+    let trigger =
+        sebs_platform_aws::https::HttpsTrigger::new(&url, Duration::from_secs(10), Some(root))
+            .unwrap();
     let payload = Bytes::from_static(br#"{"size": "test"}"#);
-    let first = trigger.invoke(InvocationRequest { request_id: "r1", payload: &payload }).await;
+    let first = trigger
+        .invoke(InvocationRequest {
+            request_id: "r1",
+            payload: &payload,
+        })
+        .await;
     assert!(first.error.is_none(), "{:?}\n{}", first.error, server.log());
     assert_eq!(first.status, Some(200));
     let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
     assert_eq!(body["echo"]["size"], "test");
     assert_eq!(body["id"], "r1");
-    assert!(first.http_startup > 0.0, "a new connection's TCP and TLS set-up is measured");
-    let second = trigger.invoke(InvocationRequest { request_id: "r2", payload: &payload }).await;
+    assert!(
+        first.http_startup > 0.0,
+        "a new connection's TCP and TLS set-up is measured"
+    );
+    let second = trigger
+        .invoke(InvocationRequest {
+            request_id: "r2",
+            payload: &payload,
+        })
+        .await;
     assert_eq!(second.status, Some(200));
     assert_eq!(second.http_startup, 0.0, "the connection was kept alive");
 
     // Without the test's root the server is not trusted.
-    let untrusted = sebs_platform_aws::https::HttpsTrigger::new(&url, Duration::from_secs(10), None).unwrap();
-    let refused = untrusted.invoke(InvocationRequest { request_id: "r3", payload: &payload }).await;
+    let untrusted =
+        sebs_platform_aws::https::HttpsTrigger::new(&url, Duration::from_secs(10), None).unwrap();
+    let refused = untrusted
+        .invoke(InvocationRequest {
+            request_id: "r3",
+            payload: &payload,
+        })
+        .await;
     let error = refused.error.unwrap();
     assert_eq!(error.kind, sebs_common::ErrorKind::Connect);
     assert!(error.message.contains("TLS handshake"), "{}", error.message);

@@ -55,6 +55,18 @@ fn spec(name: &str, dir: &Path, hash: &str, memory_mb: u32) -> FunctionSpec {
     }
 }
 
+async fn configuration(
+    aws: &AwsPlatform,
+    name: &str,
+) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+    aws.lambda()
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_passes_the_storage_suite() {
     let Some(moto) = sebs_testkit::moto::start() else {
@@ -82,13 +94,7 @@ async fn functions_are_created_updated_and_configured() {
         .unwrap();
     assert_eq!(done, Deployed::Created);
     assert!(function.url.starts_with("https://"), "{}", function.url);
-    let conf = aws
-        .lambda()
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .unwrap();
+    let conf = configuration(&aws, name).await;
     assert_eq!(conf.runtime().map(|r| r.as_str()), Some("python3.11"));
     assert_eq!(conf.handler(), Some("handler.handler"));
     assert_eq!((conf.memory_size(), conf.timeout()), (Some(128), Some(30)));
@@ -116,13 +122,7 @@ async fn functions_are_created_updated_and_configured() {
         .await
         .unwrap();
     assert_eq!(done, Deployed::ConfigurationUpdated);
-    let conf = aws
-        .lambda()
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .unwrap();
+    let conf = configuration(&aws, name).await;
     assert_eq!(conf.memory_size(), Some(256));
     let sha_before = conf.code_sha256().unwrap().to_string();
 
@@ -134,25 +134,13 @@ async fn functions_are_created_updated_and_configured() {
         .await
         .unwrap();
     assert_eq!(done, Deployed::CodeUpdated);
-    let conf = aws
-        .lambda()
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-        .unwrap();
+    let conf = configuration(&aws, name).await;
     assert_ne!(conf.code_sha256().unwrap(), sha_before);
 
     // Forcing cold starts changes the `cold_start` variable each time.
     for expected in ["1", "2"] {
         aws.enforce_cold_start(&function).await.unwrap();
-        let conf = aws
-            .lambda()
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .unwrap();
+        let conf = configuration(&aws, name).await;
         let vars = conf.environment().unwrap().variables().unwrap();
         assert_eq!(vars.get("cold_start").map(String::as_str), Some(expected));
     }
@@ -190,13 +178,7 @@ async fn large_zips_go_through_s3() {
         .await
         .unwrap();
     assert_eq!(keys, ["sebs-code/sebs-big/hash-big.zip"]);
-    let conf = aws
-        .lambda()
-        .get_function_configuration()
-        .function_name("sebs-big")
-        .send()
-        .await
-        .unwrap();
+    let conf = configuration(&aws, "sebs-big").await;
     assert!(conf.code_size() > 100);
 }
 
