@@ -324,10 +324,10 @@ impl TriggerFactory for AwsTriggers {
 }
 
 /// `map_err` for SDK calls: "`operation` `subject`: what went wrong".
-pub(crate) fn failed<E>(
+pub(crate) fn failed<'a, E>(
     operation: &'static str,
-    subject: &str,
-) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + '_
+    subject: &'a str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error + 'a
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -38,10 +38,21 @@ async fn function_urls_are_invoked_over_tls_on_kept_alive_connections() {
     let Some(openssl) = sebs_testkit::require("openssl", "apt-get install openssl") else {
         return;
     };
+    // A CA, and a certificate for localhost that it signs (a self-signed leaf is not accepted).
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
-    let made = Command::new(openssl)
-        .args([
+    let dir = tmp.path();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -50,20 +61,54 @@ async fn function_urls_are_invoked_over_tls_on_kept_alive_connections() {
             "-days",
             "1",
             "-subj",
+            "/CN=sebs-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
             "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let made = Command::new(&openssl)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
     let port = sebs_testkit::free_port();
     let mut command = Command::new("python3");
     command
@@ -73,7 +118,7 @@ async fn function_urls_are_invoked_over_tls_on_kept_alive_connections() {
     let mut server = sebs_testkit::Server::start("tls-server", command);
     server.wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(20));
 
-    let root = CertificateDer::from_pem_file(&cert).unwrap();
+    let root = CertificateDer::from_pem_file(&ca).unwrap();
     let url = format!("https://localhost:{port}/");
     let trigger =
         sebs_platform_aws::https::HttpsTrigger::new(&url, Duration::from_secs(10), Some(root))
