@@ -37,6 +37,9 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Run a fleet's worker: it attaches to a coordinator and invokes what it is given.
     Worker(WorkerArgs),
+    /// List or remove what sebs created on a platform.
+    #[command(subcommand)]
+    Resources(crate::resources::ResourcesCommand),
 }
 
 #[allow(clippy::large_enum_variant)]

@@ -8,6 +8,7 @@ mod inputs;
 mod package;
 mod platforms;
 mod project;
+mod resources;
 mod results;
 
 use std::process::ExitCode;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
             Command::Coordinator(args) => fleet::commands::coordinator(args).await,
             Command::Worker(args) => fleet::commands::worker(args).await,
+            Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod fleet;
+pub mod moto;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
