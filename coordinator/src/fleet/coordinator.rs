@@ -337,13 +337,11 @@ impl Events {
 
     pub(super) async fn send(&self, event: RunEvent) {
         let watchers: Vec<mpsc::Sender<RunEvent>> = lock(&self.watchers).clone();
-        let mut gone = Vec::new();
-        for (i, w) in watchers.iter().enumerate() {
-            if w.send(event.clone()).await.is_err() {
-                gone.push(i);
-            }
+        let mut any_gone = false;
+        for w in &watchers {
+            any_gone |= w.send(event.clone()).await.is_err();
         }
-        if !gone.is_empty() {
+        if any_gone {
             lock(&self.watchers).retain(|w| !w.is_closed());
         }
     }

@@ -8,6 +8,7 @@ use sebs_common::ExecutionResult;
 use sebs_proto::job::JobSpec;
 use sebs_proto::runs::BenchmarkInvoke;
 use sebs_worker::engine::records::Record;
+use sebs_worker::RawInvocation;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -22,9 +23,9 @@ pub trait JobHooks: Send + Sync {
         Ok(())
     }
 
-    /// A kept invocation (its record holds the raw reply) as SeBS's `ExecutionResult`. By
-    /// default from what the worker read of the reply; a platform reads its own reports.
-    fn execution_result(&self, record: &Record) -> ExecutionResult {
+    /// A kept invocation (`raw` is its whole reply) as SeBS's `ExecutionResult`. By default
+    /// from what the worker read of the reply; a platform reads its own reports.
+    fn execution_result(&self, record: &Record, raw: &RawInvocation) -> ExecutionResult {
         let metrics = ProviderMetrics {
             execution_us: record.execution_us,
             initialization_us: record.init_us,
@@ -32,7 +33,7 @@ pub trait JobHooks: Send + Sync {
             billed_ms: record.execution_us.div_ceil(1000),
             error: None,
         };
-        result_of(record, &metrics, 0)
+        execution_result(record.request_id.as_str(), raw, &metrics, 0)
     }
 
     /// Sees each accepted result (to validate outputs later, say).
@@ -46,12 +47,6 @@ pub trait JobHooks: Send + Sync {
 
     /// Releases what the job held (stops a local platform).
     async fn cleanup(&self) {}
-}
-
-/// `execution_result` over a record's raw reply.
-pub fn result_of(record: &Record, metrics: &ProviderMetrics, memory_mb: u32) -> ExecutionResult {
-    let raw = record.raw.clone().unwrap_or_default();
-    execution_result(record.request_id.as_str(), &raw, metrics, memory_mb)
 }
 
 /// A bare job's hooks: the defaults.

@@ -15,11 +15,13 @@ use sebs_common::{Benchmark, ExecutionResult, Language};
 use sebs_proto::job::{ClosedLoad, JobSpec, Load};
 use sebs_proto::runs::BenchmarkInvoke;
 use sebs_worker::engine::records::Record;
+use sebs_worker::RawInvocation;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::hooks::{result_of, JobHooks, Prepared, Preparer};
+use super::hooks::{JobHooks, Prepared, Preparer};
 use crate::commands::Session;
+use crate::execution::execution_result;
 use crate::inputs::tools::ToolsPython;
 use crate::inputs::{InputPreparer, InputSize, Verdict};
 use crate::platforms::{DeployedFunction, FunctionSpec, Platform};
@@ -213,10 +215,14 @@ impl JobHooks for BenchmarkHooks {
             .map_err(|e| format!("{e:#}"))
     }
 
-    fn execution_result(&self, record: &Record) -> ExecutionResult {
-        let raw = record.raw.clone().unwrap_or_default();
-        let metrics = self.platform.provider_metrics(&self.function, &raw);
-        result_of(record, &metrics, self.function.memory_mb)
+    fn execution_result(&self, record: &Record, raw: &RawInvocation) -> ExecutionResult {
+        let metrics = self.platform.provider_metrics(&self.function, raw);
+        execution_result(
+            record.request_id.as_str(),
+            raw,
+            &metrics,
+            self.function.memory_mb,
+        )
     }
 
     fn observe(&self, result: &ExecutionResult) {

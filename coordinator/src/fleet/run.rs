@@ -15,7 +15,7 @@ use sebs_proto::runs::{
     Origin, PlannedShard as PlannedEvent, RunEvent, RunFinished, RunInterval, RunRecord,
     RunStarted, ShardChange, ShardState, Submission,
 };
-use sebs_proto::{RunId, WorkerId};
+use sebs_proto::{Region, RunId, WorkerId};
 use tokio::sync::mpsc;
 
 use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
@@ -159,6 +159,8 @@ struct Shard {
     ledger: ShardLedger,
     status: ShardStatus,
     worker: Option<WorkerId>,
+    /// The region of `worker`, where its records are filed.
+    region: Option<Region>,
     /// Sequence numbers already done when the current attempt started (it skips them).
     skipped: u64,
     sent: u64,
@@ -210,6 +212,7 @@ impl Driver {
                 plan: p,
                 status: ShardStatus::Waiting,
                 worker: None,
+                region: None,
                 skipped: 0,
                 sent: 0,
                 intended: 0,
@@ -399,6 +402,7 @@ impl Driver {
         let shard = &mut self.shards[i];
         shard.status = ShardStatus::Running;
         shard.worker = Some(target.worker.clone());
+        shard.region = Some(target.region.clone());
         shard.skipped = skip.len();
         shard.sent = 0;
         shard.intended = 0;
@@ -555,18 +559,9 @@ impl Driver {
             }
         }
         shard.dirty = true;
-        let Some(worker) = shard.worker.clone() else {
+        let (Some(worker), Some(region)) = (shard.worker.clone(), shard.region.clone()) else {
             return;
         };
-        let region = self
-            .c
-            .0
-            .membership
-            .members()
-            .into_iter()
-            .find(|m| m.worker == worker)
-            .map(|m| m.region)
-            .unwrap_or_else(|| shard.plan.region.clone());
         let function = self.prepared.job.function.clone();
         self.table.add(&function, &region, &report.delta);
         let origin = Origin {
@@ -580,8 +575,9 @@ impl Driver {
             .records
             .into_iter()
             .map(|mut record| {
+                let raw = record.raw.take().unwrap_or_default();
                 let result = keep.then(|| {
-                    let mut result = self.prepared.hooks.execution_result(&record);
+                    let mut result = self.prepared.hooks.execution_result(&record, &raw);
                     result.origin = Some(ResultOrigin {
                         region: origin.region.to_string(),
                         worker: origin.worker.to_string(),
@@ -592,7 +588,6 @@ impl Driver {
                     self.prepared.hooks.observe(&result);
                     result
                 });
-                record.raw = None;
                 RunRecord {
                     origin: origin.clone(),
                     record,
@@ -652,7 +647,7 @@ impl Driver {
         &self,
         i: usize,
         worker: WorkerId,
-        region: sebs_proto::Region,
+        region: Region,
         state: ShardState,
         reason: String,
     ) {
