@@ -41,17 +41,21 @@ pub(super) async fn drive(
     while let Ok(input) = inbox.try_recv() {
         cancelled |= matches!(input, RunInput::Cancel);
     }
-    let plan = match plan_when_workers(&c, &prepared, &mut inbox, &events).await {
-        Ok(plan) if !cancelled => plan,
-        Ok(_) => None,
+    let plan = if cancelled {
+        Err("cancelled before it started".to_string())
+    } else {
+        match plan_when_workers(&c, &prepared, &mut inbox, &events).await {
+            Ok(Some(plan)) => Ok(plan),
+            Ok(None) => Err("cancelled before it started".to_string()),
+            Err(message) => Err(message),
+        }
+    };
+    let plan = match plan {
+        Ok(plan) => plan,
         Err(message) => {
             prepared.hooks.cleanup().await;
             return fail(&c, run, &events, message).await;
         }
-    };
-    let Some(plan) = plan else {
-        prepared.hooks.cleanup().await;
-        return fail(&c, run, &events, "cancelled before it started".into()).await;
     };
     let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone());
     driver.started().await;
