@@ -579,7 +579,7 @@ impl Driver {
             .records
             .into_iter()
             .map(|mut record| {
-                let raw = record.raw.take().unwrap_or_default();
+                let raw = record.raw.take().map(|r| *r).unwrap_or_default();
                 let result = keep.then(|| {
                     let mut result = self.prepared.hooks.execution_result(&record, &raw);
                     result.origin = Some(ResultOrigin {

@@ -41,7 +41,7 @@ pub(crate) fn record_to_pb(r: &Record) -> pb::InvocationRecord {
         execution_us: r.execution_us,
         init_us: r.init_us,
         memory_kib: r.memory_kib,
-        raw: r.raw.as_ref().map(raw_to_pb),
+        raw: r.raw.as_deref().map(raw_to_pb),
     }
 }
 
@@ -77,7 +77,7 @@ pub(crate) fn record_from_pb(r: pb::InvocationRecord) -> Result<Record, ConvertE
         execution_us: r.execution_us,
         init_us: r.init_us,
         memory_kib: r.memory_kib,
-        raw: r.raw.map(raw_from_pb).transpose()?,
+        raw: r.raw.map(raw_from_pb).transpose()?.map(Box::new),
     })
 }
 
@@ -336,7 +336,7 @@ mod tests {
             execution_us: 5,
             init_us: 6,
             memory_kib: 7,
-            raw: Some(RawInvocation {
+            raw: Some(Box::new(RawInvocation {
                 status: Some(500),
                 headers,
                 body: bytes::Bytes::from_static(b"{\"error\": \"x\"}"),
@@ -346,7 +346,7 @@ mod tests {
                 }),
                 client_us: 12,
                 ..Default::default()
-            }),
+            })),
         };
         let back = record_from_pb(record_to_pb(&record)).unwrap();
         assert_eq!(back.sequence, 41);

@@ -59,8 +59,9 @@ pub struct Record {
     pub execution_us: u64,
     pub init_us: u64,
     pub memory_kib: u64,
-    /// The whole invocation (reply body and headers included), when outputs are kept.
-    pub raw: Option<RawInvocation>,
+    /// The whole invocation (reply body and headers included), when outputs are kept. Boxed,
+    /// so that records of runs that keep no replies stay small (a task buffers hundreds).
+    pub raw: Option<Box<RawInvocation>>,
 }
 
 impl Record {
@@ -269,6 +270,13 @@ mod tests {
         assert_eq!(RequestId::parse(id.as_str()), Some(id));
         assert_ne!(RequestId::new(prefix, 1), RequestId::new(prefix, 2));
         assert!(RequestId::parse("xyz").is_none());
+    }
+
+    #[test]
+    fn a_record_stays_small() {
+        // Each of 64 tasks may hold two buffers of BATCH_RECORDS records: keep them few MB.
+        let size = std::mem::size_of::<Record>();
+        assert!(size <= 256, "a Record takes {size} bytes");
     }
 
     #[test]

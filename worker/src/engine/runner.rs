@@ -81,8 +81,10 @@ impl EngineConfig {
     }
 }
 
-/// A task hands its records over when it has this many, or on its timer.
-pub const BATCH_RECORDS: usize = 1024;
+/// A task hands its records over when it has this many, or on its timer. Small enough that
+/// 64 tasks' buffers stay a few MB, large enough that a hand-over (and, on a worker, one
+/// report with its histogram delta) serves hundreds of invocations.
+pub const BATCH_RECORDS: usize = 256;
 
 /// Where the engine's results go. The aggregator calls it; tasks never do.
 #[async_trait]
@@ -423,7 +425,7 @@ async fn drive(
             &reading,
         );
         if shared.keep_raw {
-            record.raw = Some(raw);
+            record.raw = Some(Box::new(raw));
         }
         own.records.push(record);
         if own.records.len() >= BATCH_RECORDS || last_flush.elapsed() >= flush_every {
