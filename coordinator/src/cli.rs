@@ -8,6 +8,7 @@ use sebs_common::{Architecture, Language};
 
 use sebs_worker::engine::schedule::{parse_duration, Arrival, RateProfile};
 
+use crate::benchmark_side::ClientSideArgs;
 use crate::inputs::InputSize;
 use crate::load::OpenLoopPlan;
 
@@ -121,6 +122,8 @@ pub struct InvokeArgs {
     /// Where experiments.json and the other result files go.
     #[arg(long, default_value = ".")]
     pub output_dir: PathBuf,
+    #[command(flatten)]
+    pub client_side: ClientSideArgs,
 }
 
 /// How open-loop requests arrive.

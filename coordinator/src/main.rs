@@ -1,5 +1,6 @@
 //! `sebs`: the serverless benchmark suite.
 
+mod benchmark_side;
 mod cli;
 mod commands;
 mod execution;

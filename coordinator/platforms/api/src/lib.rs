@@ -18,11 +18,13 @@
 //! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
+pub mod nosql;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trigger;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,7 @@ use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
 use sebs_worker::RawInvocation;
 
+pub use crate::nosql::{Item, NoSqlError, NoSqlStorage, TableSpec};
 pub use crate::storage::{check_key, ObjectStorage, StorageError};
 pub use crate::trigger::{BuiltTrigger, TriggerFactories, TriggerFactory, TriggerSpec};
 
@@ -46,6 +49,8 @@ pub struct FunctionSpec {
     pub package_hash: String,
     pub memory_mb: u32,
     pub timeout: Duration,
+    /// Environment variables the function gets (e.g. `NOSQL_STORAGE_TABLE_<table>`).
+    pub environment: BTreeMap<String, String>,
 }
 
 /// A function the platform runs.
@@ -79,6 +84,12 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
     /// The storage benchmarks read inputs from and write outputs to.
     fn storage(&self) -> Arc<dyn ObjectStorage>;
+
+    /// The NoSQL tables of benchmarks with the `nosql` module; `None` when the platform has
+    /// none yet.
+    fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
+        None
+    }
 
     /// The one bucket all benchmarks share.
     fn benchmarks_bucket(&self) -> &str;

@@ -1,0 +1,151 @@
+//! What a benchmark needs around its function during `benchmark invoke`: the programs it runs
+//! (`programs` of config.json), the client side it talks to (`client_side`), and the objects it
+//! writes to storage, downloaded for the user and for `validate_output`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use sebs_common::{Benchmark, ClientSideKind};
+use sebs_platform::ObjectStorage;
+use sebs_worker::client_side::ClientSide;
+
+/// Where client sides are reached. Command-line options of `benchmark invoke` and `regression`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ClientSideArgs {
+    /// Host name or address at which functions reach the client sides this run starts (020,
+    /// 030, 040, 120) [default: 127.0.0.1, and they listen on loopback only; any other value
+    /// makes them listen on every interface].
+    #[arg(long)]
+    pub client_host: Option<String>,
+    /// Base URL that serves 120.uploader's generated files (`<cache>/data/120.uploader/`), used
+    /// instead of starting a local file server: for functions that cannot reach this machine.
+    #[arg(long)]
+    pub data_url: Option<String>,
+}
+
+/// Fails naming every program of `programs` that is not on `PATH`.
+pub fn check_programs(benchmark: &Benchmark) -> Result<()> {
+    let missing: Vec<&str> = benchmark
+        .config
+        .programs
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !on_path(p))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "benchmark {} runs {} , which {} not on PATH (on Debian: apt-get install {})",
+            benchmark.name,
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+/// The benchmark's client side while the run goes on.
+#[derive(Debug, Default)]
+pub struct RunningClientSide {
+    server: Option<ClientSide>,
+    url: Option<String>,
+}
+
+impl RunningClientSide {
+    /// Starts the client side `config.json` names, if any. `data_dir` is the benchmark's
+    /// generated data, which an `http-files` client side serves.
+    pub async fn start(
+        benchmark: &Benchmark,
+        args: &ClientSideArgs,
+        data_dir: &Path,
+    ) -> Result<Self> {
+        let Some(kind) = benchmark.config.client_side else {
+            return Ok(RunningClientSide::default());
+        };
+        if kind == ClientSideKind::HttpFiles {
+            if let Some(url) = &args.data_url {
+                let url = url.trim_end_matches('/').to_string();
+                tracing::info!(%url, "serving no files: functions fetch from --data-url");
+                return Ok(RunningClientSide {
+                    server: None,
+                    url: Some(url),
+                });
+            }
+        }
+        let host = args.client_host.as_deref().unwrap_or("127.0.0.1");
+        let loopback = host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(host == "localhost");
+        let bind = if loopback {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        let server = ClientSide::start(kind, bind, Some(data_dir))
+            .await
+            .with_context(|| format!("starting the {} client side", kind.as_str()))?;
+        let url = server.url(host);
+        tracing::info!(kind = kind.as_str(), %url, "client side started");
+        Ok(RunningClientSide {
+            server: Some(server),
+            url: Some(url),
+        })
+    }
+
+    /// The URL functions are given (`SEBS_CLIENT_SIDE_URL` of input.py).
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// Stops the server and writes what it recorded to `<out>/client-side/`.
+    pub async fn finish(self, out: &Path) -> Result<Vec<PathBuf>> {
+        let Some(server) = self.server else {
+            return Ok(Vec::new());
+        };
+        let dir = out.join("client-side");
+        let log = server.stop().await;
+        log.write_to(&dir)
+            .with_context(|| format!("writing the client side's records to {}", dir.display()))
+    }
+}
+
+/// Whether a run keeps what the function wrote: always for benchmarks whose outputs are their
+/// measurements (the UDP benchmarks' CSVs), and whenever outputs are validated.
+pub fn keeps_outputs(benchmark: &Benchmark, validate: bool) -> bool {
+    validate || benchmark.config.client_side == Some(ClientSideKind::UdpEcho)
+}
+
+/// Downloads every object under the output `prefixes` of `bucket` to `<dir>/<key>`; returns
+/// how many.
+pub async fn download_outputs(
+    storage: &dyn ObjectStorage,
+    bucket: &str,
+    prefixes: &[String],
+    dir: &Path,
+) -> Result<usize> {
+    let mut count = 0;
+    for prefix in prefixes {
+        for key in storage.list(bucket, &format!("{prefix}/")).await? {
+            let to = key.split('/').fold(dir.to_path_buf(), |p, part| p.join(part));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            storage
+                .download(bucket, &key, &to)
+                .await
+                .with_context(|| format!("downloading output {bucket}/{key}"))?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
