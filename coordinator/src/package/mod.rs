@@ -213,7 +213,7 @@ fn assemble(
         function_dir.join("init.sh"),
     ] {
         if init.is_file() {
-            deps::run_script(&init, &function_dir, req.architecture, log)?;
+            deps::run_script(&init, &function_dir, req.architecture, req.python, log)?;
         }
     }
     if let Some(file) = deps::dependency_file(
@@ -229,7 +229,7 @@ fn assemble(
         function_dir.join("package.sh"),
     ] {
         if post.is_file() {
-            deps::run_script(&post, staging, req.architecture, log)?;
+            deps::run_script(&post, staging, req.architecture, req.python, log)?;
         }
     }
     Ok(())
