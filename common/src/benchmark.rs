@@ -332,8 +332,14 @@ mod tests {
             "030.clock",
             r#"{"timeout": 1, "memory": 128, "languages": ["python"], "client_side": "smtp"}"#,
         );
-        let err = Catalogue::new(tmp.path()).find("030").unwrap_err().to_string();
-        assert!(err.contains("client_side") && err.contains("udp-echo"), "{err}");
+        let err = Catalogue::new(tmp.path())
+            .find("030")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("client_side") && err.contains("udp-echo"),
+            "{err}"
+        );
     }
 
     #[test]

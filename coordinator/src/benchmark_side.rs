@@ -47,9 +47,8 @@ pub fn check_programs(benchmark: &Benchmark) -> Result<()> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// The benchmark's client side while the run goes on.
@@ -135,7 +134,9 @@ pub async fn download_outputs(
     let mut count = 0;
     for prefix in prefixes {
         for key in storage.list(bucket, &format!("{prefix}/")).await? {
-            let to = key.split('/').fold(dir.to_path_buf(), |p, part| p.join(part));
+            let to = key
+                .split('/')
+                .fold(dir.to_path_buf(), |p, part| p.join(part));
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
@@ -148,4 +149,64 @@ pub async fn download_outputs(
         }
     }
     Ok(count)
+}
+
+/// What a benchmark needs beyond its code, for `benchmark list`: platform modules, its client
+/// side and the programs it runs, then the dependencies each language installs.
+pub fn needs(benchmark: &Benchmark) -> (String, Vec<String>) {
+    let c = &benchmark.config;
+    let mut needs: Vec<String> = c.modules.clone();
+    if let Some(kind) = c.client_side {
+        needs.push(format!("client side {}", kind.as_str()));
+    }
+    if !c.programs.is_empty() {
+        needs.push(format!("programs {}", c.programs.join(" ")));
+    }
+    let mut deps = Vec::new();
+    for language in [sebs_common::Language::Python, sebs_common::Language::Nodejs] {
+        let dir = benchmark.language_dir(language);
+        if !benchmark.supports(language) {
+            continue;
+        }
+        let mut names = dependency_names(&dir, language);
+        if dir.join("package.sh").is_file() {
+            names.push("(package.sh installs more)".into());
+        }
+        if !names.is_empty() {
+            deps.push(format!("{language}: {}", names.join(", ")));
+        }
+    }
+    let needs = if needs.is_empty() {
+        "-".to_string()
+    } else {
+        needs.join(", ")
+    };
+    (needs, deps)
+}
+
+/// Package names of `requirements.txt` or `package.json`'s dependencies.
+fn dependency_names(dir: &Path, language: sebs_common::Language) -> Vec<String> {
+    match language {
+        sebs_common::Language::Python => std::fs::read_to_string(dir.join("requirements.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.split(|c: char| "=<>!~;[ ".contains(c))
+                    .next()
+                    .unwrap_or(l)
+                    .to_string()
+            })
+            .collect(),
+        sebs_common::Language::Nodejs => std::fs::read(dir.join("package.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v["dependencies"]
+                    .as_object()
+                    .map(|d| d.keys().cloned().collect())
+            })
+            .unwrap_or_default(),
+    }
 }

@@ -41,10 +41,12 @@ pub enum BenchmarkCommand {
     Package(PackageArgs),
     /// List the benchmarks of the catalogue.
     List,
+    /// Deploy, invoke and validate every benchmark in every language (SeBS's regression).
+    Regression(crate::regression::RegressionArgs),
 }
 
 /// Options every command that touches a deployment takes. Values given here override the file.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeploymentArgs {
     /// Configuration file in SeBS's format (config/example.json).
     #[arg(long)]

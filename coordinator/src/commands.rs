@@ -108,22 +108,21 @@ pub fn list() -> Result<()> {
     let project = Project::locate()?;
     let benchmarks = project.catalogue().list()?;
     println!(
-        "{:<28}{:<18}{:>8}{:>9}  modules",
+        "{:<28}{:<15}{:>8}{:>9}  needs",
         "benchmark", "languages", "memory", "timeout"
     );
     for b in benchmarks {
+        let (needs, dependencies) = benchmark_side::needs(&b);
         println!(
-            "{:<28}{:<18}{:>5} MB{:>7} s  {}",
+            "{:<28}{:<15}{:>5} MB{:>7} s  {needs}",
             b.name,
             b.config.languages.join(","),
             b.config.memory,
             b.config.timeout,
-            if b.config.modules.is_empty() {
-                "-".to_string()
-            } else {
-                b.config.modules.join(",")
-            }
         );
+        for line in dependencies {
+            println!("{:<28}  {line}", "");
+        }
     }
     Ok(())
 }

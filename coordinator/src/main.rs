@@ -9,6 +9,7 @@ mod load;
 mod package;
 mod platforms;
 mod project;
+mod regression;
 mod results;
 
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
                 commands::package(args).await.map(|_| true)
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+            Command::Benchmark(BenchmarkCommand::Regression(args)) => {
+                regression::run(args).await.map(|_| true)
+            }
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

@@ -47,7 +47,7 @@ def validate_output(data_dir, input_cfg, output, language, storage=None):
     with Image.open(source) as original, Image.open(io.BytesIO(stored)) as thumb:
         w, h = thumb.size
         ratio_ok = abs(w / h - original.width / original.height) < 0.02
-        fits = max(w / obj["width"], h / obj["height"]) == 1 or (w == obj["width"] or h == obj["height"])
+        fits = w == obj["width"] or h == obj["height"]  # one side touches the box
         ok = (thumb.format == "JPEG" and (w, h) == (result["width"], result["height"])
               and w <= obj["width"] and h <= obj["height"] and fits and ratio_ok
               and len(stored) == m["upload_size"])

@@ -53,7 +53,8 @@ def validate_output(data_dir, input_cfg, output, language, storage=None):
         key = input_cfg["object"]["key"]
     except (KeyError, TypeError) as exc:
         return False, f"malformed output: {exc!r}"
-    suffix = ".zip" if language == "python" else ".tar.gz"
+    # Uploads get a unique name before their last extension: text-corpus.tar.<hex>.gz.
+    suffix = ".zip" if language == "python" else ".gz"
     stored_key = result.get("key", "")
     if result.get("bucket") != bucket["bucket"] or not stored_key.startswith(f"{bucket['output']}/{key}.") \
             or not stored_key.endswith(suffix):

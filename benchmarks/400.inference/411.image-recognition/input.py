@@ -9,8 +9,9 @@ import os
 
 MODEL = "resnet50-seeded.pth"
 CLASSES = 1000
-# With the seeded weights and image 1, torch 2.15's CPU kernels put class EXPECTED first.
-EXPECTED = None
+# With the seeded weights, image 1 scores class 258 first with torch 2.15 (logit 32.35, the
+# runner-up 31.66: a margin far above float rounding, so other CPUs agree).
+EXPECTED = 258
 
 
 def buckets_count():
@@ -44,6 +45,6 @@ def validate_output(data_dir, input_cfg, output, language, storage=None):
         return False, f"model_download_size {m.get('model_download_size')} is neither 0 (warm) nor {model_size}"
     if not m.get("compute_time", 0) > 0:
         return False, "no compute_time"
-    if EXPECTED is not None and idx != EXPECTED:
+    if idx != EXPECTED:
         return False, f"class {idx}, expected {EXPECTED} for the seeded model"
     return True

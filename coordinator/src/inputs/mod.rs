@@ -302,9 +302,8 @@ impl InputPreparer {
         client_url: Option<&str>,
         tables: Option<&dyn NoSqlStorage>,
     ) -> Result<PreparedInput> {
-        let generated = tokio::task::block_in_place(|| {
-            self.generate(benchmark, size, bucket, client_url)
-        })?;
+        let generated =
+            tokio::task::block_in_place(|| self.generate(benchmark, size, bucket, client_url))?;
         let environment = nosql::allocate(
             benchmark,
             generated.nosql_tables.as_ref(),

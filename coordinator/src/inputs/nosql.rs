@@ -66,7 +66,11 @@ pub(super) async fn allocate(
             .await
             .with_context(|| format!("storing nosql_func item #{} in `{table}`", i + 1))?;
     }
-    tracing::debug!(tables = specs.len(), items = items.len(), "nosql tables ready");
+    tracing::debug!(
+        tables = specs.len(),
+        items = items.len(),
+        "nosql tables ready"
+    );
     Ok(environment)
 }
 
@@ -80,7 +84,10 @@ fn table_specs(benchmark: &Benchmark, tables: &Value) -> Result<Vec<TableSpec>> 
         .map(|(name, keys)| {
             let key = |field: &str| keys.get(field).and_then(Value::as_str).map(str::to_string);
             let primary_key = key("primary_key").with_context(|| {
-                format!("{}: table `{name}` has no string `primary_key` ({keys})", where_())
+                format!(
+                    "{}: table `{name}` has no string `primary_key` ({keys})",
+                    where_()
+                )
             })?;
             Ok(TableSpec {
                 name: name.clone(),
@@ -95,7 +102,9 @@ fn table_specs(benchmark: &Benchmark, tables: &Value) -> Result<Vec<TableSpec>> 
 fn item_of(call: &Value) -> Result<(String, Item)> {
     let args = call.as_array().context("expected a list of arguments")?;
     let (table, data, keys) = match args.as_slice() {
-        [_benchmark, table, data, keys @ ..] if (1..=2).contains(&keys.len()) => (table, data, keys),
+        [_benchmark, table, data, keys @ ..] if (1..=2).contains(&keys.len()) => {
+            (table, data, keys)
+        }
         _ => bail!("expected (benchmark, table, data, primary key, secondary key)"),
     };
     let table = table.as_str().context("the table name must be a string")?;

@@ -51,7 +51,10 @@ async fn answer(
     let received = now();
     let path = req.uri().path().to_string();
     let (status, body) = if req.method() != Method::GET && req.method() != Method::HEAD {
-        (StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"use GET\n"))
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Bytes::from_static(b"use GET\n"),
+        )
     } else {
         match resolve(&root, &path) {
             None => (StatusCode::NOT_FOUND, Bytes::from_static(b"no such file\n")),
@@ -91,7 +94,9 @@ async fn answer(
 fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     let relative = Path::new(url_path.trim_start_matches('/'));
     if relative.as_os_str().is_empty()
-        || !relative.components().all(|c| matches!(c, Component::Normal(_)))
+        || !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
     {
         return None;
     }

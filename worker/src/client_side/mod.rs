@@ -104,12 +104,18 @@ impl ClientSide {
             ClientSideKind::UdpEcho => {
                 let socket = tokio::net::UdpSocket::bind(at).await?;
                 let address = socket.local_addr()?;
-                (address, tokio::spawn(udp::serve(socket, log.clone(), stopped)))
+                (
+                    address,
+                    tokio::spawn(udp::serve(socket, log.clone(), stopped)),
+                )
             }
             ClientSideKind::TcpReply => {
                 let listener = tokio::net::TcpListener::bind(at).await?;
                 let address = listener.local_addr()?;
-                (address, tokio::spawn(tcp::serve(listener, log.clone(), stopped)))
+                (
+                    address,
+                    tokio::spawn(tcp::serve(listener, log.clone(), stopped)),
+                )
             }
             ClientSideKind::HttpFiles => {
                 let root: PathBuf = files
@@ -217,7 +223,13 @@ impl ClientSideLog {
 fn file_safe(id: &str) -> String {
     let safe: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(128)
         .collect();
     if safe.is_empty() {

@@ -40,7 +40,10 @@ async fn udp_echo_records_each_request_apart() {
         .collect();
     assert_eq!(a, [0, 1, 2]);
     assert_eq!(log.datagrams.len(), 4, "the stop datagram is not recorded");
-    assert!(log.datagrams.iter().all(|d| d.sent >= d.received && d.received > 1.6e9));
+    assert!(log
+        .datagrams
+        .iter()
+        .all(|d| d.sent >= d.received && d.received > 1.6e9));
 
     let dir = tempfile::tempdir().unwrap();
     let files = log.write_to(dir.path()).unwrap();

@@ -89,7 +89,11 @@ pub trait NoSqlStorage: Send + Sync + std::fmt::Debug {
 
 /// A key value as stores compare it: strings and numbers (by their JSON text, so `1` and `"1"`
 /// differ, as they do in DynamoDB); anything else is refused.
-pub fn key_value(table: &str, attribute: &str, value: Option<&Value>) -> Result<String, NoSqlError> {
+pub fn key_value(
+    table: &str,
+    attribute: &str,
+    value: Option<&Value>,
+) -> Result<String, NoSqlError> {
     match value {
         Some(Value::String(s)) => Ok(format!("s:{s}")),
         Some(Value::Number(n)) => Ok(format!("n:{n}")),

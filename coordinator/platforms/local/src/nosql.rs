@@ -22,7 +22,11 @@ struct Table {
 impl Table {
     /// The (primary, secondary) key of `item` (or of a key object), checked.
     fn key_of(&self, name: &str, item: &Item) -> Result<(String, String), NoSqlError> {
-        let primary = key_value(name, &self.spec.primary_key, item.get(&self.spec.primary_key))?;
+        let primary = key_value(
+            name,
+            &self.spec.primary_key,
+            item.get(&self.spec.primary_key),
+        )?;
         let secondary = match &self.spec.secondary_key {
             Some(attribute) => key_value(name, attribute, item.get(attribute))?,
             None => String::new(),
@@ -161,14 +165,24 @@ mod tests {
         let store = MemoryTables::default();
         let t = store.create_table("130.crud-api", &cart()).await.unwrap();
         assert_eq!(t, "sebs-130.crud-api-shopping_cart");
-        assert_eq!(store.create_table("130.crud-api", &cart()).await.unwrap(), t);
+        assert_eq!(
+            store.create_table("130.crud-api", &cart()).await.unwrap(),
+            t
+        );
         for (cart, product, price) in [("c1", "b", 2), ("c1", "a", 1), ("c2", "a", 5)] {
             let i = item(json!({"cart_id": cart, "product_id": product, "price": price}));
             store.insert(&t, i).await.unwrap();
         }
         let listed = store.query(&t, &json!("c1")).await.unwrap();
-        let products: Vec<&str> = listed.iter().map(|i| i["product_id"].as_str().unwrap()).collect();
-        assert_eq!(products, ["a", "b"], "ordered by the sort key, other carts left out");
+        let products: Vec<&str> = listed
+            .iter()
+            .map(|i| i["product_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            products,
+            ["a", "b"],
+            "ordered by the sort key, other carts left out"
+        );
         let key = item(json!({"cart_id": "c1", "product_id": "b"}));
         assert_eq!(store.get(&t, &key).await.unwrap().unwrap()["price"], 2);
         store
@@ -176,7 +190,10 @@ mod tests {
             .await
             .unwrap();
         let got = store.get(&t, &key).await.unwrap().unwrap();
-        assert_eq!((got["price"].clone(), got["name"].clone()), (json!(3), json!("x")));
+        assert_eq!(
+            (got["price"].clone(), got["name"].clone()),
+            (json!(3), json!("x"))
+        );
         store.delete(&t, &key).await.unwrap();
         assert!(store.get(&t, &key).await.unwrap().is_none());
         store.delete(&t, &key).await.unwrap();
@@ -192,14 +209,21 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("product_id") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("product_id") && err.contains("missing"),
+            "{err}"
+        );
         let err = store
             .insert(&t, item(json!({"cart_id": [1], "product_id": "p"})))
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("cart_id"), "{err}");
-        let err = store.query("nope", &json!("x")).await.unwrap_err().to_string();
+        let err = store
+            .query("nope", &json!("x"))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope"), "{err}");
         let key = item(json!({"cart_id": "c", "product_id": "p"}));
         let err = store
@@ -214,9 +238,24 @@ mod tests {
         };
         assert!(store.create_table("b", &other).await.is_err());
         // Numbers and strings are different keys.
-        let t2 = store.create_table("b", &TableSpec { name: "n".into(), ..other }).await.unwrap();
-        store.insert(&t2, item(json!({"cart_id": 1, "v": "num"}))).await.unwrap();
-        store.insert(&t2, item(json!({"cart_id": "1", "v": "str"}))).await.unwrap();
+        let t2 = store
+            .create_table(
+                "b",
+                &TableSpec {
+                    name: "n".into(),
+                    ..other
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .insert(&t2, item(json!({"cart_id": 1, "v": "num"})))
+            .await
+            .unwrap();
+        store
+            .insert(&t2, item(json!({"cart_id": "1", "v": "str"})))
+            .await
+            .unwrap();
         assert_eq!(store.query(&t2, &json!(1)).await.unwrap()[0]["v"], "num");
     }
 }

@@ -33,10 +33,18 @@ struct Request {
 }
 
 /// Runs one operation; returns the status and the JSON reply.
-pub async fn handle(store: &dyn NoSqlStorage, operation: &str, body: &Bytes) -> (StatusCode, Value) {
+pub async fn handle(
+    store: &dyn NoSqlStorage,
+    operation: &str,
+    body: &Bytes,
+) -> (StatusCode, Value) {
     let request: Request = match serde_json::from_slice(body) {
         Ok(r) => r,
-        Err(e) => return bad(format!("the body of /nosql/{operation} is not a request: {e}")),
+        Err(e) => {
+            return bad(format!(
+                "the body of /nosql/{operation} is not a request: {e}"
+            ))
+        }
     };
     let table = request.table.as_str();
     let need = |field: Option<Item>, name: &str| {
@@ -48,7 +56,10 @@ pub async fn handle(store: &dyn NoSqlStorage, operation: &str, body: &Bytes) -> 
             Err(e) => Err(e),
         },
         "get" => match need(request.key, "key") {
-            Ok(key) => store.get(table, &key).await.map(|item| json!({ "item": item })),
+            Ok(key) => store
+                .get(table, &key)
+                .await
+                .map(|item| json!({ "item": item })),
             Err(e) => Err(e),
         },
         "update" => match (need(request.key, "key"), need(request.updates, "updates")) {
@@ -56,7 +67,10 @@ pub async fn handle(store: &dyn NoSqlStorage, operation: &str, body: &Bytes) -> 
             (Err(e), _) | (_, Err(e)) => Err(e),
         },
         "query" => match request.value {
-            Some(value) => store.query(table, &value).await.map(|items| json!({ "items": items })),
+            Some(value) => store
+                .query(table, &value)
+                .await
+                .map(|items| json!({ "items": items })),
             None => Err(NoSqlError::invalid(table, "`query` needs `value`")),
         },
         "delete" => match need(request.key, "key") {
