@@ -97,3 +97,121 @@ pub async fn handle(
 fn bad(message: String) -> (StatusCode, Value) {
     (StatusCode::BAD_REQUEST, json!({ "error": message }))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::LocalPlatform;
+    use sebs_platform::{Platform, TableSpec};
+
+    /// One request to the real gateway over TCP; returns the status and the JSON body.
+    async fn call(
+        platform: &LocalPlatform,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut stream = tokio::net::TcpStream::connect(platform.address)
+            .await
+            .unwrap();
+        let body = body.to_string();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_gateway_serves_the_tables() {
+        let tmp = tempfile::tempdir().unwrap();
+        let platform = LocalPlatform::start(None, tmp.path()).await.unwrap();
+        let store = platform.nosql().unwrap();
+        let spec = TableSpec {
+            name: "cart".into(),
+            primary_key: "cart_id".into(),
+            secondary_key: Some("product_id".into()),
+        };
+        let table = store.create_table("130.crud-api", &spec).await.unwrap();
+        for (product, price) in [("b", 2), ("a", 1)] {
+            let item = json!({"table": table, "item": {"cart_id": "c", "product_id": product, "price": price}});
+            assert_eq!(
+                call(&platform, "POST", "/nosql/insert", &item).await,
+                (200, json!({}))
+            );
+        }
+        let (status, listed) = call(
+            &platform,
+            "POST",
+            "/nosql/query",
+            &json!({"table": table, "value": "c"}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            listed["items"][0]["product_id"], "a",
+            "ordered by the sort key: {listed}"
+        );
+        let key = json!({"cart_id": "c", "product_id": "b"});
+        let update = json!({"table": table, "key": key, "updates": {"price": 5}});
+        assert_eq!(
+            call(&platform, "POST", "/nosql/update", &update).await.0,
+            200
+        );
+        let (_, got) = call(
+            &platform,
+            "POST",
+            "/nosql/get",
+            &json!({"table": table, "key": key}),
+        )
+        .await;
+        assert_eq!(got["item"]["price"], 5);
+        assert_eq!(
+            call(
+                &platform,
+                "POST",
+                "/nosql/delete",
+                &json!({"table": table, "key": key})
+            )
+            .await
+            .0,
+            200
+        );
+        let (_, gone) = call(
+            &platform,
+            "POST",
+            "/nosql/get",
+            &json!({"table": table, "key": key}),
+        )
+        .await;
+        assert_eq!(gone, json!({"item": null}));
+
+        let (status, e) = call(
+            &platform,
+            "POST",
+            "/nosql/query",
+            &json!({"table": "nope", "value": 1}),
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(e["error"].as_str().unwrap().contains("nope"), "{e}");
+        let (status, e) = call(&platform, "POST", "/nosql/scan", &json!({"table": table})).await;
+        assert_eq!(status, 400);
+        assert!(e["error"].as_str().unwrap().contains("scan"), "{e}");
+        let (status, e) = call(&platform, "POST", "/nosql/get", &json!({"table": table})).await;
+        assert_eq!(status, 400);
+        assert!(e["error"].as_str().unwrap().contains("`key`"), "{e}");
+        assert_eq!(
+            call(&platform, "GET", "/nosql/get", &json!({})).await.0,
+            405
+        );
+        platform.shutdown().await;
+    }
+}
