@@ -12,7 +12,9 @@
 //!    package, `trigger_spec` says how to invoke it, `provider_metrics` reads what the platform
 //!    reports about an invocation, `enforce_cold_start` retires warm instances; and a
 //!    [`TriggerFactory`] that builds its triggers from a [`TriggerSpec`] without starting the
-//!    platform (workers use it), exposed as a plain constructor of the crate;
+//!    platform (workers use it), exposed as a plain constructor of the crate; `nosql` returns its
+//!    [`NoSqlStorage`] (its `nosql` wrappers find a table's name in `NOSQL_STORAGE_TABLE_<table>`,
+//!    which `FunctionSpec::environment` carries);
 //! 4. add its line to the registry in the coordinator's `platforms.rs` (`create` and
 //!    `trigger_factories`);
 //! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
