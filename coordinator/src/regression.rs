@@ -1,5 +1,6 @@
 //! `sebs benchmark regression`: every benchmark in every language it has, deployed, invoked once
-//! and its output validated, a bounded number at a time (SeBS's regression, SEBS-CONTRACT §5).
+//! and its output validated, `--parallelism` benchmarks at a time (SeBS's regression,
+//! SEBS-CONTRACT §5); the languages of one benchmark run one after another.
 //!
 //! Each pair runs through the same code as `sebs benchmark invoke BENCH SIZE --validate`, with
 //! its result files in `<output-dir>/<benchmark>/<language>/`. A pair passes when its invocation
@@ -36,7 +37,7 @@ pub struct RegressionArgs {
     /// [default: every benchmark].
     #[arg(long = "benchmark", value_name = "BENCHMARK")]
     pub benchmarks: Vec<String>,
-    /// Benchmark × language pairs run at once.
+    /// Benchmarks run at once (the languages of one benchmark run one after another).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Where regression.json and each pair's result files go.
@@ -95,18 +96,27 @@ pub async fn run(args: RegressionArgs) -> Result<()> {
 
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(usize::from(args.parallelism)));
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let mut running = tokio::task::JoinSet::new();
-    for (benchmark, language) in pairs.iter().cloned() {
-        let invoke = invoke_args(&args, &benchmark, language);
-        let permits = permits.clone();
+    // The languages of one benchmark run one after another: they share its storage prefixes,
+    // which each run empties of outputs before it starts. Benchmarks run in parallel.
+    for benchmark in &benchmarks {
+        let mine: Vec<(Benchmark, Language, InvokeArgs)> = pairs
+            .iter()
+            .filter(|(b, _)| b.name == benchmark.name)
+            .map(|(b, l)| (b.clone(), *l, invoke_args(&args, b, *l)))
+            .collect();
+        let (permits, done_tx) = (permits.clone(), done_tx.clone());
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            run_pair(benchmark, language, invoke).await
+            for (benchmark, language, invoke) in mine {
+                let _ = done_tx.send(run_pair(benchmark, language, invoke).await);
+            }
         });
     }
+    drop(done_tx);
     let mut results: Vec<PairResult> = Vec::new();
-    while let Some(done) = running.join_next().await {
-        let result = done.context("a regression task panicked")?;
+    while let Some(result) = done.recv().await {
         if result.passed {
             println!(
                 "PASS {} {} ({:.1} s)",
@@ -120,6 +130,9 @@ pub async fn run(args: RegressionArgs) -> Result<()> {
         }
         results.push(result);
         write_report(&report_path, &args, &results, pairs.len(), started)?;
+    }
+    while let Some(task) = running.join_next().await {
+        task.context("a regression task panicked")?;
     }
     results.sort_by(|a, b| {
         (&a.benchmark, a.language.as_str()).cmp(&(&b.benchmark, b.language.as_str()))

@@ -117,7 +117,7 @@ impl InputPreparer {
     }
 
     /// Makes the benchmark's data if it is not there yet (blocking).
-    pub fn generate_data(&self, benchmark: &Benchmark) -> Result<()> {
+    fn generate_data(&self, benchmark: &Benchmark) -> Result<()> {
         let generator = self.generators.join("generate.py");
         if !generator.is_file() {
             return Ok(());
@@ -251,14 +251,10 @@ impl InputPreparer {
             .suffix(".json")
             .tempfile_in(&self.scratch)?;
         let mut command = Command::new(&self.python);
+        command.arg(&driver);
         if let Some((dir, bucket)) = stored {
-            command
-                .arg(&driver)
-                .arg("--storage-dir")
-                .arg(dir)
-                .args(["--storage-bucket", bucket]);
-        } else {
-            command.arg(&driver);
+            command.arg("--storage-dir").arg(dir);
+            command.args(["--storage-bucket", bucket]);
         }
         let output = command
             .args(["--validate", "--many", "--language", language.as_str()])
