@@ -210,3 +210,55 @@ fn dependency_names(dir: &Path, language: sebs_common::Language) -> Vec<String> 
             .unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sebs_platform_local::storage::DirStorage;
+
+    #[test]
+    fn dependency_names_read_both_languages() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("requirements.txt"),
+            "# a comment\npillow==11.3.0\nsquiggle>=0.3 ; python_version >= '3.8'\n\ntorch[cpu]~=2.1  # note\n",
+        )
+        .unwrap();
+        let python = dependency_names(tmp.path(), sebs_common::Language::Python);
+        assert_eq!(python, ["pillow", "squiggle", "torch"]);
+        std::fs::write(
+            tmp.path().join("package.json"),
+            r#"{"dependencies": {"sharp": "0.34.5", "mustache": "4"}}"#,
+        )
+        .unwrap();
+        let node = dependency_names(tmp.path(), sebs_common::Language::Nodejs);
+        assert_eq!(node, ["mustache", "sharp"]);
+    }
+
+    #[tokio::test]
+    async fn outputs_are_downloaded_under_their_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = DirStorage::new(tmp.path().join("store"));
+        storage.create_bucket("b").await.unwrap();
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"out").unwrap();
+        for key in [
+            "x-0-output/a.csv",
+            "x-0-output/sub/b.csv",
+            "x-0-input/c.csv",
+            "x-0-outputs/d",
+        ] {
+            storage.upload("b", key, &file).await.unwrap();
+        }
+        let dir = tmp.path().join("outputs");
+        let n = download_outputs(&storage, "b", &["x-0-output".into()], &dir)
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "only the output prefix, not its look-alikes");
+        assert_eq!(
+            std::fs::read(dir.join("x-0-output/sub/b.csv")).unwrap(),
+            b"out"
+        );
+        assert!(!dir.join("x-0-input").exists() && !dir.join("x-0-outputs").exists());
+    }
+}
