@@ -8,6 +8,8 @@
 // Test code: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+// Part of `support` serves the other end-to-end tests.
+#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};

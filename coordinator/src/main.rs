@@ -10,6 +10,7 @@ mod package;
 mod platforms;
 mod project;
 mod regression;
+mod resources;
 mod results;
 
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
             Command::Benchmark(BenchmarkCommand::Regression(args)) => {
                 regression::run(args).await.map(|_| true)
             }
+            Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

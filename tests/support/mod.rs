@@ -1,6 +1,4 @@
 //! Runs the real `sebs` binary the way a user does, and reads the files it writes.
-// Each test crate that includes this module uses only part of it.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
