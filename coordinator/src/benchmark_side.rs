@@ -36,7 +36,7 @@ pub fn check_programs(benchmark: &Benchmark) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         bail!(
-            "benchmark {} runs {} , which {} not on PATH (on Debian: apt-get install {})",
+            "benchmark {} runs {}, which {} not on PATH (on Debian: apt-get install {})",
             benchmark.name,
             missing.join(", "),
             if missing.len() == 1 { "is" } else { "are" },
@@ -117,10 +117,23 @@ impl RunningClientSide {
     }
 }
 
-/// Whether a run keeps what the function wrote: always for benchmarks whose outputs are their
-/// measurements (the UDP benchmarks' CSVs), and whenever outputs are validated.
-pub fn keeps_outputs(benchmark: &Benchmark, validate: bool) -> bool {
-    validate || benchmark.config.client_side == Some(ClientSideKind::UdpEcho)
+/// Downloads what the function wrote under its output `prefixes` to `<out>/outputs/`, and
+/// returns that folder: always for benchmarks whose outputs are their measurements (the UDP
+/// benchmarks' CSVs), and whenever outputs are validated.
+pub async fn keep_outputs(
+    benchmark: &Benchmark,
+    validate: bool,
+    storage: &dyn ObjectStorage,
+    bucket: &str,
+    prefixes: &[String],
+    out: &Path,
+) -> Result<PathBuf> {
+    let dir = out.join("outputs");
+    if validate || benchmark.config.client_side == Some(ClientSideKind::UdpEcho) {
+        let n = download_outputs(storage, bucket, prefixes, &dir).await?;
+        tracing::info!(objects = n, dir = %dir.display(), "outputs downloaded");
+    }
+    Ok(dir)
 }
 
 /// Downloads every object under the output `prefixes` of `bucket` to `<dir>/<key>`; returns
@@ -233,6 +246,22 @@ mod tests {
         .unwrap();
         let node = dependency_names(tmp.path(), sebs_common::Language::Nodejs);
         assert_eq!(node, ["mustache", "sharp"]);
+    }
+
+    #[test]
+    fn missing_programs_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("200.media/220.video");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = r#"{"timeout": 1, "memory": 128, "languages": ["python"],
+                         "programs": ["sh", "sebs-no-such-program"]}"#;
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let benchmark = Benchmark::load(&dir).unwrap();
+        let err = check_programs(&benchmark).unwrap_err().to_string();
+        assert!(
+            err.contains("220.video runs sebs-no-such-program, which is not on PATH"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

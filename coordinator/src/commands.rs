@@ -326,18 +326,15 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let fired = driver.await?;
     let complete = matches!(&fired, Ok(n) if *n == plan.invocations) && !*stop.borrow();
     client.finish(&args.output_dir).await?;
-    let stored = args.output_dir.join("outputs");
-    if benchmark_side::keeps_outputs(bench, args.validate) {
-        let bucket = platform.benchmarks_bucket();
-        let n = benchmark_side::download_outputs(
-            storage.as_ref(),
-            bucket,
-            &input.output_prefixes,
-            &stored,
-        )
-        .await?;
-        tracing::info!(objects = n, dir = %stored.display(), "outputs downloaded");
-    }
+    let stored = benchmark_side::keep_outputs(
+        bench,
+        args.validate,
+        storage.as_ref(),
+        platform.benchmarks_bucket(),
+        &input.output_prefixes,
+        &args.output_dir,
+    )
+    .await?;
     let validation = if args.validate {
         let (ids, values): (Vec<String>, Vec<serde_json::Value>) = outputs.into_iter().unzip();
         let stored = Some((stored.as_path(), platform.benchmarks_bucket()));
