@@ -183,7 +183,7 @@ pub fn needs(benchmark: &Benchmark) -> (String, Vec<String>) {
         }
         let mut names = dependency_names(&dir, language);
         if dir.join("package.sh").is_file() {
-            names.push("(package.sh installs more)".into());
+            names.push("+ what package.sh installs".into());
         }
         if !names.is_empty() {
             deps.push(format!("{language}: {}", names.join(", ")));
