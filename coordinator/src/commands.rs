@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use sebs_common::config::{ConfigFile, Overrides, RunConfig};
 use sebs_common::Benchmark;
 
+use crate::benchmark_side;
 use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
 use crate::package::{BuiltPackage, PackageBuilder, PackageRequest};
 use crate::platforms::{self, Platform};
@@ -105,22 +106,21 @@ pub fn list() -> Result<()> {
     let project = Project::locate()?;
     let benchmarks = project.catalogue().list()?;
     println!(
-        "{:<28}{:<18}{:>8}{:>9}  modules",
+        "{:<28}{:<15}{:>8}{:>9}  needs",
         "benchmark", "languages", "memory", "timeout"
     );
     for b in benchmarks {
+        let (needs, dependencies) = benchmark_side::needs(&b);
         println!(
-            "{:<28}{:<18}{:>5} MB{:>7} s  {}",
+            "{:<28}{:<15}{:>5} MB{:>7} s  {needs}",
             b.name,
             b.config.languages.join(","),
             b.config.memory,
             b.config.timeout,
-            if b.config.modules.is_empty() {
-                "-".to_string()
-            } else {
-                b.config.modules.join(",")
-            }
         );
+        for line in dependencies {
+            println!("{:<28}  {line}", "");
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `sebs`: the serverless benchmark suite.
 
+mod benchmark_side;
 mod cli;
 mod commands;
 mod execution;
@@ -8,6 +9,7 @@ mod inputs;
 mod package;
 mod platforms;
 mod project;
+mod regression;
 mod resources;
 mod results;
 
@@ -59,6 +61,9 @@ fn main() -> ExitCode {
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
             Command::Coordinator(args) => fleet::commands::coordinator(args).await,
             Command::Worker(args) => fleet::commands::worker(args).await,
+            Command::Benchmark(BenchmarkCommand::Regression(args)) => {
+                regression::run(args).await.map(|_| true)
+            }
             Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });

@@ -33,6 +33,10 @@ pub struct BenchmarkInvoke {
     /// An open loop instead of SeBS's closed one.
     pub open: Option<OpenLoad>,
     pub placement: Placement,
+    /// Where functions reach the benchmark's client side, if it has one (`--client-host`).
+    pub client_host: Option<String>,
+    /// A URL serving 120.uploader's files instead of a local server (`--data-url`).
+    pub data_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use sebs_proto::runs::{BenchmarkInvoke, ConfigText, Submission};
 use sebs_proto::RunService;
 
 use super::local::LocalFleet;
-use super::prepare::BenchmarkPreparer;
+use super::prepare::{BenchmarkPreparer, SideFiles};
 use crate::cli::InvokeArgs;
 use crate::results::follow::follow;
 
@@ -50,11 +50,14 @@ pub async fn invoke(args: InvokeArgs) -> Result<bool> {
         validate: args.validate,
         open,
         placement: args.fleet.regions.clone().unwrap_or_default(),
+        client_host: args.client_side.client_host.clone(),
+        data_url: args.client_side.data_url.clone(),
     };
     let submission = Submission::Benchmark(Box::new(invoke));
     match &args.fleet.coordinator {
         None => {
-            let preparer = Arc::new(BenchmarkPreparer::new(args.deployment.cache.clone()));
+            let files = SideFiles::In(args.output_dir.clone());
+            let preparer = Arc::new(BenchmarkPreparer::new(args.deployment.cache.clone(), files));
             let fleet = LocalFleet::start(preparer).await?;
             let outcome =
                 submit_and_follow(fleet.runs(), submission, &args.output_dir, false).await;

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::cli::{CoordinatorArgs, WorkerArgs};
 use super::coordinator::{Coordinator, CoordinatorConfig};
 use super::membership::InMemoryMembership;
-use super::prepare::{cache_dir, BenchmarkPreparer};
+use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
 use super::state::InMemoryStateStore;
 use super::worker::{WorkerAgent, WorkerExit};
 use crate::platforms;
@@ -30,11 +30,17 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
         .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
     let address = listener.local_addr()?;
     let cache = cache_dir(&args.cache)?;
+    // What the coordinator's side of a benchmark writes (client-side records, downloaded
+    // outputs) stays here, beside the run's copy when there is one.
+    let side_files = SideFiles::PerRun(match &args.results_dir {
+        Some(dir) => dir.clone(),
+        None => cache.join("runs"),
+    });
     let coordinator = Coordinator::new(
         CoordinatorConfig::default(),
         Arc::new(InMemoryMembership::default()),
         Arc::new(InMemoryStateStore::default()),
-        Some(Arc::new(BenchmarkPreparer::new(cache))),
+        Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
     );
     let runs: Arc<dyn RunService> = match &args.results_dir {
         Some(dir) => Arc::new(KeepCopies {

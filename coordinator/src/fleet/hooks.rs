@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sebs_common::ExecutionResult;
 use sebs_proto::job::JobSpec;
 use sebs_proto::runs::BenchmarkInvoke;
+use sebs_proto::RunId;
 use sebs_worker::engine::records::Record;
 use sebs_worker::RawInvocation;
 use serde_json::Value;
@@ -93,6 +94,7 @@ impl Prepared {
 pub trait Preparer: Send + Sync {
     async fn prepare(
         &self,
+        run: RunId,
         invoke: BenchmarkInvoke,
         status: mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Prepared>;

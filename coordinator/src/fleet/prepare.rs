@@ -1,7 +1,8 @@
 //! `benchmark invoke` on the coordinator: the coordinator owns the platform, so it prepares the
-//! input, builds the package, deploys the function and turns the invocation options into a job;
-//! its hooks force cold starts between batches, read the platform's reports into SeBS's
-//! `ExecutionResult`, validate outputs at the end and stop the platform.
+//! input (starting the benchmark's client side, if it has one), builds the package, deploys the
+//! function and turns the invocation options into a job; its hooks force cold starts between
+//! batches, read the platform's reports into SeBS's `ExecutionResult`, and at the end stop the
+//! client side, download the outputs, validate them and stop the platform.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,30 +12,52 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::config::ConfigFile;
-use sebs_common::{Benchmark, ExecutionResult, Language};
+use sebs_common::{ExecutionResult, Language};
 use sebs_proto::job::{ClosedLoad, JobSpec, Load};
 use sebs_proto::runs::BenchmarkInvoke;
+use sebs_proto::RunId;
 use sebs_worker::engine::records::Record;
 use sebs_worker::RawInvocation;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::hooks::{JobHooks, Prepared, Preparer};
+use crate::benchmark_side::{self, ClientSideArgs, RunningClientSide};
 use crate::commands::Session;
 use crate::execution::execution_result;
 use crate::inputs::tools::ToolsPython;
 use crate::inputs::{InputPreparer, InputSize, Verdict};
-use crate::platforms::{DeployedFunction, FunctionSpec, Platform};
+use crate::platforms::{DeployedFunction, FunctionSpec};
+
+/// Where the coordinator's side of a benchmark writes: the client side's records
+/// (`client-side/`) and the outputs it downloads (`outputs/`).
+#[derive(Clone, Debug)]
+pub enum SideFiles {
+    /// Into this folder: the output folder of a run in one process.
+    In(PathBuf),
+    /// Into `<folder>/<run id>/`: a coordinator serving clients elsewhere.
+    PerRun(PathBuf),
+}
+
+impl SideFiles {
+    fn dir(&self, run: RunId) -> PathBuf {
+        match self {
+            SideFiles::In(dir) => dir.clone(),
+            SideFiles::PerRun(base) => base.join(run.to_string()),
+        }
+    }
+}
 
 /// Prepares benchmarks from the catalogue this process finds, with `cache` as its cache.
 #[derive(Debug)]
 pub struct BenchmarkPreparer {
     cache: PathBuf,
+    files: SideFiles,
 }
 
 impl BenchmarkPreparer {
-    pub fn new(cache: PathBuf) -> Self {
-        BenchmarkPreparer { cache }
+    pub fn new(cache: PathBuf, files: SideFiles) -> Self {
+        BenchmarkPreparer { cache, files }
     }
 }
 
@@ -42,6 +65,7 @@ impl BenchmarkPreparer {
 impl Preparer for BenchmarkPreparer {
     async fn prepare(
         &self,
+        run: RunId,
         invoke: BenchmarkInvoke,
         status: mpsc::UnboundedSender<String>,
     ) -> Result<Prepared> {
@@ -60,7 +84,8 @@ impl Preparer for BenchmarkPreparer {
             &self.cache,
         )
         .await?;
-        match prepare_session(&session, &invoke, &status).await {
+        let session = Arc::new(session);
+        match prepare_session(&session, &invoke, &status, self.files.dir(run)).await {
             Ok(prepared) => Ok(prepared),
             Err(e) => {
                 session.platform.shutdown().await;
@@ -71,9 +96,10 @@ impl Preparer for BenchmarkPreparer {
 }
 
 async fn prepare_session(
-    session: &Session,
+    session: &Arc<Session>,
     invoke: &BenchmarkInvoke,
     status: &mpsc::UnboundedSender<String>,
+    out: PathBuf,
 ) -> Result<Prepared> {
     let (run, bench, platform) = (&session.run, &session.benchmark, &session.platform);
     let size = <InputSize as clap::ValueEnum>::from_str(&invoke.size, false).map_err(|_| {
@@ -82,6 +108,7 @@ async fn prepare_session(
             invoke.size
         )
     })?;
+    benchmark_side::check_programs(bench)?;
     let _ = status.send(format!(
         "preparing the {} input of {}",
         size.as_str(),
@@ -97,6 +124,11 @@ async fn prepare_session(
     })?;
     let inputs = InputPreparer::new(tools, data, &session.cache);
     let storage = platform.storage();
+    let client_args = ClientSideArgs {
+        client_host: invoke.client_host.clone(),
+        data_url: invoke.data_url.clone(),
+    };
+    let client = RunningClientSide::start(bench, &client_args, &inputs.data_dir(bench)).await?;
     let input = inputs
         .prepare(
             bench,
@@ -104,6 +136,8 @@ async fn prepare_session(
             storage.as_ref(),
             platform.benchmarks_bucket(),
             run.update_storage,
+            client.url(),
+            platform.nosql().as_deref(),
         )
         .await?;
     tracing::info!(
@@ -123,6 +157,7 @@ async fn prepare_session(
         package_hash: package.meta.hash.clone(),
         memory_mb: run.memory.unwrap_or(bench.config.memory),
         timeout: Duration::from_secs(u64::from(run.timeout.unwrap_or(bench.config.timeout))),
+        environment: input.environment.clone(),
     };
     let _ = status.send(format!("deploying {} on {}", spec.name, run.deployment));
     let function = platform.deploy(&spec).await?;
@@ -161,26 +196,26 @@ async fn prepare_session(
             batches: invoke.cold,
         }),
     };
-    let keep_outputs = invoke.open.is_none();
-    let validation = invoke.validate.then(|| Validation {
-        inputs,
-        benchmark: bench.clone(),
-        language: run.language,
-        event: input.event.clone(),
-        outputs: Mutex::new(Vec::new()),
-    });
     let job = JobSpec {
         function: function.name.clone(),
         trigger,
         payload: Bytes::from(serde_json::to_vec(&input.event)?),
         load,
-        keep_outputs,
+        keep_outputs: invoke.open.is_none(),
         placement: invoke.placement.clone(),
     };
     let hooks = BenchmarkHooks {
-        platform: platform.clone(),
+        session: session.clone(),
         function,
-        validation,
+        inputs,
+        event: input.event,
+        output_prefixes: input.output_prefixes,
+        validation: invoke.validate.then(|| Validation {
+            language: run.language,
+            outputs: Mutex::new(Vec::new()),
+        }),
+        client: tokio::sync::Mutex::new(Some(client)),
+        out,
     };
     Ok(Prepared {
         job,
@@ -190,33 +225,38 @@ async fn prepare_session(
     })
 }
 
-/// What `--validate` needs after the run: the input and every successful output.
+/// What `--validate` collects during the run: every successful output.
 struct Validation {
-    inputs: InputPreparer,
-    benchmark: Benchmark,
     language: Language,
-    event: Value,
     /// Handler outputs of successful invocations, by request id.
     outputs: Mutex<Vec<(String, Value)>>,
 }
 
 struct BenchmarkHooks {
-    platform: Arc<dyn Platform>,
+    session: Arc<Session>,
     function: DeployedFunction,
+    inputs: InputPreparer,
+    event: Value,
+    output_prefixes: Vec<String>,
     validation: Option<Validation>,
+    /// Taken when the run finishes.
+    client: tokio::sync::Mutex<Option<RunningClientSide>>,
+    /// Where the client side's records and downloaded outputs go.
+    out: PathBuf,
 }
 
 #[async_trait]
 impl JobHooks for BenchmarkHooks {
     async fn before_wave(&self, _wave: u32) -> Result<(), String> {
-        self.platform
+        self.session
+            .platform
             .enforce_cold_start(&self.function)
             .await
             .map_err(|e| format!("{e:#}"))
     }
 
     fn execution_result(&self, record: &Record, raw: &RawInvocation) -> ExecutionResult {
-        let metrics = self.platform.provider_metrics(&self.function, raw);
+        let metrics = self.session.platform.provider_metrics(&self.function, raw);
         execution_result(
             record.request_id.as_str(),
             raw,
@@ -237,22 +277,44 @@ impl JobHooks for BenchmarkHooks {
         }
     }
 
+    /// Stops the client side and writes what it recorded; downloads the outputs (for 020 and
+    /// 030, and for `--validate`); validates them.
     async fn finish(&self, _complete: bool) -> Result<Option<Value>, String> {
+        self.finish_sides().await.map_err(|e| format!("{e:#}"))
+    }
+
+    async fn cleanup(&self) {
+        self.session.platform.shutdown().await;
+    }
+}
+
+impl BenchmarkHooks {
+    async fn finish_sides(&self) -> Result<Option<Value>> {
+        if let Some(client) = self.client.lock().await.take() {
+            client.finish(&self.out).await?;
+        }
+        let (bench, platform) = (&self.session.benchmark, &self.session.platform);
+        let storage = platform.storage();
+        let stored = benchmark_side::keep_outputs(
+            bench,
+            self.validation.is_some(),
+            storage.as_ref(),
+            platform.benchmarks_bucket(),
+            &self.output_prefixes,
+            &self.out,
+        )
+        .await?;
         let Some(v) = &self.validation else {
             return Ok(None);
         };
         let outputs = std::mem::take(&mut *v.outputs.lock().unwrap_or_else(|e| e.into_inner()));
         let (ids, values): (Vec<String>, Vec<Value>) = outputs.into_iter().unzip();
+        let stored = Some((stored.as_path(), platform.benchmarks_bucket()));
         let verdicts = tokio::task::block_in_place(|| {
-            v.inputs
-                .validate(&v.benchmark, v.language, &v.event, &values)
-        })
-        .map_err(|e| format!("{e:#}"))?;
+            self.inputs
+                .validate(bench, v.language, &self.event, &values, stored)
+        })?;
         Ok(Some(validation_report(&ids, verdicts.as_deref())))
-    }
-
-    async fn cleanup(&self) {
-        self.platform.shutdown().await;
     }
 }
 

@@ -32,7 +32,7 @@ pub(super) async fn drive(
     mut inbox: mpsc::Receiver<RunInput>,
     events: Events,
 ) {
-    let prepared = match prepare(&c, submission, &events).await {
+    let prepared = match prepare(&c, run, submission, &events).await {
         Ok(p) => p,
         Err(message) => return fail(&c, run, &events, message).await,
     };
@@ -78,6 +78,7 @@ async fn fail(c: &Coordinator, run: RunId, events: &Events, message: String) {
 /// The job of a submission: as it is, or a benchmark prepared (its steps told as they start).
 async fn prepare(
     c: &Coordinator,
+    run: RunId,
     submission: Submission,
     events: &Events,
 ) -> Result<Prepared, String> {
@@ -96,7 +97,7 @@ async fn prepare(
                     }
                 })
             };
-            let prepared = preparer.prepare(*invoke, status).await;
+            let prepared = preparer.prepare(run, *invoke, status).await;
             let _ = forward.await;
             prepared.map_err(|e| format!("{e:#}"))
         }

@@ -47,6 +47,8 @@ pub(crate) fn submission_to_pb(s: &Submission) -> pb::Submission {
                 validate: b.validate,
                 open: b.open.as_ref().map(open_to_pb),
                 placement: Some(placement_to_pb(&b.placement)),
+                client_host: b.client_host.clone(),
+                data_url: b.data_url.clone(),
             })
         }
     };
@@ -91,6 +93,8 @@ pub(crate) fn submission_from_pb(s: pb::Submission) -> Result<Submission, Conver
             validate: b.validate,
             open: b.open.map(open_from_pb).transpose()?,
             placement: placement_from_pb(b.placement)?,
+            client_host: b.client_host,
+            data_url: b.data_url,
         })),
     })
 }
