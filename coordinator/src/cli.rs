@@ -30,6 +30,9 @@ pub enum Command {
     /// Invoke, package and list benchmarks.
     #[command(subcommand)]
     Benchmark(BenchmarkCommand),
+    /// Run experiments and process their results (SeBS's and sebs's own).
+    #[command(subcommand)]
+    Experiment(crate::experiments::cli::ExperimentCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,10 +3,12 @@
 mod cli;
 mod commands;
 mod execution;
+mod experiments;
 mod inputs;
 mod load;
 mod package;
 mod platforms;
+mod progress;
 mod project;
 mod results;
 
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_target(false)
         .init();
 
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
                 commands::package(args).await.map(|_| true)
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+            Command::Experiment(command) => experiments::command(command).await,
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

@@ -44,7 +44,7 @@ pub struct LoadSection {
     pub max_invocations: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Load {
     pub benchmark: String,
     pub input_size: String,
@@ -117,7 +117,7 @@ pub struct TraceReplaySection {
     pub tasks: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TraceReplay {
     /// As written: relative paths are taken from the project root.
     pub trace: PathBuf,
@@ -200,7 +200,7 @@ pub struct RegionMatrixSection {
     pub deployment_regions: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RegionMatrix {
     pub benchmark: String,
     pub input_size: String,

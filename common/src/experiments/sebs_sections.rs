@@ -62,7 +62,7 @@ pub struct PerfCostSection {
     pub max_batches: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PerfCost {
     pub benchmark: String,
     pub types: Vec<PerfCostType>,
@@ -138,7 +138,7 @@ pub struct NetworkPingPongSection {
     pub client_address: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NetworkPingPong {
     pub invocations: u32,
     pub repetitions: u32,
@@ -166,7 +166,7 @@ impl NetworkPingPongSection {
 }
 
 /// What invocation-overhead varies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverheadKind {
     /// The event carries `size` bytes (base64 of zeros).
@@ -215,7 +215,7 @@ pub struct InvocationOverheadSection {
     pub client_address: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct InvocationOverhead {
     pub kind: OverheadKind,
     pub repetitions: u32,
@@ -312,7 +312,7 @@ pub struct EvictionModelSection {
     pub client_address: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EvictionModel {
     pub invocations: u32,
     pub function_copy_idx: u32,
