@@ -114,7 +114,10 @@ pub async fn run(
     metadata: Value,
     stop: watch::Receiver<bool>,
 ) -> Result<bool> {
-    let outcome = record(plan, trigger, reader, payload, out_dir, metadata, stop, None).await?;
+    let outcome = record(
+        plan, trigger, reader, payload, out_dir, metadata, stop, None,
+    )
+    .await?;
     print!("{}", render(&outcome.summary));
     println!("  results: {}", out_dir.display());
     Ok(outcome.any_succeeded)

@@ -20,14 +20,22 @@ pub fn bar(total: u64, prefix: impl Into<String>) -> ProgressBar {
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
-    BARS.add(ProgressBar::new(total).with_style(style).with_prefix(prefix.into()))
+    BARS.add(
+        ProgressBar::new(total)
+            .with_style(style)
+            .with_prefix(prefix.into()),
+    )
 }
 
 /// A live status line for runs measured in time rather than count (open loops, sleeps).
 pub fn status(prefix: impl Into<String>) -> ProgressBar {
     let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let line = BARS.add(ProgressBar::new_spinner().with_style(style).with_prefix(prefix.into()));
+    let line = BARS.add(
+        ProgressBar::new_spinner()
+            .with_style(style)
+            .with_prefix(prefix.into()),
+    );
     line.enable_steady_tick(Duration::from_millis(250));
     line
 }

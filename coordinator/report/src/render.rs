@@ -88,24 +88,43 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Dra
     }
 }
 
-/// A tick label with three significant digits and no trailing zeros.
+/// A value with three significant digits and no trailing zeros (cell labels).
 pub fn tick(v: f64) -> String {
     let a = v.abs();
-    let text = if a == 0.0 {
+    let decimals = if a == 0.0 {
         return "0".into();
     } else if !(1e-3..1e6).contains(&a) {
         return format!("{v:.1e}");
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
     } else {
-        format!("{v:.3}")
+        (2 - a.log10().floor() as i32).max(0) as usize
     };
+    trim(format!("{v:.decimals$}"))
+}
+
+/// Axis tick labels for an axis spanning `span`: as many decimals as a tenth of the span
+/// needs, so that neighbouring ticks never print the same.
+fn axis_label(v: f64, span: f64) -> String {
+    let a = v.abs().max(span.abs());
+    if a >= 1e6 || (a > 0.0 && a < 1e-3) {
+        return format!("{v:.1e}");
+    }
+    let step = span.abs() / 10.0;
+    let decimals = if step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 6.0) as usize
+    } else {
+        0
+    };
+    trim(format!("{v:.decimals$}"))
+}
+
+fn trim(text: String) -> String {
     if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
+        let t = text.trim_end_matches('0').trim_end_matches('.');
+        if t == "-0" {
+            "0".into()
+        } else {
+            t.to_string()
+        }
     } else {
         text
     }
@@ -134,12 +153,14 @@ fn mesh<DB: DrawingBackend>(
     c: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     x_labels: usize,
 ) -> Drawn {
+    let (x, y) = (c.x_range(), c.y_range());
+    let (x_span, y_span) = (x.end - x.start, y.end - y.start);
     c.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .x_labels(x_labels)
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| axis_label(*v, x_span))
+        .y_label_formatter(&|v| axis_label(*v, y_span))
         .label_style((FAMILY, 13))
         .axis_desc_style((FAMILY, 15))
         .light_line_style(RGBColor(238, 238, 238))
@@ -396,13 +417,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_are_short() {
+    fn values_keep_three_significant_digits() {
         assert_eq!(tick(0.0), "0");
         assert_eq!(tick(2.5), "2.5");
         assert_eq!(tick(12.25), "12.2");
         assert_eq!(tick(1234.0), "1234");
         assert_eq!(tick(0.125), "0.125");
         assert_eq!(tick(2.0e7), "2.0e7");
+    }
+
+    #[test]
+    fn axis_labels_tell_neighbouring_ticks_apart() {
+        assert_eq!(axis_label(840.5, 2.2), "840.5");
+        assert_eq!(axis_label(841.0, 2.2), "841");
+        assert_eq!(axis_label(1200.0, 1500.0), "1200");
+        assert_eq!(axis_label(0.3, 1.1), "0.3");
+        assert_eq!(axis_label(0.05, 0.2), "0.05");
+        assert_eq!(axis_label(-0.0, 1.0), "0");
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn for_each_row(
         .iter()
         .map(|c| {
             names.iter().position(|n| n == c).with_context(|| {
-                format!("{}: no column `{c}` (it has: {})", path.display(), names.join(", "))
+                format!(
+                    "{}: no column `{c}` (it has: {})",
+                    path.display(),
+                    names.join(", ")
+                )
             })
         })
         .collect::<Result<Vec<usize>>>()?;
@@ -109,7 +113,11 @@ impl CsvWriter {
     }
 
     pub fn row<S: AsRef<str>>(&mut self, fields: &[S]) -> Result<()> {
-        let line = fields.iter().map(|f| f.as_ref()).collect::<Vec<_>>().join(",");
+        let line = fields
+            .iter()
+            .map(|f| f.as_ref())
+            .collect::<Vec<_>>()
+            .join(",");
         writeln!(self.out, "{line}")
             .and_then(|_| self.out.flush())
             .with_context(|| format!("writing {}", self.path.display()))
@@ -145,8 +153,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert_eq!(seen, vec![true, false]);
-        assert!(err.contains("line 3") && err.contains("`x` is `oops`"), "{err}");
-        let err = for_each_row(&path, &["y"], |_| Ok(())).unwrap_err().to_string();
-        assert!(err.contains("no column `y`") && err.contains("id, x, cold"), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("`x` is `oops`"),
+            "{err}"
+        );
+        let err = for_each_row(&path, &["y"], |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no column `y`") && err.contains("id, x, cold"),
+            "{err}"
+        );
     }
 }

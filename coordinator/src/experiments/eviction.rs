@@ -31,7 +31,10 @@ use crate::progress;
 use crate::results::write_atomically;
 
 pub fn results_file(plan: &EvictionModel) -> String {
-    format!("results_{}_{}_{}.json", plan.invocations, plan.repetitions, plan.sleep)
+    format!(
+        "results_{}_{}_{}.json",
+        plan.invocations, plan.repetitions, plan.sleep
+    )
 }
 
 pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Path) -> Result<()> {
@@ -50,12 +53,15 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
         }
     }
     let address = match &plan.client_address {
-        Some(a) => a.parse().with_context(|| format!("experiments.eviction-model.client-address: `{a}` is not an IP address"))?,
+        Some(a) => a.parse().with_context(|| {
+            format!("experiments.eviction-model.client-address: `{a}` is not an IP address")
+        })?,
         None => backend.client_address(),
     };
     let region = backend.regions().workers.remove(0);
     let path = out.join(results_file(plan));
-    let mut results: BTreeMap<u64, Vec<Vec<Value>>> = plan.times.iter().map(|&t| (t, Vec::new())).collect();
+    let mut results: BTreeMap<u64, Vec<Vec<Value>>> =
+        plan.times.iter().map(|&t| (t, Vec::new())).collect();
     let longest = plan.times.iter().max().copied().unwrap_or(0);
     let status = progress::status("eviction-model");
     for repetition in 0..plan.repetitions {
@@ -72,7 +78,9 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
             // SeBS's `client-port`: one port per idle time from it on; 0 lets the system pick.
             let port = match plan.client_port {
                 0 => 0,
-                base => base.checked_add(j as u16).context("experiments.eviction-model.client-port: the ports run past 65535")?,
+                base => base
+                    .checked_add(j as u16)
+                    .context("experiments.eviction-model.client-port: the ports run past 65535")?,
             };
             servers.push(
                 backend
@@ -85,12 +93,19 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
         }
         // The longest idle time first, so that all runs overlap (SeBS's order).
         let region = &region;
-        let runs = functions.iter().zip(&servers).rev().flat_map(|((time, function), server)| {
-            (0..plan.invocations).map(move |invocation| {
-                let payload = json!({"ip-address": address.to_string(), "port": server.address.port()});
-                pair(backend, function, *time, payload, region, invocation, repetition)
-            })
-        });
+        let runs = functions
+            .iter()
+            .zip(&servers)
+            .rev()
+            .flat_map(|((time, function), server)| {
+                (0..plan.invocations).map(move |invocation| {
+                    let payload =
+                        json!({"ip-address": address.to_string(), "port": server.address.port()});
+                    pair(
+                        backend, function, *time, payload, region, invocation, repetition,
+                    )
+                })
+            });
         let finished = join_all(runs).await;
         for server in servers {
             server.finish().await?;
@@ -104,8 +119,10 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
                 list.push(value);
             }
         }
-        let doc: serde_json::Map<String, Value> =
-            results.iter().map(|(t, v)| (t.to_string(), json!(v))).collect();
+        let doc: serde_json::Map<String, Value> = results
+            .iter()
+            .map(|(t, v)| (t.to_string(), json!(v)))
+            .collect();
         write_atomically(&path, &serde_json::to_vec_pretty(&doc)?)?;
     }
     status.finish_and_clear();
@@ -117,13 +134,24 @@ fn epoch_now() -> f64 {
     sebs_worker::epoch_seconds(std::time::SystemTime::now())
 }
 
-async fn invoke_once(backend: &dyn ExperimentBackend, function: &FunctionHandle, payload: &Value, region: &Region) -> Result<ExecutionResult> {
+async fn invoke_once(
+    backend: &dyn ExperimentBackend,
+    function: &FunctionHandle,
+    payload: &Value,
+    region: &Region,
+) -> Result<ExecutionResult> {
     let mut got = None;
     backend
-        .invoke_batch(function, Bytes::from(serde_json::to_vec(payload)?), 1, region, &mut |r| {
-            got = Some(r);
-            Ok(())
-        })
+        .invoke_batch(
+            function,
+            Bytes::from(serde_json::to_vec(payload)?),
+            1,
+            region,
+            &mut |r| {
+                got = Some(r);
+                Ok(())
+            },
+        )
         .await?;
     got.context("the invocation returned no result")
 }
@@ -183,7 +211,10 @@ fn find_results(dir: &Path) -> Result<PathBuf> {
     found.sort();
     match found.pop() {
         Some(p) => Ok(p),
-        None => bail!("{} has no results_*.json: run `sebs experiment invoke eviction-model` first", dir.display()),
+        None => bail!(
+            "{} has no results_*.json: run `sebs experiment invoke eviction-model` first",
+            dir.display()
+        ),
     }
 }
 
@@ -193,26 +224,52 @@ pub fn process(dir: &Path) -> Result<()> {
         .with_context(|| format!("parsing {}", path.display()))?;
     let mut csv = CsvWriter::create(
         &dir.join("result.csv"),
-        &["idle_time", "repetition", "invocation", "first_cold", "second_cold", "evicted", "idle_s", "first_request_id", "second_request_id"],
+        &[
+            "idle_time",
+            "repetition",
+            "invocation",
+            "first_cold",
+            "second_cold",
+            "evicted",
+            "idle_s",
+            "first_request_id",
+            "second_request_id",
+        ],
     )?;
     // idle time -> (evicted, measured, failed)
     let mut counts: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
     for (time, repetitions) in doc.as_object().into_iter().flatten() {
-        let time: u64 = time.parse().with_context(|| format!("{}: `{time}` is not an idle time", path.display()))?;
+        let time: u64 = time
+            .parse()
+            .with_context(|| format!("{}: `{time}` is not an idle time", path.display()))?;
         let entry = counts.entry(time).or_default();
-        for run in repetitions.as_array().into_iter().flatten().flat_map(|r| r.as_array().into_iter().flatten()) {
-            let ok = |side: &str| run[side]["error"].is_null() && run[side]["stats"]["failure"] == false;
+        for run in repetitions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r.as_array().into_iter().flatten())
+        {
+            let ok =
+                |side: &str| run[side]["error"].is_null() && run[side]["stats"]["failure"] == false;
             if !(ok("first") && ok("second")) {
                 entry.2 += 1;
                 continue;
             }
-            let second_cold = run["second"]["stats"]["cold_start"].as_bool().unwrap_or(false);
-            let idle = run["second_times"][0].as_f64().unwrap_or(f64::NAN) - run["first_times"][1].as_f64().unwrap_or(f64::NAN);
+            let second_cold = run["second"]["stats"]["cold_start"]
+                .as_bool()
+                .unwrap_or(false);
+            let idle = run["second_times"][0].as_f64().unwrap_or(f64::NAN)
+                - run["first_times"][1].as_f64().unwrap_or(f64::NAN);
             csv.row(&[
                 time.to_string(),
                 run["repetition"].to_string(),
                 run["invocation"].to_string(),
-                python_bool(run["first"]["stats"]["cold_start"].as_bool().unwrap_or(false)).into(),
+                python_bool(
+                    run["first"]["stats"]["cold_start"]
+                        .as_bool()
+                        .unwrap_or(false),
+                )
+                .into(),
                 python_bool(second_cold).into(),
                 python_bool(second_cold).into(),
                 format!("{idle:.3}"),
@@ -232,13 +289,29 @@ pub fn process(dir: &Path) -> Result<()> {
                    "wilson95": [low, high]})
         })
         .collect();
-    write_atomically(&dir.join("statistics.json"), &serde_json::to_vec_pretty(&json!({"experiment": "eviction-model", "idle_times": rows}))?)?;
+    write_atomically(
+        &dir.join("statistics.json"),
+        &serde_json::to_vec_pretty(&json!({"experiment": "eviction-model", "idle_times": rows}))?,
+    )?;
 
     let mut report = ReportWriter::new(dir, "eviction-model");
     report.paragraph("Fraction of second invocations that started cold after the idle time: the instance was evicted while idle.");
-    let fraction = |(t, (e, n, _)): (&u64, &(u64, u64, u64))| (*t as f64, if *n > 0 { *e as f64 / *n as f64 } else { f64::NAN });
+    let fraction = |(t, (e, n, _)): (&u64, &(u64, u64, u64))| {
+        (
+            *t as f64,
+            if *n > 0 {
+                *e as f64 / *n as f64
+            } else {
+                f64::NAN
+            },
+        )
+    };
     let band = |pick: fn((f64, f64)) -> f64| {
-        counts.iter().filter(|(_, (_, n, _))| *n > 0).map(|(t, (e, n, _))| (*t as f64, pick(wilson(*e, *n)))).collect()
+        counts
+            .iter()
+            .filter(|(_, (_, n, _))| *n > 0)
+            .map(|(t, (e, n, _))| (*t as f64, pick(wilson(*e, *n))))
+            .collect()
     };
     report.figure(
         "eviction",
@@ -247,7 +320,11 @@ pub fn process(dir: &Path) -> Result<()> {
             x_label: "idle time [s]".into(),
             y_label: "fraction evicted".into(),
             body: Body::Lines(vec![
-                Series { name: "evicted".into(), points: counts.iter().map(fraction).collect(), marks: Marks::LineAndPoints },
+                Series {
+                    name: "evicted".into(),
+                    points: counts.iter().map(fraction).collect(),
+                    marks: Marks::LineAndPoints,
+                },
                 Series::line("95% Wilson low", band(|w| w.0)),
                 Series::line("95% Wilson high", band(|w| w.1)),
             ]),
@@ -256,12 +333,31 @@ pub fn process(dir: &Path) -> Result<()> {
     );
     report.table(sebs_report::html::Table {
         caption: "Evictions per idle time".into(),
-        header: ["idle time s", "measured", "evicted", "failed", "fraction", "Wilson 95% low", "high"].iter().map(|s| s.to_string()).collect(),
+        header: [
+            "idle time s",
+            "measured",
+            "evicted",
+            "failed",
+            "fraction",
+            "Wilson 95% low",
+            "high",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         rows: counts
             .iter()
             .map(|(t, (e, n, f))| {
                 let (low, high) = wilson(*e, *n);
-                vec![t.to_string(), n.to_string(), e.to_string(), f.to_string(), fixed(fraction((t, &(*e, *n, *f))).1), fixed(low), fixed(high)]
+                vec![
+                    t.to_string(),
+                    n.to_string(),
+                    e.to_string(),
+                    f.to_string(),
+                    fixed(fraction((t, &(*e, *n, *f))).1),
+                    fixed(low),
+                    fixed(high),
+                ]
             })
             .collect(),
     });

@@ -77,12 +77,17 @@ impl InProcess {
 
     /// A copy of the package with `file` added, in the cache (content-named: reused).
     fn package_with(&self, prepared: &Prepared, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-        let dir = self.session.cache.join("experiments").join("packages").join(format!(
-            "{}-{}-{}",
-            prepared.function_name,
-            &prepared.package_hash[..12.min(prepared.package_hash.len())],
-            bytes.len()
-        ));
+        let dir = self
+            .session
+            .cache
+            .join("experiments")
+            .join("packages")
+            .join(format!(
+                "{}-{}-{}",
+                prepared.function_name,
+                &prepared.package_hash[..12.min(prepared.package_hash.len())],
+                bytes.len()
+            ));
         if !dir.join(name).is_file() {
             let staging = dir.with_extension("partial");
             let _ = std::fs::remove_dir_all(&staging);

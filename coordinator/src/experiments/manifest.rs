@@ -15,7 +15,11 @@ pub fn program_version(program: &Path) -> Option<String> {
     if !out.status.success() {
         return None;
     }
-    let text = if out.stdout.is_empty() { &out.stderr } else { &out.stdout };
+    let text = if out.stdout.is_empty() {
+        &out.stderr
+    } else {
+        &out.stdout
+    };
     String::from_utf8_lossy(text)
         .lines()
         .map(str::trim)
@@ -76,7 +80,11 @@ fn git(root: &Path) -> Value {
 }
 
 fn host() -> Value {
-    let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     let cpu_model = read("/proc/cpuinfo").and_then(|info| {
         info.lines()
             .find(|l| l.starts_with("model name"))

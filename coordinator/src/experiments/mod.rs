@@ -72,31 +72,76 @@ async fn invoke(args: ExperimentInvokeArgs) -> Result<()> {
     let plans = file.validate(&origin, &overrides)?.experiments;
     let to_json = |v: serde_json::Result<Value>| v.unwrap_or(Value::Null);
     let (benchmark, settings, seed) = match name {
-        ExperimentName::PerfCost => (plans.perf_cost.benchmark.as_str(), to_json(serde_json::to_value(&plans.perf_cost)), None),
-        ExperimentName::NetworkPingPong => (PING_PONG_BENCHMARK, to_json(serde_json::to_value(&plans.network_ping_pong)), None),
-        ExperimentName::InvocationOverhead => (OVERHEAD_BENCHMARK, to_json(serde_json::to_value(&plans.invocation_overhead)), None),
-        ExperimentName::EvictionModel => (EVICTION_BENCHMARK, to_json(serde_json::to_value(&plans.eviction_model)), None),
-        ExperimentName::Load => (plans.load.benchmark.as_str(), to_json(serde_json::to_value(&plans.load)), Some(plans.load.seed)),
-        ExperimentName::TraceReplay => (plans.trace_replay.benchmark.as_str(), to_json(serde_json::to_value(&plans.trace_replay)), Some(plans.trace_replay.seed)),
-        ExperimentName::RegionMatrix => (plans.region_matrix.benchmark.as_str(), to_json(serde_json::to_value(&plans.region_matrix)), None),
+        ExperimentName::PerfCost => (
+            plans.perf_cost.benchmark.as_str(),
+            to_json(serde_json::to_value(&plans.perf_cost)),
+            None,
+        ),
+        ExperimentName::NetworkPingPong => (
+            PING_PONG_BENCHMARK,
+            to_json(serde_json::to_value(&plans.network_ping_pong)),
+            None,
+        ),
+        ExperimentName::InvocationOverhead => (
+            OVERHEAD_BENCHMARK,
+            to_json(serde_json::to_value(&plans.invocation_overhead)),
+            None,
+        ),
+        ExperimentName::EvictionModel => (
+            EVICTION_BENCHMARK,
+            to_json(serde_json::to_value(&plans.eviction_model)),
+            None,
+        ),
+        ExperimentName::Load => (
+            plans.load.benchmark.as_str(),
+            to_json(serde_json::to_value(&plans.load)),
+            Some(plans.load.seed),
+        ),
+        ExperimentName::TraceReplay => (
+            plans.trace_replay.benchmark.as_str(),
+            to_json(serde_json::to_value(&plans.trace_replay)),
+            Some(plans.trace_replay.seed),
+        ),
+        ExperimentName::RegionMatrix => (
+            plans.region_matrix.benchmark.as_str(),
+            to_json(serde_json::to_value(&plans.region_matrix)),
+            None,
+        ),
     };
     let session = Session::open(benchmark, &args.deployment, overrides).await?;
     let root = session.project.root.clone();
     let backend = InProcess::new(session, stop_on_ctrl_c());
     let out = args.output_dir.join(name.as_str());
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut environment = manifest::environment(name.as_str(), &root, &backend, args.deployment.config.as_deref(), seed);
+    let mut environment = manifest::environment(
+        name.as_str(),
+        &root,
+        &backend,
+        args.deployment.config.as_deref(),
+        seed,
+    );
     environment["settings"] = settings;
-    write_atomically(&out.join(report::ENVIRONMENT), &serde_json::to_vec_pretty(&environment)?)?;
+    write_atomically(
+        &out.join(report::ENVIRONMENT),
+        &serde_json::to_vec_pretty(&environment)?,
+    )?;
 
     let outcome = match name {
         ExperimentName::PerfCost => perf_cost::run(&backend, &plans.perf_cost, &out).await,
-        ExperimentName::NetworkPingPong => ping_pong::run(&backend, &plans.network_ping_pong, &out).await,
-        ExperimentName::InvocationOverhead => overhead::run(&backend, &plans.invocation_overhead, &out).await,
+        ExperimentName::NetworkPingPong => {
+            ping_pong::run(&backend, &plans.network_ping_pong, &out).await
+        }
+        ExperimentName::InvocationOverhead => {
+            overhead::run(&backend, &plans.invocation_overhead, &out).await
+        }
         ExperimentName::EvictionModel => eviction::run(&backend, &plans.eviction_model, &out).await,
         ExperimentName::Load => open_load::run(&backend, &plans.load, &out).await,
-        ExperimentName::TraceReplay => trace_replay::run(&backend, &plans.trace_replay, &root, &out).await,
-        ExperimentName::RegionMatrix => region_matrix::run(&backend, &plans.region_matrix, &out).await,
+        ExperimentName::TraceReplay => {
+            trace_replay::run(&backend, &plans.trace_replay, &root, &out).await
+        }
+        ExperimentName::RegionMatrix => {
+            region_matrix::run(&backend, &plans.region_matrix, &out).await
+        }
     };
     let interrupted = backend.stop_requested();
     backend.shutdown().await;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::backend::{DeployRequest, ExperimentBackend};
 use super::hdr;
-use super::report::{fixed, ReportWriter};
+use super::report::{number, ReportWriter};
 use super::timeline::Timeline;
 use crate::load::{IntervalStatus, OpenLoopPlan, StatusFn};
 use crate::progress;
@@ -103,7 +103,11 @@ pub async fn run(backend: &dyn ExperimentBackend, load: &Load, out: &Path) -> Re
 
 /// The report section both open-loop experiments share: merged percentiles, the CDF, and the
 /// timeline's plots.
-pub fn open_loop_figures(report: &mut ReportWriter, hlogs: &[&Path], timeline: &Timeline) -> Result<Value> {
+pub fn open_loop_figures(
+    report: &mut ReportWriter,
+    hlogs: &[&Path],
+    timeline: &Timeline,
+) -> Result<Value> {
     let mut latency = hdr::empty();
     let mut lag = hdr::empty();
     for path in hlogs {
@@ -117,14 +121,18 @@ pub fn open_loop_figures(report: &mut ReportWriter, hlogs: &[&Path], timeline: &
     });
     let keys = ["count", "mean", "p50", "p90", "p99", "p99_9", "max"];
     report.table(sebs_report::html::Table {
-        caption: "Percentiles from the merged HDR histograms (ms; latency from the intended send time)".into(),
-        header: std::iter::once("".to_string()).chain(keys.iter().map(|k| k.replace('_', "."))).collect(),
+        caption:
+            "Percentiles from the merged HDR histograms (ms; latency from the intended send time)"
+                .into(),
+        header: std::iter::once("".to_string())
+            .chain(keys.iter().map(|k| k.replace('_', ".")))
+            .collect(),
         rows: ["latency_ms", "lag_ms"]
             .iter()
             .filter(|m| !stats[**m].is_null())
             .map(|m| {
                 std::iter::once(m.trim_end_matches("_ms").to_string())
-                    .chain(keys.iter().map(|k| stats[*m][*k].as_f64().map_or("-".into(), fixed)))
+                    .chain(keys.iter().map(|k| number(&stats[*m][*k])))
                     .collect()
             })
             .collect(),
@@ -148,7 +156,10 @@ pub fn open_loop_figures(report: &mut ReportWriter, hlogs: &[&Path], timeline: &
 pub fn process(dir: &Path) -> Result<()> {
     let summary_path = dir.join("summary.json");
     if !summary_path.is_file() {
-        bail!("{} has no summary.json: run `sebs experiment invoke load` first", dir.display());
+        bail!(
+            "{} has no summary.json: run `sebs experiment invoke load` first",
+            dir.display()
+        );
     }
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)
         .with_context(|| format!("parsing {}", summary_path.display()))?;
@@ -172,7 +183,9 @@ pub fn process(dir: &Path) -> Result<()> {
     let stats = open_loop_figures(&mut report, &[&dir.join("latency.hlog")], &timeline)?;
     write_atomically(
         &dir.join("statistics.json"),
-        &serde_json::to_vec_pretty(&json!({"experiment": "load", "merged": stats, "bucket_s": timeline.width_s()}))?,
+        &serde_json::to_vec_pretty(
+            &json!({"experiment": "load", "merged": stats, "bucket_s": timeline.width_s()}),
+        )?,
     )?;
     let path = report.finish()?;
     println!("load: {} written", path.display());

@@ -47,13 +47,23 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// SeBS seeds the code package's random bytes with this.
 const CODE_SEED: u64 = 1410;
 
-pub async fn run(backend: &dyn ExperimentBackend, plan: &InvocationOverhead, out: &Path) -> Result<()> {
+pub async fn run(
+    backend: &dyn ExperimentBackend,
+    plan: &InvocationOverhead,
+    out: &Path,
+) -> Result<()> {
     let dir = out.join(plan.kind.as_str());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let address: Option<IpAddr> = plan
         .client_address
         .as_deref()
-        .map(|a| a.parse().with_context(|| format!("experiments.invocation-overhead.client-address: `{a}` is not an IP address")))
+        .map(|a| {
+            a.parse().with_context(|| {
+                format!(
+                    "experiments.invocation-overhead.client-address: `{a}` is not an IP address"
+                )
+            })
+        })
         .transpose()?;
     let prepared = backend.prepare("test").await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
@@ -70,8 +80,17 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &InvocationOverhead, out
     let mut given_up = 0;
     for cold in [false, true] {
         if !cold {
-            let warm_up = exchange(backend, &function, &prepared.event, plan.n, address, &region).await?;
+            let warm_up = exchange(
+                backend,
+                &function,
+                &prepared.event,
+                plan.n,
+                address,
+                &region,
+            )
+            .await?;
             writer.log(&warm_up.result)?;
+            write_server_csv(&dir, &warm_up.result.request_id, &warm_up.rows)?;
         }
         for &size in &plan.sizes {
             if backend.stop_requested() {
@@ -114,7 +133,12 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &InvocationOverhead, out
                         (None, Some(_)) => tracing::debug!(size, wanted_cold = cold, "wrong start type; retrying"),
                     }
                     if attempts >= MAX_ATTEMPTS {
-                        tracing::warn!(size, repetition, cold, "no usable invocation after {MAX_ATTEMPTS} attempts; sample skipped");
+                        tracing::warn!(
+                            size,
+                            repetition,
+                            cold,
+                            "no usable invocation after {MAX_ATTEMPTS} attempts; sample skipped"
+                        );
                         given_up += 1;
                         break;
                     }
@@ -132,7 +156,11 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &InvocationOverhead, out
         plan.sizes.len(),
         files.len(),
         dir.display(),
-        if given_up > 0 { format!("; {given_up} samples given up") } else { String::new() }
+        if given_up > 0 {
+            format!("; {given_up} samples given up")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
@@ -146,7 +174,11 @@ fn with_payload(event: &Value, size: u64) -> Value {
 }
 
 /// Deploys the function with `size` random bytes added to its package.
-async fn with_code(backend: &dyn ExperimentBackend, prepared: &Prepared, size: u64) -> Result<FunctionHandle> {
+async fn with_code(
+    backend: &dyn ExperimentBackend,
+    prepared: &Prepared,
+    size: u64,
+) -> Result<FunctionHandle> {
     let mut bytes = vec![0u8; size as usize];
     rand::rngs::StdRng::seed_from_u64(CODE_SEED).fill_bytes(&mut bytes);
     backend

@@ -68,7 +68,8 @@ pub fn process(dir: &Path) -> Result<()> {
     for kind in kinds {
         let kind_dir = dir.join(kind);
         let exchanges = read_exchanges(&kind_dir)?;
-        let mut out = CsvWriter::create(&kind_dir.join("result-processed.csv"), &PROCESSED_COLUMNS)?;
+        let mut out =
+            CsvWriter::create(&kind_dir.join("result-processed.csv"), &PROCESSED_COLUMNS)?;
         // (size, cold) -> invocation times in ms
         let mut sets: BTreeMap<(u64, bool), Vec<f64>> = BTreeMap::new();
         let mut no_drift = 0;
@@ -83,7 +84,9 @@ pub fn process(dir: &Path) -> Result<()> {
             let (drift, drift_std) = mean_std(&drifts);
             let (start, finish, connection) = (row.number(4)?, row.number(5)?, row.number(3)?);
             let time = invocation_time(start, finish, connection, drift);
-            let mut fields: Vec<String> = (0..COLUMNS.len()).map(|i| row.text(i).to_string()).collect();
+            let mut fields: Vec<String> = (0..COLUMNS.len())
+                .map(|i| row.text(i).to_string())
+                .collect();
             fields.extend([drift.to_string(), drift_std.to_string(), time.to_string()]);
             out.row(&fields)?;
             if time.is_finite() {
@@ -94,38 +97,51 @@ pub fn process(dir: &Path) -> Result<()> {
             Ok(())
         })?;
         if no_drift > 0 {
-            tracing::warn!(kind, no_drift, "invocations without datagram timestamps have no drift and no corrected time");
+            tracing::warn!(
+                kind,
+                no_drift,
+                "invocations without datagram timestamps have no drift and no corrected time"
+            );
         }
         let rows: Vec<(String, Option<Statistics>)> = sets
             .iter()
             .map(|((size, cold), v)| {
-                (format!("{size} B {}", if *cold { "cold" } else { "warm" }), Statistics::of(v))
+                (
+                    format!("{size} B {}", if *cold { "cold" } else { "warm" }),
+                    Statistics::of(v),
+                )
             })
             .collect();
         for ((size, cold), v) in &sets {
             all_stats.push(json!({"type": kind, "size": size, "is_cold": cold, "invocation_time_ms": Statistics::of(v)}));
         }
         report.heading(format!("{kind} size"));
-        let series = [(false, "warm"), (true, "cold")].into_iter().flat_map(|(cold, name)| {
-            let samples: Vec<(f64, f64)> = sets
-                .iter()
-                .filter(|((_, c), _)| *c == cold)
-                .flat_map(|((size, _), v)| v.iter().map(move |t| (*size as f64 / 1e6, *t)))
-                .collect();
-            let medians: Vec<(f64, f64)> = sets
-                .iter()
-                .filter(|((_, c), _)| *c == cold)
-                .map(|((size, _), v)| {
-                    let mut s = v.clone();
-                    s.sort_by(f64::total_cmp);
-                    (*size as f64 / 1e6, quantile_sorted(&s, 0.5))
-                })
-                .collect();
-            [
-                Series::points(format!("{name} invocations"), samples),
-                Series { name: format!("{name} median"), points: medians, marks: Marks::Line },
-            ]
-        });
+        let series = [(false, "warm"), (true, "cold")]
+            .into_iter()
+            .flat_map(|(cold, name)| {
+                let samples: Vec<(f64, f64)> = sets
+                    .iter()
+                    .filter(|((_, c), _)| *c == cold)
+                    .flat_map(|((size, _), v)| v.iter().map(move |t| (*size as f64 / 1e6, *t)))
+                    .collect();
+                let medians: Vec<(f64, f64)> = sets
+                    .iter()
+                    .filter(|((_, c), _)| *c == cold)
+                    .map(|((size, _), v)| {
+                        let mut s = v.clone();
+                        s.sort_by(f64::total_cmp);
+                        (*size as f64 / 1e6, quantile_sorted(&s, 0.5))
+                    })
+                    .collect();
+                [
+                    Series::points(format!("{name} invocations"), samples),
+                    Series {
+                        name: format!("{name} median"),
+                        points: medians,
+                        marks: Marks::Line,
+                    },
+                ]
+            });
         report.figure(
             &format!("invocation-time-{kind}"),
             &Chart {
@@ -134,16 +150,26 @@ pub fn process(dir: &Path) -> Result<()> {
                 y_label: "invocation time [ms]".into(),
                 body: Body::Lines(series.collect()),
             },
-            format!("Invocation time corrected by the clock drift, per {kind} size, warm and cold."),
+            format!(
+                "Invocation time corrected by the clock drift, per {kind} size, warm and cold."
+            ),
         );
-        report.table(statistics_table(&format!("Invocation time (ms) by {kind} size"), &rows));
+        report.table(statistics_table(
+            &format!("Invocation time (ms) by {kind} size"),
+            &rows,
+        ));
     }
     write_atomically(
         &dir.join("statistics.json"),
-        &serde_json::to_vec_pretty(&json!({"experiment": "invocation-overhead", "sets": all_stats}))?,
+        &serde_json::to_vec_pretty(
+            &json!({"experiment": "invocation-overhead", "sets": all_stats}),
+        )?,
     )?;
     let path = report.finish()?;
-    println!("invocation-overhead: {} and result-processed.csv written", path.display());
+    println!(
+        "invocation-overhead: {} and result-processed.csv written",
+        path.display()
+    );
     Ok(())
 }
 

@@ -146,19 +146,29 @@ impl TypeRun<'_> {
             tokio::time::sleep(pause).await;
             let discard = batch == 0;
             self.backend
-                .invoke_batch(self.function, payload.clone(), concurrency, &region, &mut |r| {
-                    let kept = classify(kind, discard, &r, &mut outcome);
-                    if kept {
-                        bar.inc(1);
-                        writer.record(&r)
-                    } else {
-                        let value = writer.log(&r)?;
-                        if kind == PerfCostType::Cold && !discard && r.error.is_none() && !r.stats.cold_start {
-                            outcome.incorrect.push(value);
+                .invoke_batch(
+                    self.function,
+                    payload.clone(),
+                    concurrency,
+                    &region,
+                    &mut |r| {
+                        let kept = classify(kind, discard, &r, &mut outcome);
+                        if kept {
+                            bar.inc(1);
+                            writer.record(&r)
+                        } else {
+                            let value = writer.log(&r)?;
+                            if kind == PerfCostType::Cold
+                                && !discard
+                                && r.error.is_none()
+                                && !r.stats.cold_start
+                            {
+                                outcome.incorrect.push(value);
+                            }
+                            Ok(())
                         }
-                        Ok(())
-                    }
-                })
+                    },
+                )
                 .await?;
             tokio::time::sleep(pause).await;
             batch += 1;
@@ -196,7 +206,9 @@ fn classify(kind: PerfCostType, discard: bool, r: &ExecutionResult, outcome: &mu
         return false;
     }
     if let Some(e) = &r.error {
-        outcome.failures.push(format!("{}: {}", e.kind.as_str(), e.message));
+        outcome
+            .failures
+            .push(format!("{}: {}", e.kind.as_str(), e.message));
         return false;
     }
     let cold = r.stats.cold_start;
@@ -229,15 +241,31 @@ mod tests {
 
     #[test]
     fn each_type_keeps_what_sebs_keeps() {
-        let keeps = |kind, cold| classify(kind, false, &result(cold, false), &mut Outcome::default());
+        let keeps =
+            |kind, cold| classify(kind, false, &result(cold, false), &mut Outcome::default());
         assert!(keeps(PerfCostType::Cold, true) && !keeps(PerfCostType::Cold, false));
         assert!(keeps(PerfCostType::Warm, false) && !keeps(PerfCostType::Warm, true));
         assert!(keeps(PerfCostType::Burst, true) && keeps(PerfCostType::Burst, false));
         assert!(keeps(PerfCostType::Sequential, false));
         let mut outcome = Outcome::default();
-        assert!(!classify(PerfCostType::Burst, true, &result(true, false), &mut outcome));
-        assert!(!classify(PerfCostType::Burst, false, &result(true, true), &mut outcome));
-        assert!(classify(PerfCostType::Burst, false, &result(true, false), &mut outcome));
+        assert!(!classify(
+            PerfCostType::Burst,
+            true,
+            &result(true, false),
+            &mut outcome
+        ));
+        assert!(!classify(
+            PerfCostType::Burst,
+            false,
+            &result(true, true),
+            &mut outcome
+        ));
+        assert!(classify(
+            PerfCostType::Burst,
+            false,
+            &result(true, false),
+            &mut outcome
+        ));
         assert_eq!((outcome.samples, outcome.cold), (1, 1));
         assert_eq!(outcome.failures, vec!["timeout: too slow".to_string()]);
     }
@@ -245,6 +273,9 @@ mod tests {
     #[test]
     fn file_stems_are_sebs_names() {
         assert_eq!(file_stem(PerfCostType::Cold, Some(128)), "cold_results_128");
-        assert_eq!(file_stem(PerfCostType::Sequential, None), "sequential_results");
+        assert_eq!(
+            file_stem(PerfCostType::Sequential, None),
+            "sequential_results"
+        );
     }
 }

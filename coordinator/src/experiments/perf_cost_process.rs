@@ -65,15 +65,23 @@ fn read_runs(dir: &Path) -> Result<Vec<RunFile>> {
         let doc: Value =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut invocations = Vec::new();
-        for function in doc["_invocations"].as_object().into_iter().flat_map(|m| m.values()) {
+        for function in doc["_invocations"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
             for result in function.as_object().into_iter().flat_map(|m| m.values()) {
-                invocations.push(
-                    serde_json::from_value(result.clone())
-                        .with_context(|| format!("{}: an invocation is not an ExecutionResult", path.display()))?,
-                );
+                invocations.push(serde_json::from_value(result.clone()).with_context(|| {
+                    format!(
+                        "{}: an invocation is not an ExecutionResult",
+                        path.display()
+                    )
+                })?);
             }
         }
-        invocations.sort_by(|a: &ExecutionResult, b| a.times.client_begin.total_cmp(&b.times.client_begin));
+        invocations.sort_by(|a: &ExecutionResult, b| {
+            a.times.client_begin.total_cmp(&b.times.client_begin)
+        });
         runs.push(RunFile {
             kind,
             memory,
@@ -115,21 +123,39 @@ pub fn process(dir: &Path) -> Result<()> {
                 r.provider_times.execution.to_string(),
                 r.stats.memory_used.to_string(),
             ])?;
-            let s = sets.entry((run.memory, run.kind, r.stats.cold_start)).or_default();
+            let s = sets
+                .entry((run.memory, run.kind, r.stats.cold_start))
+                .or_default();
             s.client.push(r.times.client as f64 / 1000.0);
             s.exec.push(r.times.benchmark as f64 / 1000.0);
             s.provider.push(r.provider_times.execution as f64 / 1000.0);
         }
     }
     let label = |(memory, kind, cold): &(u32, PerfCostType, bool)| {
-        format!("{memory} MB {} {}", kind.as_str(), if *cold { "cold" } else { "warm" })
+        format!(
+            "{memory} MB {} {}",
+            kind.as_str(),
+            if *cold { "cold" } else { "warm" }
+        )
     };
     let mut statistics = Vec::new();
     let mut tables = Vec::new();
     for (metric, title, pick) in [
-        ("client_time_ms", "Client time (ms)", (|s: &Samples| &s.client) as fn(&Samples) -> &Vec<f64>),
-        ("exec_time_ms", "Benchmark time, begin to end in the wrapper (ms)", |s: &Samples| &s.exec),
-        ("provider_time_ms", "Provider execution time (ms)", |s: &Samples| &s.provider),
+        (
+            "client_time_ms",
+            "Client time (ms)",
+            (|s: &Samples| &s.client) as fn(&Samples) -> &Vec<f64>,
+        ),
+        (
+            "exec_time_ms",
+            "Benchmark time, begin to end in the wrapper (ms)",
+            |s: &Samples| &s.exec,
+        ),
+        (
+            "provider_time_ms",
+            "Provider execution time (ms)",
+            |s: &Samples| &s.provider,
+        ),
     ] {
         let mut rows = Vec::new();
         for (key, samples) in &sets {
@@ -156,10 +182,18 @@ pub fn process(dir: &Path) -> Result<()> {
     report.heading("Samples gathered");
     report.table(sebs_report::html::Table {
         caption: "What each run kept and rejected (SeBS's statistics)".into(),
-        header: ["memory MB", "type", "samples", "cold", "failures", "not cold when forced", "batches"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        header: [
+            "memory MB",
+            "type",
+            "samples",
+            "cold",
+            "failures",
+            "not cold when forced",
+            "batches",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         rows: runs
             .iter()
             .map(|r| {
@@ -184,7 +218,10 @@ pub fn process(dir: &Path) -> Result<()> {
             .filter_map(|(k, s)| {
                 Some(BoxGroup {
                     label: format!("{} MB {}", k.0, k.1.as_str()),
-                    color: PerfCostType::ALL.iter().position(|t| *t == k.1).unwrap_or(0),
+                    color: PerfCostType::ALL
+                        .iter()
+                        .position(|t| *t == k.1)
+                        .unwrap_or(0),
                     summary: BoxSummary::of(&s.client)?,
                 })
             })
@@ -204,7 +241,9 @@ pub fn process(dir: &Path) -> Result<()> {
                 y_label: "client time [ms]".into(),
                 body: Body::Boxes { groups, legend },
             },
-            format!("Client time of {start} invocations: boxes are quartiles, whiskers reach 1.5 IQR."),
+            format!(
+                "Client time of {start} invocations: boxes are quartiles, whiskers reach 1.5 IQR."
+            ),
         );
     }
     // Cold and warm apart: their times differ by orders of magnitude.
@@ -222,7 +261,9 @@ pub fn process(dir: &Path) -> Result<()> {
                 y_label: "fraction of invocations".into(),
                 body: Body::Lines(cdfs),
             },
-            format!("Empirical CDF of the client time of {start} invocations per memory and run type."),
+            format!(
+                "Empirical CDF of the client time of {start} invocations per memory and run type."
+            ),
         );
     }
     report.heading("Statistics");
@@ -240,8 +281,14 @@ mod tests {
 
     #[test]
     fn run_files_are_named_as_sebs_names_them() {
-        assert_eq!(parse_name("cold_results_128.json"), Some((PerfCostType::Cold, 128)));
-        assert_eq!(parse_name("sequential_results.json"), Some((PerfCostType::Sequential, 0)));
+        assert_eq!(
+            parse_name("cold_results_128.json"),
+            Some((PerfCostType::Cold, 128))
+        );
+        assert_eq!(
+            parse_name("sequential_results.json"),
+            Some((PerfCostType::Sequential, 0))
+        );
         assert_eq!(parse_name("cold_results_128.jsonl"), None);
         assert_eq!(parse_name("hot_results_128.json"), None);
         assert_eq!(parse_name("environment.json"), None);

@@ -26,11 +26,19 @@ use super::udp::{exchange, output_location, read_exchanges, write_server_csv};
 use crate::progress;
 use crate::results::{write_atomically, ResultWriter};
 
-pub async fn run(backend: &dyn ExperimentBackend, plan: &NetworkPingPong, out: &Path) -> Result<()> {
+pub async fn run(
+    backend: &dyn ExperimentBackend,
+    plan: &NetworkPingPong,
+    out: &Path,
+) -> Result<()> {
     let address: Option<IpAddr> = plan
         .client_address
         .as_deref()
-        .map(|a| a.parse().with_context(|| format!("experiments.network-ping-pong.client-address: `{a}` is not an IP address")))
+        .map(|a| {
+            a.parse().with_context(|| {
+                format!("experiments.network-ping-pong.client-address: `{a}` is not an IP address")
+            })
+        })
         .transpose()?;
     let prepared = backend.prepare("test").await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
@@ -44,7 +52,14 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &NetworkPingPong, out: &
     while done < plan.invocations && !backend.stop_requested() {
         let round = plan.threads.min(plan.invocations - done);
         let exchanges = join_all((0..round).map(|_| {
-            exchange(backend, &function, &prepared.event, plan.repetitions, address, &region)
+            exchange(
+                backend,
+                &function,
+                &prepared.event,
+                plan.repetitions,
+                address,
+                &region,
+            )
         }))
         .await;
         for exchange in exchanges {
@@ -76,7 +91,15 @@ pub fn process(dir: &Path) -> Result<()> {
     }
     let mut csv = CsvWriter::create(
         &dir.join("result.csv"),
-        &["request_id", "id", "client_send", "client_rcv", "server_rcv", "server_send", "rtt"],
+        &[
+            "request_id",
+            "id",
+            "client_send",
+            "client_rcv",
+            "server_rcv",
+            "server_send",
+            "rtt",
+        ],
     )?;
     let mut rtt_ms = Vec::new();
     for (id, rows) in &exchanges {
@@ -96,12 +119,20 @@ pub fn process(dir: &Path) -> Result<()> {
     let stats = Statistics::of(&rtt_ms);
     let mut sorted = rtt_ms.clone();
     sorted.sort_by(f64::total_cmp);
-    let quantiles: Vec<(&str, f64)> = [("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p99", 0.99), ("p99_9", 0.999)]
-        .into_iter()
-        .map(|(name, q)| (name, quantile_sorted(&sorted, q)))
+    let quantiles: Vec<(&str, f64)> = [
+        ("p50", 0.5),
+        ("p75", 0.75),
+        ("p95", 0.95),
+        ("p99", 0.99),
+        ("p99_9", 0.999),
+    ]
+    .into_iter()
+    .map(|(name, q)| (name, quantile_sorted(&sorted, q)))
+    .collect();
+    let quantile_json: serde_json::Map<String, serde_json::Value> = quantiles
+        .iter()
+        .map(|(n, v)| (n.to_string(), json!(v)))
         .collect();
-    let quantile_json: serde_json::Map<String, serde_json::Value> =
-        quantiles.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
     write_atomically(
         &dir.join("statistics.json"),
         &serde_json::to_vec_pretty(&json!({
@@ -119,7 +150,10 @@ pub fn process(dir: &Path) -> Result<()> {
         rtt_ms.len(),
         exchanges.len()
     ));
-    report.table(statistics_table("Round-trip time (ms)", &[("rtt".into(), stats)]));
+    report.table(statistics_table(
+        "Round-trip time (ms)",
+        &[("rtt".into(), stats)],
+    ));
     report.table(sebs_report::html::Table {
         caption: "Percentiles of the round-trip time (ms)".into(),
         header: quantiles.iter().map(|(n, _)| n.replace('_', ".")).collect(),
@@ -146,6 +180,9 @@ pub fn process(dir: &Path) -> Result<()> {
         "Empirical CDF of the round-trip times.",
     );
     let path = report.finish()?;
-    println!("network-ping-pong: {} and result.csv written", path.display());
+    println!(
+        "network-ping-pong: {} and result.csv written",
+        path.display()
+    );
     Ok(())
 }

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::backend::{DeployRequest, ExperimentBackend, Region};
 use super::hdr;
-use super::report::{fixed, ReportWriter};
+use super::report::{number, ReportWriter};
 use crate::progress;
 use crate::results::write_atomically;
 
@@ -44,17 +44,39 @@ fn chosen(asked: &Option<Vec<String>>, available: Vec<Region>, field: &str) -> R
 
 pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Path) -> Result<()> {
     let regions = backend.regions();
-    let workers = chosen(&plan.worker_regions, regions.workers, "experiments.region-matrix.worker-regions")?;
-    let deployments = chosen(&plan.deployment_regions, regions.deployments, "experiments.region-matrix.deployment-regions")?;
+    let workers = chosen(
+        &plan.worker_regions,
+        regions.workers,
+        "experiments.region-matrix.worker-regions",
+    )?;
+    let deployments = chosen(
+        &plan.deployment_regions,
+        regions.deployments,
+        "experiments.region-matrix.deployment-regions",
+    )?;
     let prepared = backend.prepare(&plan.input_size).await?;
     let payload = Bytes::from(serde_json::to_vec(&prepared.event)?);
     let lines_path = out.join("results.jsonl");
-    let mut lines = BufWriter::new(File::create(&lines_path).with_context(|| format!("creating {}", lines_path.display()))?);
-    let bar = progress::bar((workers.len() * deployments.len()) as u64 * u64::from(plan.repetitions), "region-matrix");
+    let mut lines = BufWriter::new(
+        File::create(&lines_path).with_context(|| format!("creating {}", lines_path.display()))?,
+    );
+    let bar = progress::bar(
+        (workers.len() * deployments.len()) as u64 * u64::from(plan.repetitions),
+        "region-matrix",
+    );
     let mut cells = Vec::new();
     for deployment in &deployments {
-        let suffix = if deployments.len() > 1 { format!("-{deployment}") } else { String::new() };
-        let request = DeployRequest { suffix, memory_mb: plan.memory, region: Some(deployment.clone()), ..Default::default() };
+        let suffix = if deployments.len() > 1 {
+            format!("-{deployment}")
+        } else {
+            String::new()
+        };
+        let request = DeployRequest {
+            suffix,
+            memory_mb: plan.memory,
+            region: Some(deployment.clone()),
+            ..Default::default()
+        };
         let function = backend.deploy(&prepared, &request).await?;
         for worker in &workers {
             let mut histogram = hdr::empty();
@@ -95,7 +117,9 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
             }));
             write_atomically(
                 &out.join("matrix.json"),
-                &serde_json::to_vec_pretty(&json!({"workers": workers, "deployments": deployments, "cells": cells}))?,
+                &serde_json::to_vec_pretty(
+                    &json!({"workers": workers, "deployments": deployments, "cells": cells}),
+                )?,
             )?;
         }
     }
@@ -111,19 +135,32 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
 
 pub fn process(dir: &Path) -> Result<()> {
     let path = dir.join("matrix.json");
-    let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("reading {}: run `sebs experiment invoke region-matrix` first", path.display()))?,
-    )
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}: run `sebs experiment invoke region-matrix` first",
+            path.display()
+        )
+    })?)
     .with_context(|| format!("parsing {}", path.display()))?;
     let names = |key: &str| -> Vec<String> {
-        doc[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+        doc[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
     };
     let (workers, deployments) = (names("workers"), names("deployments"));
     let mut histograms = Vec::new();
     for cell in doc["cells"].as_array().into_iter().flatten() {
         let text = cell["client_time_histogram"].as_str().unwrap_or("");
-        let h = hdr::decode(text).with_context(|| format!("{}: a cell's histogram", path.display()))?;
-        histograms.push((cell["worker_region"].as_str().unwrap_or("").to_string(), cell["deployment_region"].as_str().unwrap_or("").to_string(), h));
+        let h =
+            hdr::decode(text).with_context(|| format!("{}: a cell's histogram", path.display()))?;
+        histograms.push((
+            cell["worker_region"].as_str().unwrap_or("").to_string(),
+            cell["deployment_region"].as_str().unwrap_or("").to_string(),
+            h,
+        ));
     }
     let value = |w: &str, d: &str, q: f64| {
         histograms
@@ -131,7 +168,12 @@ pub fn process(dir: &Path) -> Result<()> {
             .find(|(cw, cd, h)| cw == w && cd == d && !h.is_empty())
             .map(|(_, _, h)| h.value_at_quantile(q) as f64 / 1000.0)
     };
-    let matrix = |q: f64| workers.iter().map(|w| deployments.iter().map(|d| value(w, d, q)).collect()).collect();
+    let matrix = |q: f64| {
+        workers
+            .iter()
+            .map(|w| deployments.iter().map(|d| value(w, d, q)).collect())
+            .collect()
+    };
     let mut report = ReportWriter::new(dir, "region-matrix");
     report.paragraph(format!(
         "Client time of warm invocations from {} worker region(s) to {} deployment region(s); percentiles from each cell's HDR histogram.",
@@ -152,7 +194,9 @@ pub fn process(dir: &Path) -> Result<()> {
                     unit: "ms".into(),
                 }),
             },
-            format!("The {name} client time per worker region (rows) and deployment region (columns)."),
+            format!(
+                "The {name} client time per worker region (rows) and deployment region (columns)."
+            ),
         );
     }
     report.figure(
@@ -161,21 +205,30 @@ pub fn process(dir: &Path) -> Result<()> {
             title: "client time, cumulative".into(),
             x_label: "client time [ms]".into(),
             y_label: "fraction of invocations".into(),
-            body: Body::Lines(histograms.iter().map(|(w, d, h)| Series::line(format!("{w} → {d}"), hdr::cdf_ms(h))).collect()),
+            body: Body::Lines(
+                histograms
+                    .iter()
+                    .map(|(w, d, h)| Series::line(format!("{w} → {d}"), hdr::cdf_ms(h)))
+                    .collect(),
+            ),
         },
         "CDF of the client time per cell.",
     );
     let keys = ["count", "mean", "p50", "p90", "p99", "max"];
     report.table(sebs_report::html::Table {
         caption: "Client time per cell (ms)".into(),
-        header: ["worker", "deployment"].iter().map(|s| s.to_string()).chain(keys.iter().map(|k| k.to_string())).collect(),
+        header: ["worker", "deployment"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(keys.iter().map(|k| k.to_string()))
+            .collect(),
         rows: histograms
             .iter()
             .map(|(w, d, h)| {
                 let p = hdr::percentiles_ms(h);
                 [w.clone(), d.clone()]
                     .into_iter()
-                    .chain(keys.iter().map(|k| p[*k].as_f64().map_or("-".into(), fixed)))
+                    .chain(keys.iter().map(|k| number(&p[*k])))
                     .collect()
             })
             .collect(),

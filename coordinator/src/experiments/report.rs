@@ -115,6 +115,15 @@ pub fn fixed(v: f64) -> String {
     }
 }
 
+/// A JSON number for a table: integers as they are, others with three decimals.
+pub fn number(v: &Value) -> String {
+    match (v.as_u64(), v.as_f64()) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(x)) => fixed(x),
+        _ => "-".into(),
+    }
+}
+
 /// One row per labelled set: SeBS's statistics and intervals (half widths in % of the mean or
 /// the median, the way SeBS reports them).
 pub fn statistics_table(caption: &str, rows: &[(String, Option<Statistics>)]) -> Table {

@@ -126,7 +126,10 @@ mod tests {
         client.send_to(STOP, service.address).await.unwrap();
         let log = service.finish().await.unwrap();
         assert_eq!(log.rows.len(), 3);
-        assert!(log.rows.iter().all(|r| r.message == "req-1" && r.sent >= r.received));
+        assert!(log
+            .rows
+            .iter()
+            .all(|r| r.message == "req-1" && r.sent >= r.received));
     }
 
     #[tokio::test]
@@ -135,8 +138,11 @@ mod tests {
         let mut first = TcpStream::connect(service.address).await.unwrap();
         let mut buf = Vec::new();
         // Alone, the first connection gets nothing yet.
-        let early =
-            tokio::time::timeout(std::time::Duration::from_millis(200), first.read_to_end(&mut buf)).await;
+        let early = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            first.read_to_end(&mut buf),
+        )
+        .await;
         assert!(early.is_err(), "answered before the barrier was full");
         let mut second = TcpStream::connect(service.address).await.unwrap();
         for stream in [&mut first, &mut second] {

@@ -78,7 +78,10 @@ impl Timeline {
             b.sent += 1;
             b.cold += u64::from(row.flag(3)?);
             b.failed += u64::from(!row.flag(4)?);
-            hdr::record(b.latency.get_or_insert_with(small_histogram), row.number(2)? as u64);
+            hdr::record(
+                b.latency.get_or_insert_with(small_histogram),
+                row.number(2)? as u64,
+            );
             hdr::record(b.lag.get_or_insert_with(small_histogram), lag_us as u64);
             Ok(())
         })
@@ -174,7 +177,11 @@ mod tests {
     fn records_fall_in_their_buckets() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.csv");
-        let mut w = CsvWriter::create(&path, &["intended_s", "lag_us", "latency_us", "is_cold", "ok"]).unwrap();
+        let mut w = CsvWriter::create(
+            &path,
+            &["intended_s", "lag_us", "latency_us", "is_cold", "ok"],
+        )
+        .unwrap();
         w.row(&["0.5", "100", "2000", "1", "1"]).unwrap();
         w.row(&["0.9", "200000", "3000", "0", "0"]).unwrap(); // intended in second 0, sent in 1
         w.row(&["1.2", "0", "4000", "0", "1"]).unwrap();

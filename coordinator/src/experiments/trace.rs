@@ -45,11 +45,18 @@ pub fn read(path: &Path) -> Result<Vec<TraceFunction>> {
         .with_context(|| format!("reading the trace {}", path.display()))?;
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        bail!("{} is empty: expected the header `HashOwner,HashApp,HashFunction,Trigger,1,...,1440`", path.display());
+        bail!(
+            "{} is empty: expected the header `HashOwner,HashApp,HashFunction,Trigger,1,...,1440`",
+            path.display()
+        );
     };
     let names: Vec<&str> = header.trim_end().split(',').collect();
     let expected_minutes = (1..=MINUTES).map(|m| m.to_string());
-    let expected: Vec<String> = KEY_COLUMNS.iter().map(|s| s.to_string()).chain(expected_minutes).collect();
+    let expected: Vec<String> = KEY_COLUMNS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(expected_minutes)
+        .collect();
     if names != expected {
         bail!(
             "{}: the header is not the Azure Functions trace's (expected {}, then minutes 1 to {MINUTES}; got {} columns starting `{}`)",
@@ -66,14 +73,25 @@ pub fn read(path: &Path) -> Result<Vec<TraceFunction>> {
         }
         let fields: Vec<&str> = line.trim_end().split(',').collect();
         if fields.len() != expected.len() {
-            bail!("{} line {}: {} columns, expected {}", path.display(), n + 1, fields.len(), expected.len());
+            bail!(
+                "{} line {}: {} columns, expected {}",
+                path.display(),
+                n + 1,
+                fields.len(),
+                expected.len()
+            );
         }
         let counts = fields[4..]
             .iter()
             .enumerate()
             .map(|(m, v)| {
                 v.parse::<u32>().with_context(|| {
-                    format!("{} line {}: minute {} is `{v}`, expected a count", path.display(), n + 1, m + 1)
+                    format!(
+                        "{} line {}: minute {} is `{v}`, expected a count",
+                        path.display(),
+                        n + 1,
+                        m + 1
+                    )
                 })
             })
             .collect::<Result<Vec<u32>>>()?;
@@ -101,8 +119,14 @@ pub fn select<'a>(
     let mut chosen: Vec<(usize, &TraceFunction, u64)> = functions
         .iter()
         .enumerate()
-        .filter(|(_, f)| triggers.is_none_or(|t| t.iter().any(|t| *t == f.trigger)))
-        .map(|(i, f)| (i, f, f.window(start, minutes).iter().map(|&c| u64::from(c)).sum()))
+        .filter(|(_, f)| triggers.is_none_or(|t| t.contains(&f.trigger)))
+        .map(|(i, f)| {
+            (
+                i,
+                f,
+                f.window(start, minutes).iter().map(|&c| u64::from(c)).sum(),
+            )
+        })
         .filter(|(_, _, total)| *total > 0)
         .collect();
     chosen.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
@@ -164,10 +188,17 @@ mod tests {
         let functions = read(&path).unwrap();
         assert_eq!(functions.len(), 4);
         assert_eq!(functions[1].window(2, 2), &[9, 9]);
-        let names = |c: Vec<(usize, &TraceFunction)>| c.iter().map(|(_, f)| f.function.clone()).collect::<Vec<_>>();
+        let names = |c: Vec<(usize, &TraceFunction)>| {
+            c.iter()
+                .map(|(_, f)| f.function.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(select(&functions, 1, 3, 2, None)), ["busy", "timer"]);
         let http = ["http".to_string()];
-        assert_eq!(names(select(&functions, 1, 3, 5, Some(&http))), ["busy", "quiet"]);
+        assert_eq!(
+            names(select(&functions, 1, 3, 5, Some(&http))),
+            ["busy", "quiet"]
+        );
     }
 
     #[test]

@@ -68,7 +68,11 @@ pub fn write_server_csv(dir: &Path, request_id: &str, rows: &[ServiceRow]) -> Re
         &["id", "server_rcv", "server_send"],
     )?;
     for (i, row) in rows.iter().enumerate().skip(1) {
-        csv.row(&[i.to_string(), format!("{:.6}", row.received), format!("{:.6}", row.sent)])?;
+        csv.row(&[
+            i.to_string(),
+            format!("{:.6}", row.received),
+            format!("{:.6}", row.sent),
+        ])?;
     }
     Ok(())
 }
@@ -124,7 +128,11 @@ pub fn read_exchanges(dir: &Path) -> Result<BTreeMap<String, Vec<Timestamps>>> {
     let mut server: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let (map, columns) = if name.starts_with("results-") && name.ends_with(".csv") {
             (&mut client, ["client_send", "client_rcv"])
         } else if name.starts_with("server-") && name.ends_with(".csv") {
@@ -132,7 +140,9 @@ pub fn read_exchanges(dir: &Path) -> Result<BTreeMap<String, Vec<Timestamps>>> {
         } else {
             continue;
         };
-        let Some(id) = request_id(&name) else { continue };
+        let Some(id) = request_id(&name) else {
+            continue;
+        };
         let rows = map.entry(id.to_string()).or_default();
         for_each_row(&path, &columns, |row| {
             rows.push((row.number(0)?, row.number(1)?));
@@ -151,12 +161,14 @@ pub fn read_exchanges(dir: &Path) -> Result<BTreeMap<String, Vec<Timestamps>>> {
         let rows = function_side
             .iter()
             .zip(&client_side)
-            .map(|(&(client_send, client_rcv), &(server_rcv, server_send))| Timestamps {
-                client_send,
-                client_rcv,
-                server_rcv,
-                server_send,
-            })
+            .map(
+                |(&(client_send, client_rcv), &(server_rcv, server_send))| Timestamps {
+                    client_send,
+                    client_rcv,
+                    server_rcv,
+                    server_send,
+                },
+            )
             .collect();
         joined.insert(id, rows);
     }
