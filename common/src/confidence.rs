@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::stats::quantile_sorted;
+use crate::stats::Summary;
 
 /// The confidence levels SeBS reports, with the standard normal quantile z(α/2) it uses for Le
 /// Boudec's ranks (SeBS's table: 1.96 and 2.576).
@@ -57,38 +57,25 @@ pub struct Statistics {
 impl Statistics {
     /// `None` for no samples.
     pub fn of(samples: &[f64]) -> Option<Self> {
-        if samples.is_empty() {
-            return None;
-        }
+        let summary = Summary::of(samples)?;
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let mean = sorted.iter().sum::<f64>() / n as f64;
-        let std = if n > 1 {
-            (sorted.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
-        let median = quantile_sorted(&sorted, 0.5);
+        let n = summary.count;
         let mut intervals = Vec::new();
         for (level, _) in LEVELS {
-            if let Some(i) = student_t_interval(mean, std, n, level) {
-                intervals.push(i);
-            }
+            intervals.extend(student_t_interval(summary.mean, summary.std, n, level));
         }
         for (level, z) in LEVELS {
-            if let Some(i) = le_boudec_interval(&sorted, median, level, z) {
-                intervals.push(i);
-            }
+            intervals.extend(le_boudec_interval(&sorted, summary.median, level, z));
         }
         Some(Statistics {
             count: n,
-            mean,
-            median,
-            std,
-            cv: if mean == 0.0 { 0.0 } else { std / mean },
-            min: sorted[0],
-            max: sorted[n - 1],
+            mean: summary.mean,
+            median: summary.median,
+            std: summary.std,
+            cv: summary.cv,
+            min: summary.min,
+            max: summary.max,
             intervals,
         })
     }

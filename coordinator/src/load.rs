@@ -199,7 +199,8 @@ pub async fn record(
     })
 }
 
-fn percentiles_ms(h: &Histogram<u64>) -> Value {
+/// Count, mean and percentiles of a µs histogram in ms (`null` when empty).
+pub(crate) fn percentiles_ms(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return Value::Null;
     }

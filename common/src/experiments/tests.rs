@@ -139,3 +139,15 @@ fn linspace_includes_both_ends() {
     assert_eq!(linspace(5, 5, 1), vec![5]);
     assert_eq!(linspace(0, 10, 3), vec![0, 5, 10]);
 }
+
+#[test]
+fn the_example_file_of_every_experiment_loads() {
+    let p = plans(include_str!("../../../config/experiments.json")).unwrap();
+    assert_eq!(
+        p.perf_cost,
+        plans("{}").unwrap().perf_cost,
+        "it spells out the defaults"
+    );
+    assert_eq!(p.load.arrival, ArrivalProcess::Poisson);
+    assert_eq!(p.eviction_model.times, EVICTION_TIMES.to_vec());
+}

@@ -59,6 +59,9 @@ pub fn png(chart: &Chart, path: &Path) -> Result<(), PlotError> {
 
 type Drawn = Result<(), String>;
 
+/// A chart with numeric axes, as every kind here draws on.
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn fail(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
@@ -148,11 +151,7 @@ fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
     lo - pad..hi + pad
 }
 
-fn mesh<DB: DrawingBackend>(
-    chart: &Chart,
-    c: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    x_labels: usize,
-) -> Drawn {
+fn mesh<DB: DrawingBackend>(chart: &Chart, c: &mut Plot<'_, DB>, x_labels: usize) -> Drawn {
     let (x, y) = (c.x_range(), c.y_range());
     let (x_span, y_span) = (x.end - x.start, y.end - y.start);
     c.configure_mesh()
@@ -173,7 +172,7 @@ fn builder<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     x: Range<f64>,
     y: Range<f64>,
-) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+) -> Result<Plot<'a, DB>, String> {
     ChartBuilder::on(area)
         .margin(14)
         .x_label_area_size(48)
@@ -210,20 +209,25 @@ fn lines<DB: DrawingBackend>(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
     if series.iter().any(|s| !s.name.is_empty()) {
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
-            .map_err(fail)?;
+        series_labels(&mut c)?;
     }
     Ok(())
 }
 
+/// The series' names in a box at the upper left (empty there in CDFs and most series).
+fn series_labels<'a, DB: DrawingBackend + 'a>(c: &mut Plot<'a, DB>) -> Drawn {
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(fail)
+}
+
 /// Category labels under a categorical x axis, at x = 0, 1, 2, …
 fn category_labels<DB: DrawingBackend>(
-    c: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    c: &mut Plot<'_, DB>,
     labels: impl Iterator<Item = String>,
     y: f64,
 ) -> Drawn {
@@ -303,13 +307,7 @@ fn boxes<DB: DrawingBackend>(
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], style));
     }
     if !legend.is_empty() {
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
-            .map_err(fail)?;
+        series_labels(&mut c)?;
     }
     Ok(())
 }

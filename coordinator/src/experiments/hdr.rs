@@ -10,7 +10,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use sebs_worker::engine::recorder::{HIGHEST_US, SIGNIFICANT_DIGITS};
-use serde_json::{json, Value};
+
+pub(crate) use crate::load::percentiles_ms;
 
 /// An empty histogram of µs with the engine's bounds, so that all histograms add up.
 pub fn empty() -> Histogram<u64> {
@@ -80,21 +81,6 @@ pub fn merged(intervals: &[Interval], tag: &str) -> Histogram<u64> {
         merge(&mut total, &i.histogram);
     }
     total
-}
-
-/// Count, mean and percentiles in ms (`null` for an empty histogram).
-pub fn percentiles_ms(h: &Histogram<u64>) -> Value {
-    if h.is_empty() {
-        return Value::Null;
-    }
-    let at = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    json!({
-        "count": h.len(),
-        "mean": h.mean() / 1000.0,
-        "p50": at(0.5), "p75": at(0.75), "p90": at(0.9), "p95": at(0.95),
-        "p99": at(0.99), "p99_9": at(0.999),
-        "max": h.max() as f64 / 1000.0,
-    })
 }
 
 /// The CDF of a histogram in ms: (value, fraction at or below it), one point per recorded value.

@@ -6,6 +6,7 @@
 //! (When the catalogue's client sides land in the worker crate, these give way to them; the
 //! fleet will run them on the workers, next to where invocations are sent from.)
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::SystemTime;
 
@@ -24,14 +25,26 @@ fn now() -> f64 {
     epoch_seconds(SystemTime::now())
 }
 
+/// Runs `serve` as the service's task until the stop signal it is given fires.
+fn spawn<F>(address: SocketAddr, serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> ClientService
+where
+    F: Future<Output = Result<ServiceLog>> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel();
+    ClientService {
+        address,
+        stop,
+        task: tokio::spawn(serve(stopped)),
+    }
+}
+
 /// Echoes datagrams until stopped.
 pub async fn udp_echo(ip: IpAddr) -> Result<ClientService> {
     let socket = UdpSocket::bind((ip, 0))
         .await
         .with_context(|| format!("binding a UDP port on {ip}"))?;
     let address = socket.local_addr()?;
-    let (stop, mut stopped) = oneshot::channel();
-    let task = tokio::spawn(async move {
+    Ok(spawn(address, |mut stopped| async move {
         let mut log = ServiceLog::default();
         let mut buf = [0u8; 1024];
         loop {
@@ -56,12 +69,7 @@ pub async fn udp_echo(ip: IpAddr) -> Result<ClientService> {
                 sent,
             });
         }
-    });
-    Ok(ClientService {
-        address,
-        stop,
-        task,
-    })
+    }))
 }
 
 /// Accepts connections `barrier` at a time and answers each round with `accepted`, until
@@ -71,8 +79,7 @@ pub async fn tcp_reply(ip: IpAddr, port: u16, barrier: usize) -> Result<ClientSe
         .await
         .with_context(|| format!("listening on {ip}:{port}"))?;
     let address = listener.local_addr()?;
-    let (stop, mut stopped) = oneshot::channel();
-    let task = tokio::spawn(async move {
+    Ok(spawn(address, |mut stopped| async move {
         let mut log = ServiceLog::default();
         let mut waiting: Vec<(TcpStream, SocketAddr, f64)> = Vec::new();
         loop {
@@ -97,12 +104,7 @@ pub async fn tcp_reply(ip: IpAddr, port: u16, barrier: usize) -> Result<ClientSe
                 });
             }
         }
-    });
-    Ok(ClientService {
-        address,
-        stop,
-        task,
-    })
+    }))
 }
 
 #[cfg(test)]
