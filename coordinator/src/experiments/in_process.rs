@@ -75,21 +75,18 @@ impl InProcess {
         }
     }
 
-    /// A copy of the package with `file` added, in the cache (content-named: reused).
+    /// A copy of the package with `file` added, in the cache. Only the deployed copy of a
+    /// package is kept (a sweep of code sizes up to 250 MiB would otherwise fill the disk).
     fn package_with(&self, prepared: &Prepared, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-        let dir = self
-            .session
-            .cache
-            .join("experiments")
-            .join("packages")
-            .join(format!(
-                "{}-{}-{}",
-                prepared.function_name,
-                &prepared.package_hash[..12.min(prepared.package_hash.len())],
-                bytes.len()
-            ));
+        let packages = self.session.cache.join("experiments").join("packages");
+        let stem = format!(
+            "{}-{}-",
+            prepared.function_name,
+            &prepared.package_hash[..12.min(prepared.package_hash.len())]
+        );
+        let dir = packages.join(format!("{stem}{}", bytes.len()));
         if !dir.join(name).is_file() {
-            let staging = dir.with_extension("partial");
+            let staging = packages.join(format!("{stem}partial"));
             let _ = std::fs::remove_dir_all(&staging);
             copy_tree(&prepared.package_dir, &staging)?;
             std::fs::write(staging.join(name), bytes)?;
@@ -98,6 +95,28 @@ impl InProcess {
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
         Ok(dir)
+    }
+
+    /// Removes the other copies of the package `kept` is a copy of (once `kept` is deployed,
+    /// no instance runs from them any more).
+    fn remove_other_copies(kept: &Path) {
+        let (Some(packages), Some(name)) =
+            (kept.parent(), kept.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        let stem = &name[..name.rfind('-').map_or(0, |i| i + 1)];
+        for entry in std::fs::read_dir(packages).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path != kept
+                && entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(stem))
+            {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
     }
 }
 
@@ -179,6 +198,9 @@ impl ExperimentBackend for InProcess {
         };
         let platform = &self.session.platform;
         let deployed = platform.deploy(&spec).await?;
+        if request.extra_file.is_some() {
+            Self::remove_other_copies(&spec.package_dir);
+        }
         let trigger = platform.trigger_spec(&deployed, self.session.run.trigger)?;
         let built = platforms::trigger_factories().build(&trigger)?;
         self.functions
