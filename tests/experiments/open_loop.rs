@@ -188,3 +188,35 @@ fn bad_requests_are_refused_with_a_reason() {
         );
     }
 }
+
+#[test]
+fn an_experiment_whose_every_invocation_fails_says_so() {
+    let out = tempfile::tempdir().unwrap();
+    let config = out.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"experiments": {"region-matrix": {"benchmark": "901.raise", "repetitions": 2}}}"#,
+    )
+    .unwrap();
+    let cache = support::shared_cache();
+    let output = sebs(&[
+        "experiment",
+        "invoke",
+        "region-matrix",
+        "--config",
+        config.to_str().unwrap(),
+        "--output-dir",
+        out.path().to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("every invocation failed"), "{stderr}");
+    // Bounded: the warm-up batch and three tries per measured invocation, every one recorded.
+    let lines = std::fs::read_to_string(out.path().join("region-matrix/results.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, 7, "1 + 3 x 2 batches of one");
+}

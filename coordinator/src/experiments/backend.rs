@@ -174,6 +174,9 @@ pub trait ExperimentBackend: Send + Sync {
     /// what they have.
     fn stop_requested(&self) -> bool;
 
+    /// Whether any invocation so far succeeded (the command fails when none did).
+    fn any_succeeded(&self) -> bool;
+
     /// What describes this deployment in the environment manifest: platform, language and the
     /// runtime's version, settings.
     fn describe(&self) -> Value;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub struct InProcess {
     stop: watch::Receiver<bool>,
     /// Per function name: the platform's view (for its metrics) and the live trigger.
     functions: Mutex<HashMap<String, (DeployedFunction, BuiltTrigger)>>,
+    succeeded: AtomicBool,
 }
 
 impl std::fmt::Debug for InProcess {
@@ -54,6 +56,7 @@ impl InProcess {
             session,
             stop,
             functions: Mutex::new(HashMap::new()),
+            succeeded: AtomicBool::new(false),
         }
     }
 
@@ -246,12 +249,12 @@ impl ExperimentBackend for InProcess {
         ));
         while let Some(done) = rx.recv().await {
             let metrics = self.session.platform.provider_metrics(&deployed, &done.raw);
-            on_result(execution_result(
-                &done.request_id,
-                &done.raw,
-                &metrics,
-                deployed.memory_mb,
-            ))?;
+            let result =
+                execution_result(&done.request_id, &done.raw, &metrics, deployed.memory_mb);
+            if result.error.is_none() {
+                self.succeeded.store(true, Ordering::Relaxed);
+            }
+            on_result(result)?;
         }
         driver.await?.map_err(anyhow::Error::msg)?;
         Ok(())
@@ -278,6 +281,9 @@ impl ExperimentBackend for InProcess {
             status,
         )
         .await?;
+        if outcome.any_succeeded {
+            self.succeeded.store(true, Ordering::Relaxed);
+        }
         Ok(outcome.summary)
     }
 
@@ -308,6 +314,10 @@ impl ExperimentBackend for InProcess {
 
     fn stop_requested(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    fn any_succeeded(&self) -> bool {
+        self.succeeded.load(Ordering::Relaxed)
     }
 
     fn describe(&self) -> Value {

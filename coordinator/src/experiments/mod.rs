@@ -48,12 +48,13 @@ pub const EVICTION_BENCHMARK: &str = "040.server-reply";
 
 pub async fn command(command: ExperimentCommand) -> Result<bool> {
     match command {
-        ExperimentCommand::Invoke(args) => invoke(args).await.map(|_| true),
+        ExperimentCommand::Invoke(args) => invoke(args).await,
         ExperimentCommand::Process(args) => process(&args).map(|_| true),
     }
 }
 
-async fn invoke(args: ExperimentInvokeArgs) -> Result<()> {
+/// Runs the experiment; returns whether any invocation succeeded.
+async fn invoke(args: ExperimentInvokeArgs) -> Result<bool> {
     if let Some(url) = &args.coordinator {
         bail!(
             "--coordinator {url}: this build has no fleet job API yet, so experiments run in this \
@@ -143,7 +144,7 @@ async fn invoke(args: ExperimentInvokeArgs) -> Result<()> {
             region_matrix::run(&backend, &plans.region_matrix, &out).await
         }
     };
-    let interrupted = backend.stop_requested();
+    let (interrupted, succeeded) = (backend.stop_requested(), backend.any_succeeded());
     backend.shutdown().await;
     outcome?;
     if interrupted {
@@ -154,7 +155,7 @@ async fn invoke(args: ExperimentInvokeArgs) -> Result<()> {
         name.as_str(),
         args.output_dir.display()
     );
-    Ok(())
+    Ok(succeeded)
 }
 
 fn process(args: &ExperimentProcessArgs) -> Result<()> {
