@@ -38,18 +38,12 @@ pub struct Interval {
     pub half_width_percent: f64,
 }
 
-/// What SeBS reports about one set of samples, and the intervals around it.
+/// What SeBS reports about one set of samples (the [`Summary`]: count, mean, median, sample
+/// std, cv, min, max, p95, p99), and the intervals around it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Statistics {
-    pub count: usize,
-    pub mean: f64,
-    pub median: f64,
-    /// Sample standard deviation (n − 1 in the denominator, as scipy's `sem` uses).
-    pub std: f64,
-    /// Coefficient of variation, `std / mean` (0 when the mean is 0).
-    pub cv: f64,
-    pub min: f64,
-    pub max: f64,
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Student's t at each level when n ≥ 2, then Le Boudec at each level when n > 20.
     pub intervals: Vec<Interval>,
 }
@@ -68,16 +62,7 @@ impl Statistics {
         for (level, z) in LEVELS {
             intervals.extend(le_boudec_interval(&sorted, summary.median, level, z));
         }
-        Some(Statistics {
-            count: n,
-            mean: summary.mean,
-            median: summary.median,
-            std: summary.std,
-            cv: summary.cv,
-            min: summary.min,
-            max: summary.max,
-            intervals,
-        })
+        Some(Statistics { summary, intervals })
     }
 
     /// The interval of `method` at `level`, if there is one.
@@ -312,10 +297,11 @@ mod tests {
     fn statistics_of_ten_samples_match_scipy() {
         let x = [12.1, 9.8, 11.4, 10.2, 10.9, 13.5, 9.1, 10.0, 11.7, 10.4];
         let s = Statistics::of(&x).unwrap();
-        close(s.mean, 10.91, 1e-12);
-        close(s.median, 10.65, 1e-12);
-        close(s.std, 1.2948187346325952, 1e-12);
-        close(s.cv, 1.2948187346325952 / 10.91, 1e-12);
+        let (mean, median) = (s.summary.mean, s.summary.median);
+        close(mean, 10.91, 1e-12);
+        close(median, 10.65, 1e-12);
+        close(s.summary.std, 1.2948187346325952, 1e-12);
+        close(s.summary.cv, 1.2948187346325952 / 10.91, 1e-12);
         let t95 = s.interval(Method::StudentT, 0.95).unwrap();
         close(t95.low, 9.983742476200376, 1e-11);
         close(t95.high, 11.836257523799624, 1e-11);
@@ -361,7 +347,7 @@ mod tests {
         x.reverse();
         x.swap(3, 40);
         let s = Statistics::of(&x).unwrap();
-        assert_eq!(s.median, 25.5);
+        assert_eq!(s.summary.median, 25.5);
         let lb95 = s.interval(Method::LeBoudec, 0.95).unwrap();
         assert_eq!((lb95.low, lb95.high), (18.0, 33.0));
         close(lb95.half_width_percent, 100.0 * 7.5 / 25.5, 1e-12);
@@ -374,9 +360,12 @@ mod tests {
     fn degenerate_sets() {
         assert!(Statistics::of(&[]).is_none());
         let one = Statistics::of(&[3.0]).unwrap();
-        assert_eq!((one.std, one.cv, one.intervals.len()), (0.0, 0.0, 0));
+        assert_eq!(
+            (one.summary.std, one.summary.cv, one.intervals.len()),
+            (0.0, 0.0, 0)
+        );
         let zeros = Statistics::of(&[0.0, 0.0]).unwrap();
-        assert_eq!(zeros.cv, 0.0);
+        assert_eq!(zeros.summary.cv, 0.0);
         assert!(zeros.intervals[0].half_width_percent.is_nan());
     }
 }

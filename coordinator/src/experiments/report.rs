@@ -140,15 +140,16 @@ pub fn statistics_table(caption: &str, rows: &[(String, Option<Statistics>)]) ->
         .iter()
         .filter_map(|(label, stats)| {
             let s = stats.as_ref()?;
+            let m = &s.summary;
             let mut row = vec![
                 label.clone(),
-                s.count.to_string(),
-                fixed(s.mean),
-                fixed(s.median),
-                fixed(s.std),
-                fixed(s.cv * 100.0),
-                fixed(s.min),
-                fixed(s.max),
+                m.count.to_string(),
+                fixed(m.mean),
+                fixed(m.median),
+                fixed(m.std),
+                fixed(m.cv * 100.0),
+                fixed(m.min),
+                fixed(m.max),
             ];
             for method in [Method::StudentT, Method::LeBoudec] {
                 for (level, _) in LEVELS {
