@@ -151,22 +151,22 @@ impl TypeRun<'_> {
                     payload.clone(),
                     concurrency,
                     &region,
-                    &mut |r| {
-                        let kept = classify(kind, discard, &r, &mut outcome);
-                        if kept {
+                    &mut |r| match classify(kind, discard, &r) {
+                        Verdict::Sample => {
+                            outcome.samples += 1;
+                            outcome.cold += u32::from(r.stats.cold_start);
                             bar.inc(1);
                             writer.record(&r)
-                        } else {
-                            let value = writer.log(&r)?;
-                            if kind == PerfCostType::Cold
-                                && !discard
-                                && r.error.is_none()
-                                && !r.stats.cold_start
-                            {
-                                outcome.incorrect.push(value);
-                            }
+                        }
+                        Verdict::Failed(message) => {
+                            outcome.failures.push(message);
+                            writer.log(&r).map(drop)
+                        }
+                        Verdict::NotCold => {
+                            outcome.incorrect.push(writer.log(&r)?);
                             Ok(())
                         }
+                        Verdict::WarmUp | Verdict::Dropped => writer.log(&r).map(drop),
                     },
                 )
                 .await?;
@@ -199,29 +199,33 @@ impl TypeRun<'_> {
     }
 }
 
-/// Whether a result counts as a sample of `kind` (SeBS's rules), counting it in `outcome`.
-/// Results of the first, discarded batch never count.
-fn classify(kind: PerfCostType, discard: bool, r: &ExecutionResult, outcome: &mut Outcome) -> bool {
-    if discard {
-        return false;
-    }
+/// What becomes of one result in a run of some type (SeBS's rules).
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// A sample of the type.
+    Sample,
+    /// The invocation failed (counted in every batch, as SeBS does).
+    Failed(String),
+    /// Warm although a cold start was forced: SeBS's "incorrect".
+    NotCold,
+    /// In the first batch, which every type discards.
+    WarmUp,
+    /// Cold in a warm run: not a sample, not an error.
+    Dropped,
+}
+
+fn classify(kind: PerfCostType, first_batch: bool, r: &ExecutionResult) -> Verdict {
     if let Some(e) = &r.error {
-        outcome
-            .failures
-            .push(format!("{}: {}", e.kind.as_str(), e.message));
-        return false;
+        return Verdict::Failed(format!("{}: {}", e.kind.as_str(), e.message));
     }
-    let cold = r.stats.cold_start;
-    let kept = match kind {
-        PerfCostType::Cold => cold,
-        PerfCostType::Warm => !cold,
-        PerfCostType::Burst | PerfCostType::Sequential => true,
-    };
-    if kept {
-        outcome.samples += 1;
-        outcome.cold += u32::from(cold);
+    if first_batch {
+        return Verdict::WarmUp;
     }
-    kept
+    match (kind, r.stats.cold_start) {
+        (PerfCostType::Cold, false) => Verdict::NotCold,
+        (PerfCostType::Warm, true) => Verdict::Dropped,
+        _ => Verdict::Sample,
+    }
 }
 
 #[cfg(test)]
@@ -241,33 +245,22 @@ mod tests {
 
     #[test]
     fn each_type_keeps_what_sebs_keeps() {
-        let keeps =
-            |kind, cold| classify(kind, false, &result(cold, false), &mut Outcome::default());
-        assert!(keeps(PerfCostType::Cold, true) && !keeps(PerfCostType::Cold, false));
-        assert!(keeps(PerfCostType::Warm, false) && !keeps(PerfCostType::Warm, true));
-        assert!(keeps(PerfCostType::Burst, true) && keeps(PerfCostType::Burst, false));
-        assert!(keeps(PerfCostType::Sequential, false));
-        let mut outcome = Outcome::default();
-        assert!(!classify(
-            PerfCostType::Burst,
-            true,
-            &result(true, false),
-            &mut outcome
-        ));
-        assert!(!classify(
-            PerfCostType::Burst,
-            false,
-            &result(true, true),
-            &mut outcome
-        ));
-        assert!(classify(
-            PerfCostType::Burst,
-            false,
-            &result(true, false),
-            &mut outcome
-        ));
-        assert_eq!((outcome.samples, outcome.cold), (1, 1));
-        assert_eq!(outcome.failures, vec!["timeout: too slow".to_string()]);
+        let verdict = |kind, cold| classify(kind, false, &result(cold, false));
+        assert_eq!(verdict(PerfCostType::Cold, true), Verdict::Sample);
+        assert_eq!(verdict(PerfCostType::Cold, false), Verdict::NotCold);
+        assert_eq!(verdict(PerfCostType::Warm, false), Verdict::Sample);
+        assert_eq!(verdict(PerfCostType::Warm, true), Verdict::Dropped);
+        assert_eq!(verdict(PerfCostType::Burst, true), Verdict::Sample);
+        assert_eq!(verdict(PerfCostType::Burst, false), Verdict::Sample);
+        assert_eq!(verdict(PerfCostType::Sequential, false), Verdict::Sample);
+        assert_eq!(
+            classify(PerfCostType::Burst, true, &result(true, false)),
+            Verdict::WarmUp
+        );
+        assert_eq!(
+            classify(PerfCostType::Burst, true, &result(true, true)),
+            Verdict::Failed("timeout: too slow".into())
+        );
     }
 
     #[test]
