@@ -33,6 +33,9 @@ pub enum Command {
     /// Run experiments and process their results (SeBS's and sebs's own).
     #[command(subcommand)]
     Experiment(crate::experiments::cli::ExperimentCommand),
+    /// List or remove what sebs created on a platform.
+    #[command(subcommand)]
+    Resources(crate::resources::ResourcesCommand),
 }
 
 #[derive(Debug, Subcommand)]

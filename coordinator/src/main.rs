@@ -10,6 +10,7 @@ mod package;
 mod platforms;
 mod progress;
 mod project;
+mod resources;
 mod results;
 
 use std::process::ExitCode;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
             Command::Experiment(command) => experiments::command(command).await,
+            Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

@@ -9,6 +9,7 @@
 // Test support: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod moto;
 pub mod picture;
 
 use std::net::{TcpListener, TcpStream};
