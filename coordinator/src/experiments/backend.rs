@@ -115,6 +115,33 @@ impl ClientService {
     }
 }
 
+impl ClientService {
+    /// The address to give functions: `given` (the experiment's `client-address`), else the
+    /// one the service listens on, unless that is unspecified (functions elsewhere need to be
+    /// told this machine's address); `field` names the setting in the error.
+    pub fn reachable_at(&self, given: Option<IpAddr>, field: &str) -> Result<IpAddr> {
+        match given {
+            Some(ip) => Ok(ip),
+            None if self.address.ip().is_unspecified() => anyhow::bail!(
+                "{field}: the functions run elsewhere and cannot reach this machine's loopback; \
+                 give the address they can reach it at"
+            ),
+            None => Ok(self.address.ip()),
+        }
+    }
+}
+
+/// Reads an experiment's `client-address` setting.
+pub fn parse_client_address(value: &Option<String>, field: &str) -> Result<Option<IpAddr>> {
+    value
+        .as_deref()
+        .map(|a| {
+            a.parse()
+                .map_err(|_| anyhow::anyhow!("{field}: `{a}` is not an IP address"))
+        })
+        .transpose()
+}
+
 /// Called with each invocation's result as soon as it arrives.
 pub type OnResult<'a> = &'a mut (dyn FnMut(ExecutionResult) -> Result<()> + Send);
 
@@ -124,7 +151,9 @@ pub trait ExperimentBackend: Send + Sync {
 
     fn regions(&self) -> Regions;
 
-    /// The address functions reach client-side services at.
+    /// The address client-side services listen on: one functions can reach (loopback for the
+    /// local platform), or the unspecified address when they run elsewhere and the experiment
+    /// must be told the address they reach this machine at (`client-address`).
     fn client_address(&self) -> IpAddr;
 
     /// Builds (or reuses) the package of the benchmark the backend was opened for, and puts its

@@ -24,7 +24,9 @@ use sebs_common::ExecutionResult;
 use sebs_report::{Body, Chart, Marks, Series};
 use serde_json::{json, Value};
 
-use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Region, ServiceKind};
+use super::backend::{
+    parse_client_address, DeployRequest, ExperimentBackend, FunctionHandle, Region, ServiceKind,
+};
 use super::csv::{python_bool, CsvWriter};
 use super::report::{fixed, ReportWriter};
 use crate::progress;
@@ -52,12 +54,8 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
             }
         }
     }
-    let address = match &plan.client_address {
-        Some(a) => a.parse().with_context(|| {
-            format!("experiments.eviction-model.client-address: `{a}` is not an IP address")
-        })?,
-        None => backend.client_address(),
-    };
+    const FIELD: &str = "experiments.eviction-model.client-address";
+    let address = parse_client_address(&plan.client_address, FIELD)?;
     let region = backend.regions().workers.remove(0);
     let path = out.join(results_file(plan));
     let mut results: BTreeMap<u64, Vec<Vec<Value>>> =
@@ -92,15 +90,19 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
             );
         }
         // The longest idle time first, so that all runs overlap (SeBS's order).
+        let addresses = servers
+            .iter()
+            .map(|s| s.reachable_at(address, FIELD))
+            .collect::<Result<Vec<_>>>()?;
         let region = &region;
         let runs = functions
             .iter()
-            .zip(&servers)
+            .zip(servers.iter().zip(&addresses))
             .rev()
-            .flat_map(|((time, function), server)| {
+            .flat_map(|((time, function), (server, ip))| {
                 (0..plan.invocations).map(move |invocation| {
                     let payload =
-                        json!({"ip-address": address.to_string(), "port": server.address.port()});
+                        json!({"ip-address": ip.to_string(), "port": server.address.port()});
                     pair(
                         backend, function, *time, payload, region, invocation, repetition,
                     )

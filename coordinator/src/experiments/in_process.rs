@@ -31,7 +31,7 @@ use crate::inputs::InputSize;
 use crate::load::{self, OpenLoopPlan, StatusFn};
 use crate::platforms;
 
-/// The one region of an in-process run.
+/// The region of the local platform.
 pub const LOCAL_REGION: &str = "local";
 
 pub struct InProcess {
@@ -40,6 +40,8 @@ pub struct InProcess {
     /// Per function name: the platform's view (for its metrics) and the live trigger.
     functions: Mutex<HashMap<String, (DeployedFunction, BuiltTrigger)>>,
     succeeded: AtomicBool,
+    /// The one region this process reaches: `local`, or the platform's configured `region`.
+    region: Region,
 }
 
 impl std::fmt::Debug for InProcess {
@@ -52,7 +54,17 @@ impl std::fmt::Debug for InProcess {
 
 impl InProcess {
     pub fn new(session: Session, stop: watch::Receiver<bool>) -> Self {
+        let run = &session.run;
+        let region = match run.deployment {
+            Deployment::Local => LOCAL_REGION.to_string(),
+            other => run
+                .platform_section
+                .as_ref()
+                .and_then(|s| s["region"].as_str())
+                .map_or_else(|| other.to_string(), str::to_string),
+        };
         InProcess {
+            region,
             session,
             stop,
             functions: Mutex::new(HashMap::new()),
@@ -70,10 +82,11 @@ impl InProcess {
 
     fn check_region(&self, region: Option<&Region>, role: &str) -> Result<Region> {
         match region {
-            None => Ok(LOCAL_REGION.into()),
-            Some(r) if r == LOCAL_REGION => Ok(r.clone()),
+            None => Ok(self.region.clone()),
+            Some(r) if *r == self.region => Ok(r.clone()),
             Some(r) => bail!(
-                "{role} region `{r}` needs the fleet (`--coordinator`); this process has only `{LOCAL_REGION}`"
+                "{role} region `{r}` needs the fleet (`--coordinator`); this process has only `{}`",
+                self.region
             ),
         }
     }
@@ -155,13 +168,17 @@ impl ExperimentBackend for InProcess {
 
     fn regions(&self) -> Regions {
         Regions {
-            workers: vec![LOCAL_REGION.into()],
-            deployments: vec![LOCAL_REGION.into()],
+            workers: vec![self.region.clone()],
+            deployments: vec![self.region.clone()],
         }
     }
 
     fn client_address(&self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+        match self.deployment() {
+            Deployment::Local => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            // Functions in the cloud reach this machine, if at all, on a public address.
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
     }
 
     async fn prepare(&self, size: &str) -> Result<Prepared> {
@@ -334,7 +351,7 @@ impl ExperimentBackend for InProcess {
         json!({
             "runtime": runtime,
             "deployment": run.deployment.as_str(),
-            "regions": [LOCAL_REGION],
+            "regions": [self.region],
             "trigger": run.trigger.as_str(),
             "language": run.language.as_str(),
             "language_version": run.language_version,

@@ -15,7 +15,6 @@
 //! invocation, the function's `results-<request id>.*.csv`, and every invocation in
 //! `invocations.jsonl` / `experiments.json`.
 
-use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -24,9 +23,11 @@ use rand::{RngCore, SeedableRng};
 use sebs_common::experiments::{InvocationOverhead, OverheadKind};
 use serde_json::{json, Value};
 
-use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Prepared};
+use super::backend::{
+    parse_client_address, DeployRequest, ExperimentBackend, FunctionHandle, Prepared,
+};
 use super::csv::CsvWriter;
-use super::udp::{exchange, output_location, write_server_csv};
+use super::udp::{exchange, output_location, write_server_csv, Reach};
 use crate::progress;
 use crate::results::ResultWriter;
 
@@ -54,17 +55,13 @@ pub async fn run(
 ) -> Result<()> {
     let dir = out.join(plan.kind.as_str());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let address: Option<IpAddr> = plan
-        .client_address
-        .as_deref()
-        .map(|a| {
-            a.parse().with_context(|| {
-                format!(
-                    "experiments.invocation-overhead.client-address: `{a}` is not an IP address"
-                )
-            })
-        })
-        .transpose()?;
+    let reach = Reach {
+        address: parse_client_address(
+            &plan.client_address,
+            "experiments.invocation-overhead.client-address",
+        )?,
+        field: "experiments.invocation-overhead.client-address",
+    };
     let prepared = backend.prepare("test").await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
     let mut function = backend.deploy(&prepared, &DeployRequest::default()).await?;
@@ -80,15 +77,8 @@ pub async fn run(
     let mut given_up = 0;
     for cold in [false, true] {
         if !cold {
-            let warm_up = exchange(
-                backend,
-                &function,
-                &prepared.event,
-                plan.n,
-                address,
-                &region,
-            )
-            .await?;
+            let warm_up =
+                exchange(backend, &function, &prepared.event, plan.n, reach, &region).await?;
             writer.log(&warm_up.result)?;
             write_server_csv(&dir, &warm_up.result.request_id, &warm_up.rows)?;
         }
@@ -110,7 +100,7 @@ pub async fn run(
                     if cold {
                         backend.enforce_cold_start(&function).await?;
                     }
-                    let ex = exchange(backend, &function, &event, plan.n, address, &region).await?;
+                    let ex = exchange(backend, &function, &event, plan.n, reach, &region).await?;
                     let r = &ex.result;
                     writer.record(r)?;
                     write_server_csv(&dir, &r.request_id, &ex.rows)?;

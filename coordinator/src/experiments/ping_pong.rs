@@ -8,10 +8,9 @@
 //! (`request_id, id, client_send, client_rcv, server_rcv, server_send, rtt`; epoch seconds and
 //! seconds), and reports the RTT's mean, std, CV and p50/p75/p95/p99/p99.9 with a histogram.
 
-use std::net::IpAddr;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use futures_util::future::join_all;
 use sebs_common::confidence::Statistics;
 use sebs_common::experiments::NetworkPingPong;
@@ -19,10 +18,10 @@ use sebs_common::stats::quantile_sorted;
 use sebs_report::{histogram, Body, Chart, Series};
 use serde_json::json;
 
-use super::backend::{DeployRequest, ExperimentBackend};
+use super::backend::{parse_client_address, DeployRequest, ExperimentBackend};
 use super::csv::CsvWriter;
 use super::report::{fixed, statistics_table, ReportWriter};
-use super::udp::{exchange, output_location, read_exchanges, write_server_csv};
+use super::udp::{exchange, output_location, read_exchanges, write_server_csv, Reach};
 use crate::progress;
 use crate::results::{write_atomically, ResultWriter};
 
@@ -31,15 +30,13 @@ pub async fn run(
     plan: &NetworkPingPong,
     out: &Path,
 ) -> Result<()> {
-    let address: Option<IpAddr> = plan
-        .client_address
-        .as_deref()
-        .map(|a| {
-            a.parse().with_context(|| {
-                format!("experiments.network-ping-pong.client-address: `{a}` is not an IP address")
-            })
-        })
-        .transpose()?;
+    let reach = Reach {
+        address: parse_client_address(
+            &plan.client_address,
+            "experiments.network-ping-pong.client-address",
+        )?,
+        field: "experiments.network-ping-pong.client-address",
+    };
     let prepared = backend.prepare("test").await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
     let function = backend.deploy(&prepared, &DeployRequest::default()).await?;
@@ -57,7 +54,7 @@ pub async fn run(
                 &function,
                 &prepared.event,
                 plan.repetitions,
-                address,
+                reach,
                 &region,
             )
         }))

@@ -135,6 +135,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn functions_elsewhere_need_to_be_told_the_address() {
+        let service = udp_echo(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).await.unwrap();
+        let err = service
+            .reachable_at(None, "experiments.x.client-address")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("experiments.x.client-address"), "{err}");
+        assert_eq!(
+            service.reachable_at(Some(LOCALHOST), "f").unwrap(),
+            LOCALHOST
+        );
+        service.finish().await.unwrap();
+        let local = udp_echo(LOCALHOST).await.unwrap();
+        assert_eq!(local.reachable_at(None, "f").unwrap(), LOCALHOST);
+        local.finish().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn the_reply_server_answers_once_the_barrier_is_full() {
         let service = tcp_reply(LOCALHOST, 0, 2).await.unwrap();
         let mut first = TcpStream::connect(service.address).await.unwrap();

@@ -29,19 +29,33 @@ pub struct Exchange {
     pub rows: Vec<ServiceRow>,
 }
 
+/// Where the functions of an experiment send their datagrams: the experiment's
+/// `client-address` (named by `field`), if given.
+#[derive(Clone, Copy, Debug)]
+pub struct Reach<'a> {
+    pub address: Option<IpAddr>,
+    pub field: &'a str,
+}
+
 /// Invokes `function` once with `event` plus where to reach a fresh UDP echo, and returns the
-/// result with the echo's log. `address` overrides the address put in the event.
+/// result with the echo's log.
 pub async fn exchange(
     backend: &dyn ExperimentBackend,
     function: &FunctionHandle,
     event: &Value,
     repetitions: u32,
-    address: Option<IpAddr>,
+    reach: Reach<'_>,
     region: &Region,
 ) -> Result<Exchange> {
     let service = backend.start_service(ServiceKind::UdpEcho).await?;
+    let ip = match service.reachable_at(reach.address, reach.field) {
+        Ok(ip) => ip,
+        Err(e) => {
+            service.finish().await?;
+            return Err(e);
+        }
+    };
     let mut event = event.clone();
-    let ip = address.unwrap_or(service.address.ip());
     event["server-address"] = Value::String(ip.to_string());
     event["server-port"] = Value::from(service.address.port());
     event["repetitions"] = Value::from(repetitions);
