@@ -31,6 +31,9 @@ pub enum Command {
     /// Invoke, package and list benchmarks.
     #[command(subcommand)]
     Benchmark(BenchmarkCommand),
+    /// Run experiments and process their results (SeBS's and sebs's own).
+    #[command(subcommand)]
+    Experiment(crate::experiments::cli::ExperimentCommand),
     /// List or remove what sebs created on a platform.
     #[command(subcommand)]
     Resources(crate::resources::ResourcesCommand),

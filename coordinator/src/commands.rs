@@ -17,7 +17,7 @@ use crate::benchmark_side::{self, RunningClientSide};
 use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
 use crate::execution::execution_result;
 use crate::inputs::tools::ToolsPython;
-use crate::inputs::InputPreparer;
+use crate::inputs::{InputPreparer, InputSize, PreparedInput};
 use crate::load;
 use crate::package::{BuiltPackage, PackageBuilder, PackageRequest};
 use crate::platforms::{self, DeployedFunction, FunctionSpec, Platform};
@@ -26,16 +26,20 @@ use crate::results::summary::RunSummary;
 use crate::results::{write_atomically, ResultWriter};
 
 /// What a command needs once its arguments are checked.
-struct Session {
-    project: Project,
-    run: RunConfig,
-    benchmark: Benchmark,
-    cache: PathBuf,
-    platform: Arc<dyn Platform>,
+pub(crate) struct Session {
+    pub(crate) project: Project,
+    pub(crate) run: RunConfig,
+    pub(crate) benchmark: Benchmark,
+    pub(crate) cache: PathBuf,
+    pub(crate) platform: Arc<dyn Platform>,
 }
 
 impl Session {
-    async fn open(benchmark: &str, args: &DeploymentArgs, overrides: Overrides) -> Result<Self> {
+    pub(crate) async fn open(
+        benchmark: &str,
+        args: &DeploymentArgs,
+        overrides: Overrides,
+    ) -> Result<Self> {
         let project = Project::locate()?;
         let (file, origin) = match &args.config {
             Some(path) => (ConfigFile::load(path)?, path.display().to_string()),
@@ -57,7 +61,7 @@ impl Session {
         })
     }
 
-    fn function_name(&self) -> String {
+    pub(crate) fn function_name(&self) -> String {
         let raw = format!(
             "sebs-{}-{}-{}",
             self.benchmark.name, self.run.language, self.run.language_version
@@ -73,7 +77,7 @@ impl Session {
             .collect()
     }
 
-    async fn build_package(&self) -> Result<BuiltPackage> {
+    pub(crate) async fn build_package(&self) -> Result<BuiltPackage> {
         let python = self.platform.python_for(&self.run.language_version).ok();
         let python = python.unwrap_or_else(|| PathBuf::from("python3"));
         let request = PackageRequest {
@@ -101,6 +105,50 @@ impl Session {
             "{}", if built.rebuilt { "package built" } else { "package cached" }
         );
         Ok(built)
+    }
+
+    /// Generates the benchmark's data, runs its `input.py` and uploads what it asks for; the
+    /// preparer also validates outputs later.
+    /// The input preparer of this project and cache, with the tools' Python environment ready.
+    pub(crate) fn input_preparer(&self) -> Result<InputPreparer> {
+        let data = self.project.benchmark_data();
+        let tools = tokio::task::block_in_place(|| {
+            ToolsPython::ensure(
+                Path::new("python3"),
+                &data.join("requirements.txt"),
+                &self.cache,
+            )
+        })?;
+        Ok(InputPreparer::new(tools, data, &self.cache))
+    }
+
+    /// Generates the benchmark's input of `size`, uploads it to the platform's storage and
+    /// allocates its NoSQL tables; `client_url` is where its client side listens, if it has one.
+    pub(crate) async fn prepare_input(
+        &self,
+        inputs: &InputPreparer,
+        size: InputSize,
+        client_url: Option<&str>,
+    ) -> Result<PreparedInput> {
+        let storage = self.platform.storage();
+        let input = inputs
+            .prepare(
+                &self.benchmark,
+                size,
+                storage.as_ref(),
+                self.platform.benchmarks_bucket(),
+                self.run.update_storage,
+                client_url,
+                self.platform.nosql().as_deref(),
+            )
+            .await?;
+        tracing::info!(
+            uploaded = input.uploaded,
+            kept = input.kept,
+            cleaned = input.cleaned,
+            "input ready"
+        );
+        Ok(input)
     }
 }
 
@@ -166,7 +214,7 @@ impl BatchHook for ColdStarts {
 }
 
 /// A flag that turns true at the first Ctrl-C; the second one exits at once.
-fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+pub(crate) fn stop_on_ctrl_c() -> watch::Receiver<bool> {
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -207,35 +255,12 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     }
 
     benchmark_side::check_programs(bench)?;
-    let data = session.project.benchmark_data();
-    let tools = tokio::task::block_in_place(|| {
-        ToolsPython::ensure(
-            Path::new("python3"),
-            &data.join("requirements.txt"),
-            &session.cache,
-        )
-    })?;
-    let inputs = InputPreparer::new(tools, data, &session.cache);
-    let storage = platform.storage();
+    let inputs = session.input_preparer()?;
     let client =
         RunningClientSide::start(bench, &args.client_side, &inputs.data_dir(bench)).await?;
-    let input = inputs
-        .prepare(
-            bench,
-            args.size,
-            storage.as_ref(),
-            platform.benchmarks_bucket(),
-            run.update_storage,
-            client.url(),
-            platform.nosql().as_deref(),
-        )
+    let input = session
+        .prepare_input(&inputs, args.size, client.url())
         .await?;
-    tracing::info!(
-        uploaded = input.uploaded,
-        kept = input.kept,
-        cleaned = input.cleaned,
-        "input ready"
-    );
 
     let package = session.build_package().await?;
     let spec = FunctionSpec {
@@ -329,7 +354,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let stored = benchmark_side::keep_outputs(
         bench,
         args.validate,
-        storage.as_ref(),
+        platform.storage().as_ref(),
         platform.benchmarks_bucket(),
         &input.output_prefixes,
         &args.output_dir,

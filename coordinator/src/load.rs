@@ -38,9 +38,36 @@ pub struct OpenLoopPlan {
     pub tasks: usize,
 }
 
+/// Where an open-loop run stands after one interval, for a live status line.
+#[derive(Clone, Copy, Debug)]
+pub struct IntervalStatus {
+    /// Seconds since the run started.
+    pub elapsed_s: f64,
+    pub sent: u64,
+    /// Replies per second in this interval.
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Fraction behind the schedule (0 when on time).
+    pub behind: f64,
+}
+
+/// Receives an [`IntervalStatus`] once a second instead of the default log line.
+pub type StatusFn = Box<dyn FnMut(&IntervalStatus) + Send>;
+
+/// What a finished open-loop run wrote and measured.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// The contents of summary.json.
+    pub summary: Value,
+    /// Whether any invocation succeeded.
+    pub any_succeeded: bool,
+}
+
 /// Writes interval histograms and a live status line.
 struct Intervals {
     log: IntervalLog<BufWriter<File>>,
+    status: Option<StatusFn>,
 }
 
 impl IntervalSink for Intervals {
@@ -53,19 +80,31 @@ impl IntervalSink for Intervals {
             }
         }
         let latency = delta.histogram(Metric::Client, None, None);
-        tracing::info!(
-            "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
-            p.to_s,
-            p.sent,
-            latency.len() as f64 / length.max(1e-9),
-            latency.value_at_quantile(0.5) as f64 / 1000.0,
-            latency.value_at_quantile(0.99) as f64 / 1000.0,
-            p.behind().max(0.0) * 100.0
-        );
+        let status = IntervalStatus {
+            elapsed_s: p.to_s,
+            sent: p.sent,
+            rate: latency.len() as f64 / length.max(1e-9),
+            p50_ms: latency.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
+            behind: p.behind().max(0.0),
+        };
+        match &mut self.status {
+            Some(report) => report(&status),
+            None => tracing::info!(
+                "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
+                status.elapsed_s,
+                status.sent,
+                status.rate,
+                status.p50_ms,
+                status.p99_ms,
+                status.behind * 100.0
+            ),
+        }
     }
 }
 
-/// Runs the plan against `trigger`; returns whether any invocation succeeded.
+/// Runs the plan against `trigger`, prints its summary; returns whether any invocation
+/// succeeded.
 pub async fn run(
     plan: &OpenLoopPlan,
     trigger: Arc<dyn Trigger>,
@@ -75,6 +114,28 @@ pub async fn run(
     metadata: Value,
     stop: watch::Receiver<bool>,
 ) -> Result<bool> {
+    let outcome = record(
+        plan, trigger, reader, payload, out_dir, metadata, stop, None,
+    )
+    .await?;
+    print!("{}", render(&outcome.summary));
+    println!("  results: {}", out_dir.display());
+    Ok(outcome.any_succeeded)
+}
+
+/// Runs the plan against `trigger` and writes its files, printing nothing; `status` replaces
+/// the status line logged once a second.
+#[allow(clippy::too_many_arguments)]
+pub async fn record(
+    plan: &OpenLoopPlan,
+    trigger: Arc<dyn Trigger>,
+    reader: Arc<dyn ReplyReader>,
+    payload: Bytes,
+    out_dir: &Path,
+    metadata: Value,
+    stop: watch::Receiver<bool>,
+    status: Option<StatusFn>,
+) -> Result<LoadOutcome> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let records =
         RecordLog::create(&out_dir.join("records.csv")).context("creating records.csv")?;
@@ -82,6 +143,7 @@ pub async fn run(
     let started = sebs_worker::epoch_seconds(std::time::SystemTime::now());
     let mut sink = Intervals {
         log: IntervalLog::new(BufWriter::new(hlog), started)?,
+        status,
     };
     let config = EngineConfig {
         load: Load::Open {
@@ -130,13 +192,15 @@ pub async fn run(
         &out_dir.join("summary.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )?;
-    print!("{}", render(&summary));
-    println!("  results: {}", out_dir.display());
     let failures: u64 = total.failures().map(|(_, n)| n).sum();
-    Ok(total.count() > failures)
+    Ok(LoadOutcome {
+        summary,
+        any_succeeded: total.count() > failures,
+    })
 }
 
-fn percentiles_ms(h: &Histogram<u64>) -> Value {
+/// Count, mean and percentiles of a µs histogram in ms (`null` when empty).
+pub(crate) fn percentiles_ms(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return Value::Null;
     }

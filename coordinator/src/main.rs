@@ -4,10 +4,12 @@ mod benchmark_side;
 mod cli;
 mod commands;
 mod execution;
+mod experiments;
 mod inputs;
 mod load;
 mod package;
 mod platforms;
+mod progress;
 mod project;
 mod regression;
 mod resources;
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_target(false)
         .init();
 
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
             Command::Benchmark(BenchmarkCommand::Regression(args)) => {
                 regression::run(args).await.map(|_| true)
             }
+            Command::Experiment(command) => experiments::command(command).await,
             Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });
