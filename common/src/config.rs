@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::benchmark::describe_json_error;
+use crate::experiments::{self, ExperimentPlans, ExperimentSections};
 use crate::language::{Architecture, Language};
 
 /// Where functions are deployed. Every name SeBS knows parses; `is_available` says whether this
@@ -141,13 +142,21 @@ pub struct ExperimentsSection {
     /// Function timeout in seconds; defaults to the benchmark's `config.json`.
     pub timeout: Option<u32>,
     #[serde(rename = "perf-cost")]
-    pub perf_cost: Option<Value>,
+    pub perf_cost: Option<experiments::PerfCostSection>,
     #[serde(rename = "network-ping-pong")]
-    pub network_ping_pong: Option<Value>,
+    pub network_ping_pong: Option<experiments::NetworkPingPongSection>,
     #[serde(rename = "invocation-overhead")]
-    pub invocation_overhead: Option<Value>,
+    pub invocation_overhead: Option<experiments::InvocationOverheadSection>,
     #[serde(rename = "eviction-model")]
-    pub eviction_model: Option<Value>,
+    pub eviction_model: Option<experiments::EvictionModelSection>,
+    /// sebs's open-loop load experiment.
+    pub load: Option<experiments::LoadSection>,
+    /// sebs's replay of an Azure Functions trace.
+    #[serde(rename = "trace-replay")]
+    pub trace_replay: Option<experiments::TraceReplaySection>,
+    /// sebs's worker region × deployment region experiment.
+    #[serde(rename = "region-matrix")]
+    pub region_matrix: Option<experiments::RegionMatrixSection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -202,6 +211,8 @@ pub struct RunConfig {
     pub trigger: TriggerKind,
     /// The `deployment.<name>` section of the chosen deployment, for its platform to parse.
     pub platform_section: Option<Value>,
+    /// The experiment sections, validated (missing ones take their defaults).
+    pub experiments: ExperimentPlans,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -328,6 +339,16 @@ impl ConfigFile {
             Deployment::Openwhisk => &d.openwhisk,
         }
         .clone();
+        let experiments = ExperimentSections {
+            perf_cost: exp.perf_cost.as_ref(),
+            network_ping_pong: exp.network_ping_pong.as_ref(),
+            invocation_overhead: exp.invocation_overhead.as_ref(),
+            eviction_model: exp.eviction_model.as_ref(),
+            load: exp.load.as_ref(),
+            trace_replay: exp.trace_replay.as_ref(),
+            region_matrix: exp.region_matrix.as_ref(),
+        }
+        .validate(origin)?;
         Ok(RunConfig {
             deployment,
             language,
@@ -341,6 +362,7 @@ impl ConfigFile {
             memory,
             timeout,
             platform_section,
+            experiments,
         })
     }
 }

@@ -4,7 +4,9 @@
 //! benchmarks, configuration, invocation results) and the pure computations over it (statistics).
 
 pub mod benchmark;
+pub mod confidence;
 pub mod config;
+pub mod experiments;
 pub mod language;
 pub mod result;
 pub mod stats;

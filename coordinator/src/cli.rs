@@ -38,6 +38,9 @@ pub enum Command {
     Coordinator(CoordinatorArgs),
     /// Run a fleet's worker: it attaches to a coordinator and invokes what it is given.
     Worker(WorkerArgs),
+    /// Run experiments and process their results (SeBS's and sebs's own).
+    #[command(subcommand)]
+    Experiment(crate::experiments::cli::ExperimentCommand),
     /// List or remove what sebs created on a platform.
     #[command(subcommand)]
     Resources(crate::resources::ResourcesCommand),

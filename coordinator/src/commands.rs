@@ -6,9 +6,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use sebs_common::config::{ConfigFile, Overrides, RunConfig};
 use sebs_common::Benchmark;
+use tokio::sync::watch;
 
 use crate::benchmark_side;
 use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
+use crate::inputs::tools::ToolsPython;
+use crate::inputs::{InputPreparer, InputSize, PreparedInput};
 use crate::package::{BuiltPackage, PackageBuilder, PackageRequest};
 use crate::platforms::{self, Platform};
 use crate::project::Project;
@@ -23,7 +26,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    async fn open(benchmark: &str, args: &DeploymentArgs, overrides: Overrides) -> Result<Self> {
+    pub(crate) async fn open(
+        benchmark: &str,
+        args: &DeploymentArgs,
+        overrides: Overrides,
+    ) -> Result<Self> {
         let (file, origin) = match &args.config {
             Some(path) => (ConfigFile::load(path)?, path.display().to_string()),
             None => (ConfigFile::default(), "command line".to_string()),
@@ -100,6 +107,50 @@ impl Session {
         );
         Ok(built)
     }
+
+    /// Generates the benchmark's data, runs its `input.py` and uploads what it asks for; the
+    /// preparer also validates outputs later.
+    /// The input preparer of this project and cache, with the tools' Python environment ready.
+    pub(crate) fn input_preparer(&self) -> Result<InputPreparer> {
+        let data = self.project.benchmark_data();
+        let tools = tokio::task::block_in_place(|| {
+            ToolsPython::ensure(
+                Path::new("python3"),
+                &data.join("requirements.txt"),
+                &self.cache,
+            )
+        })?;
+        Ok(InputPreparer::new(tools, data, &self.cache))
+    }
+
+    /// Generates the benchmark's input of `size`, uploads it to the platform's storage and
+    /// allocates its NoSQL tables; `client_url` is where its client side listens, if it has one.
+    pub(crate) async fn prepare_input(
+        &self,
+        inputs: &InputPreparer,
+        size: InputSize,
+        client_url: Option<&str>,
+    ) -> Result<PreparedInput> {
+        let storage = self.platform.storage();
+        let input = inputs
+            .prepare(
+                &self.benchmark,
+                size,
+                storage.as_ref(),
+                self.platform.benchmarks_bucket(),
+                self.run.update_storage,
+                client_url,
+                self.platform.nosql().as_deref(),
+            )
+            .await?;
+        tracing::info!(
+            uploaded = input.uploaded,
+            kept = input.kept,
+            cleaned = input.cleaned,
+            "input ready"
+        );
+        Ok(input)
+    }
 }
 
 pub fn list() -> Result<()> {
@@ -145,6 +196,21 @@ pub async fn package(args: PackageArgs) -> Result<()> {
         &built.meta.hash[..16]
     );
     Ok(())
+}
+
+/// A flag that turns true at the first Ctrl-C; the second one exits at once.
+pub(crate) fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the invocations in flight and writing results (Ctrl-C again to quit now)");
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
 }
 
 /// `sebs benchmark invoke`: through the in-process fleet, or a coordinator's with

@@ -4,10 +4,13 @@ mod benchmark_side;
 mod cli;
 mod commands;
 mod execution;
+mod experiments;
 mod fleet;
 mod inputs;
+mod load;
 mod package;
 mod platforms;
+mod progress;
 mod project;
 mod regression;
 mod resources;
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         // Escape codes only for a terminal: logs redirected to a file stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(progress::LogWriter)
         .with_target(false)
         .init();
 
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::Benchmark(BenchmarkCommand::Regression(args)) => {
                 regression::run(args).await.map(|_| true)
             }
+            Command::Experiment(command) => experiments::command(command).await,
             Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });

@@ -21,15 +21,39 @@ pub fn shared_cache() -> PathBuf {
 
 /// A catalogue root with the real wrappers and data generators and the fixture benchmarks of
 /// `tests/fixtures/benchmarks` (functions that fail on purpose).
+pub fn fixture_root() -> PathBuf {
+    linked_root(
+        "sebs-fixture-root",
+        &["tests/fixtures/benchmarks/900.faulty"],
+    )
+}
+
+/// A catalogue root for the experiments: the real wrappers, data and `100.webapps`, the failing
+/// fixtures, and the stand-ins of SeBS's network microbenchmarks
+/// (`tests/fixtures/benchmarks/990.experiments`).
+#[allow(dead_code)] // each test binary uses the roots it needs
+pub fn experiments_root() -> PathBuf {
+    linked_root(
+        "sebs-experiments-root",
+        &[
+            "benchmarks/100.webapps",
+            "tests/fixtures/benchmarks/900.faulty",
+            "tests/fixtures/benchmarks/990.experiments",
+        ],
+    )
+}
+
+/// A folder with `benchmarks/wrappers`, `benchmark-data` and the benchmark groups `groups`
+/// (paths in the repository), all linked from the repository.
 ///
 /// The folder lives in the target directory, which outlives clones of the repository, so its
 /// name carries the repository's path: links made for an earlier clone are never reused.
-pub fn fixture_root() -> PathBuf {
+fn linked_root(name: &str, groups: &[&str]) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     repo_root().hash(&mut hasher);
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sebs-fixture-root-{:016x}", hasher.finish()));
+    let root =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{:016x}", hasher.finish()));
     let benchmarks = root.join("benchmarks");
     std::fs::create_dir_all(&benchmarks).expect("fixture root");
     let link = |from: PathBuf, to: PathBuf| {
@@ -42,10 +66,10 @@ pub fn fixture_root() -> PathBuf {
         repo_root().join("benchmarks/wrappers"),
         benchmarks.join("wrappers"),
     );
-    link(
-        repo_root().join("tests/fixtures/benchmarks/900.faulty"),
-        benchmarks.join("900.faulty"),
-    );
+    for group in groups {
+        let folder = Path::new(group).file_name().expect("a group folder");
+        link(repo_root().join(group), benchmarks.join(folder));
+    }
     link(
         repo_root().join("benchmark-data"),
         root.join("benchmark-data"),

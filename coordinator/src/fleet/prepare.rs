@@ -25,7 +25,6 @@ use super::hooks::{JobHooks, Prepared, Preparer};
 use crate::benchmark_side::{self, ClientSideArgs, RunningClientSide};
 use crate::commands::Session;
 use crate::execution::execution_result;
-use crate::inputs::tools::ToolsPython;
 use crate::inputs::{InputPreparer, InputSize, Verdict};
 use crate::platforms::{DeployedFunction, FunctionSpec};
 
@@ -114,38 +113,13 @@ async fn prepare_session(
         size.as_str(),
         bench.name
     ));
-    let data = session.project.benchmark_data();
-    let tools = tokio::task::block_in_place(|| {
-        ToolsPython::ensure(
-            Path::new("python3"),
-            &data.join("requirements.txt"),
-            &session.cache,
-        )
-    })?;
-    let inputs = InputPreparer::new(tools, data, &session.cache);
-    let storage = platform.storage();
+    let inputs = session.input_preparer()?;
     let client_args = ClientSideArgs {
         client_host: invoke.client_host.clone(),
         data_url: invoke.data_url.clone(),
     };
     let client = RunningClientSide::start(bench, &client_args, &inputs.data_dir(bench)).await?;
-    let input = inputs
-        .prepare(
-            bench,
-            size,
-            storage.as_ref(),
-            platform.benchmarks_bucket(),
-            run.update_storage,
-            client.url(),
-            platform.nosql().as_deref(),
-        )
-        .await?;
-    tracing::info!(
-        uploaded = input.uploaded,
-        kept = input.kept,
-        cleaned = input.cleaned,
-        "input ready"
-    );
+    let input = session.prepare_input(&inputs, size, client.url()).await?;
 
     let _ = status.send(format!("building the {} package", run.language));
     let package = session.build_package().await?;

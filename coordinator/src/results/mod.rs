@@ -27,6 +27,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct ResultWriter {
     dir: PathBuf,
+    /// The file name of the SeBS-layout document (`experiments.json`).
+    document: String,
     function: String,
     metadata: Value,
     lines: BufWriter<File>,
@@ -38,12 +40,25 @@ pub struct ResultWriter {
 impl ResultWriter {
     /// Creates the output folder; `metadata` (benchmark, size, config) goes into experiments.json.
     pub fn create(dir: &Path, function: &str, metadata: Value) -> Result<Self> {
+        Self::named(dir, "invocations", "experiments", function, metadata)
+    }
+
+    /// As `create`, with the files named `<lines>.jsonl` and `<document>.json` (experiments
+    /// write several runs into one folder, e.g. perf-cost's `cold_results_128`).
+    pub fn named(
+        dir: &Path,
+        lines: &str,
+        document: &str,
+        function: &str,
+        metadata: Value,
+    ) -> Result<Self> {
         fs::create_dir_all(dir)
             .with_context(|| format!("creating output folder {}", dir.display()))?;
-        let path = dir.join("invocations.jsonl");
+        let path = dir.join(format!("{lines}.jsonl"));
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let writer = ResultWriter {
             dir: dir.to_path_buf(),
+            document: format!("{document}.json"),
             function: function.to_string(),
             metadata,
             lines: BufWriter::new(file),
@@ -56,16 +71,23 @@ impl ResultWriter {
     }
 
     pub fn record(&mut self, result: &ExecutionResult) -> Result<()> {
-        let value = serde_json::to_value(result)?;
-        serde_json::to_writer(&mut self.lines, &value)?;
-        self.lines.write_all(b"\n")?;
-        self.lines.flush()?;
+        let value = self.log(result)?;
         self.invocations.insert(result.request_id.clone(), value);
         if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             self.write_experiments(false)?;
             self.last_checkpoint = Instant::now();
         }
         Ok(())
+    }
+
+    /// Appends the result to the `.jsonl` file only: measured, but not part of the document
+    /// (e.g. a warm-up invocation an experiment discards).
+    pub fn log(&mut self, result: &ExecutionResult) -> Result<Value> {
+        let value = serde_json::to_value(result)?;
+        serde_json::to_writer(&mut self.lines, &value)?;
+        self.lines.write_all(b"\n")?;
+        self.lines.flush()?;
+        Ok(value)
     }
 
     /// Adds a top-level entry to experiments.json (e.g. the validation verdicts).
@@ -93,7 +115,7 @@ impl ResultWriter {
         if let (Some(doc), Some(meta)) = (doc.as_object_mut(), self.metadata.as_object()) {
             doc.extend(meta.clone());
         }
-        let path = self.dir.join("experiments.json");
+        let path = self.dir.join(&self.document);
         write_atomically(&path, &serde_json::to_vec_pretty(&doc)?)?;
         Ok(path)
     }

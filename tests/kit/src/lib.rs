@@ -11,6 +11,7 @@
 
 pub mod fleet;
 pub mod moto;
+pub mod picture;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,12 +25,17 @@ pub fn require(program: &str, install_hint: &str) -> Option<PathBuf> {
     if let Some(found) = which(program) {
         return Some(found);
     }
-    let message = format!("`{program}` is not installed ({install_hint}; `bash .ci/run` installs everything the tests need)");
+    skip(&format!("`{program}` is not installed ({install_hint}; `bash .ci/run` installs everything the tests need)"));
+    None
+}
+
+/// Says why a test is skipped, or panics with it under `SEBS_TEST_REQUIRE=all`: for tests that
+/// need something other than a program (a font, a kernel feature).
+pub fn skip(message: &str) {
     if std::env::var("SEBS_TEST_REQUIRE").as_deref() == Ok("all") {
         panic!("{message}, and SEBS_TEST_REQUIRE=all");
     }
     eprintln!("SKIPPED: {message}");
-    None
 }
 
 /// `program` if it is a path to a file, else the first match on `PATH`.
