@@ -1,0 +1,4 @@
+//! Azure Functions.
+
+pub mod blob;
+pub mod sas;
