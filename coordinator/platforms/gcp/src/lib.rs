@@ -1,1 +1,3 @@
-//! wip
+//! Google Cloud Functions (2nd gen).
+
+pub mod storage;
