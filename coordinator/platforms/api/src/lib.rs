@@ -18,6 +18,7 @@
 //! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
+pub mod archive;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -46,6 +46,11 @@ impl AccountKey {
         })
     }
 
+    /// The key as Azure shows it (base64), for connection strings.
+    pub fn key_base64(&self) -> String {
+        BASE64.encode(&self.key)
+    }
+
     /// The query pairs of an account SAS for blobs, containers and the service, valid from a
     /// few minutes ago (clock skew) until `lifetime` from now.
     pub fn blob_sas(&self, now: SystemTime, lifetime: Duration) -> Vec<(&'static str, String)> {
