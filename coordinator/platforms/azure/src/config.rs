@@ -83,6 +83,8 @@ pub struct Endpoints {
     pub kudu: String,
     /// The blob service of the storage account; `{account}` is replaced by its name.
     pub blob: String,
+    /// Where a function app's functions are called; `{host}` is the app's default host name.
+    pub functions: String,
 }
 
 impl Default for Endpoints {
@@ -92,6 +94,7 @@ impl Default for Endpoints {
             login: "https://login.microsoftonline.com".into(),
             kudu: "https://{app}.scm.azurewebsites.net".into(),
             blob: "https://{account}.blob.core.windows.net".into(),
+            functions: "https://{host}".into(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl AzureConfig {
             ("endpoints.login", &config.endpoints.login),
             ("endpoints.kudu", &config.endpoints.kudu),
             ("endpoints.blob", &config.endpoints.blob),
+            ("endpoints.functions", &config.endpoints.functions),
         ] {
             if !(value.starts_with("https://") || value.starts_with("http://")) {
                 return Err(format!(

@@ -223,7 +223,13 @@ impl Platform for AzurePlatform {
             name: app,
             memory_mb: spec.memory_mb,
             timeout: spec.timeout.min(package::MAX_TIMEOUT),
-            url: format!("https://{}/api/{FUNCTION}", site.host),
+            url: format!(
+                "{}/api/{FUNCTION}",
+                self.config
+                    .endpoints
+                    .functions
+                    .replace("{host}", &site.host)
+            ),
         })
     }
 
