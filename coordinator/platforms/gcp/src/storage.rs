@@ -13,7 +13,9 @@ use std::path::Path;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use gcloud_storage::client::{Client, ClientConfig};
-use gcloud_storage::http::buckets::insert::{InsertBucketParam, InsertBucketRequest};
+use gcloud_storage::http::buckets::insert::{
+    BucketCreationConfig, InsertBucketParam, InsertBucketRequest,
+};
 use gcloud_storage::http::objects::delete::DeleteObjectRequest;
 use gcloud_storage::http::objects::download::Range;
 use gcloud_storage::http::objects::get::GetObjectRequest;
@@ -32,6 +34,8 @@ pub struct GcsStorage {
     client: Client,
     project: String,
     endpoint: String,
+    /// Where new buckets are created (a region, or `US`).
+    location: String,
 }
 
 impl std::fmt::Debug for GcsStorage {
@@ -56,14 +60,16 @@ impl GcsStorage {
             client: Client::new(config),
             project: project.to_string(),
             endpoint: endpoint.to_string(),
+            location: "US".to_string(),
         }
     }
 
     /// A client that authenticates as the service account of `credentials_json` (the key file's
-    /// text), against `endpoint`.
+    /// text), against `endpoint`; new buckets go to `location`.
     pub async fn with_service_account(
         endpoint: &str,
         project: &str,
+        location: &str,
         credentials_json: &str,
     ) -> Result<Self, String> {
         let credentials =
@@ -83,6 +89,7 @@ impl GcsStorage {
             client: Client::new(config),
             project: project.to_string(),
             endpoint: endpoint.to_string(),
+            location: location.to_string(),
         })
     }
 }
@@ -146,7 +153,10 @@ impl ObjectStorage for GcsStorage {
                 project: self.project.clone(),
                 ..Default::default()
             },
-            ..Default::default()
+            bucket: BucketCreationConfig {
+                location: self.location.clone(),
+                ..Default::default()
+            },
         };
         match self.client.insert_bucket(&request).await {
             Ok(_) => Ok(()),
