@@ -20,6 +20,14 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             sebs_platform_local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir)
                 .await?,
         )),
+        // Azure and Google Cloud.
+        Deployment::Azure => Ok(Arc::new(
+            sebs_platform_azure::AzurePlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
+        Deployment::Gcp => Ok(Arc::new(
+            sebs_platform_gcp::GcpPlatform::start(run.platform_section.as_ref(), cache_dir).await?,
+        )),
         other => bail!(
             "deployment `{other}` is not available in this build yet; only `local` runs functions today \
              (see README.md, \"Platforms\")"
@@ -29,5 +37,9 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
 
 /// The trigger factories of every platform in this build: how workers invoke functions.
 pub fn trigger_factories() -> TriggerFactories {
-    TriggerFactories::new(vec![sebs_platform_local::trigger_factory()])
+    TriggerFactories::new(vec![
+        sebs_platform_local::trigger_factory(),
+        sebs_platform_azure::trigger_factory(),
+        sebs_platform_gcp::trigger_factory(),
+    ])
 }
