@@ -11,3 +11,5 @@ if ! command -v gcp-storage-emulator >/dev/null; then
 fi
 azurite-blob --version
 python3 -m pip show gcp-storage-emulator 2>/dev/null | sed -n 's/^Version: /gcp-storage-emulator /p'
+# The TLS trigger test makes its certificates with the openssl command.
+command -v openssl >/dev/null || ci_apt_install openssl

@@ -22,6 +22,7 @@ pub mod archive;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trigger;
 
 use std::path::PathBuf;

@@ -111,7 +111,7 @@ impl KeyedTrigger {
         let mut value =
             HeaderValue::from_str(&key).context("the function key is not a header value")?;
         value.set_sensitive(true);
-        Ok(HttpTrigger::new(&self.url, self.timeout)?
+        Ok(sebs_platform::tls::http_trigger(&self.url, self.timeout)?
             .with_header(HeaderName::from_static("x-functions-key"), value))
     }
 }

@@ -27,7 +27,7 @@ use sebs_platform::{
     TriggerFactory, TriggerSpec,
 };
 use sebs_worker::engine::WrapperReader;
-use sebs_worker::{HttpTrigger, RawInvocation};
+use sebs_worker::RawInvocation;
 use serde_json::{json, Value};
 
 use crate::config::GcpConfig;
@@ -331,7 +331,7 @@ impl TriggerFactory for GcpTriggers {
                 )
             })?;
         Ok(BuiltTrigger {
-            trigger: Arc::new(HttpTrigger::new(url, spec.timeout)?),
+            trigger: Arc::new(sebs_platform::tls::http_trigger(url, spec.timeout)?),
             reader: Arc::new(WrapperReader),
         })
     }
