@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod emulators;
+pub mod moto;
 pub mod replay;
 
 use std::net::{TcpListener, TcpStream};
