@@ -1,114 +1,68 @@
 //! The service principal sebs signs in to Azure with, and its access tokens.
 //!
-//! SeBS's variables `AZURE_SECRET_APPLICATION_ID`, `AZURE_SECRET_TENANT`,
-//! `AZURE_SECRET_PASSWORD` (and the Azure SDKs' `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`,
-//! `AZURE_CLIENT_SECRET`), with `AZURE_SUBSCRIPTION_ID`; else `deployment.azure.credentials`.
+//! The principal comes from the shared credentials resolver: SeBS's variables
+//! `AZURE_SECRET_APPLICATION_ID`, `AZURE_SECRET_TENANT`, `AZURE_SECRET_PASSWORD` with
+//! `AZURE_SUBSCRIPTION_ID`, else `deployment.azure.credentials` (`appId`, `tenant`, `password`,
+//! `subscription_id`), else `<cache>/credentials/azure.json`, where the first two are saved.
 //! Tokens come from Microsoft Entra ID's client-credentials grant and are kept until a minute
 //! before they expire. No secret is ever logged or printed by `Debug`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use sebs_platform::credentials::{self, CredentialField, Secret};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::config::CredentialsSection;
+const FIELDS: [CredentialField; 4] = [
+    CredentialField {
+        name: "appId",
+        env: "AZURE_SECRET_APPLICATION_ID",
+        required: true,
+    },
+    CredentialField {
+        name: "tenant",
+        env: "AZURE_SECRET_TENANT",
+        required: true,
+    },
+    CredentialField {
+        name: "password",
+        env: "AZURE_SECRET_PASSWORD",
+        required: true,
+    },
+    CredentialField {
+        name: "subscription_id",
+        env: "AZURE_SUBSCRIPTION_ID",
+        required: true,
+    },
+];
 
 /// Who sebs is on Azure.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ServicePrincipal {
     pub app_id: String,
     pub tenant: String,
-    password: String,
+    password: Secret,
     pub subscription_id: String,
 }
 
-impl std::fmt::Debug for ServicePrincipal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServicePrincipal")
-            .field("app_id", &self.app_id)
-            .field("tenant", &self.tenant)
-            .field("password", &"***")
-            .field("subscription_id", &self.subscription_id)
-            .finish()
-    }
-}
-
 impl ServicePrincipal {
-    pub fn new(app_id: &str, tenant: &str, password: &str, subscription_id: &str) -> Self {
-        ServicePrincipal {
-            app_id: app_id.into(),
-            tenant: tenant.into(),
-            password: password.into(),
-            subscription_id: subscription_id.into(),
-        }
-    }
-
-    /// The environment first, then the config file's section. `subscription`, when given, is the
-    /// subscription to work in whatever the sources say (a worker takes it from its trigger).
-    pub fn resolve(
-        section: Option<&CredentialsSection>,
-        subscription: Option<&str>,
-    ) -> Result<Self> {
-        Self::resolve_with(section, subscription, |name| {
-            std::env::var(name).ok().filter(|v| !v.is_empty())
-        })
-    }
-
-    fn resolve_with(
-        section: Option<&CredentialsSection>,
-        given_subscription: Option<&str>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self> {
-        let either = |a: &str, b: &str| env(a).or_else(|| env(b));
-        let from_env = (
-            either("AZURE_SECRET_APPLICATION_ID", "AZURE_CLIENT_ID"),
-            either("AZURE_SECRET_TENANT", "AZURE_TENANT_ID"),
-            either("AZURE_SECRET_PASSWORD", "AZURE_CLIENT_SECRET"),
-        );
-        let subscription = given_subscription
-            .map(str::to_string)
-            .or_else(|| env("AZURE_SUBSCRIPTION_ID"))
-            .or_else(|| section.and_then(|s| s.subscription_id.clone()));
-        let need_subscription = |s: Option<String>| {
-            s.context(
-                "no Azure subscription: set AZURE_SUBSCRIPTION_ID or \
-                 deployment.azure.credentials.subscription_id",
-            )
+    /// Resolves the principal (see the module doc); `section` is `deployment.azure.credentials`.
+    pub fn resolve(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
+        let found = credentials::resolve("azure", &FIELDS, section, cache_dir)?;
+        let field = |name: &str| {
+            found
+                .get(name)
+                .cloned()
+                .with_context(|| format!("azure credentials without {name}"))
         };
-        match (from_env, section) {
-            ((Some(app), Some(tenant), Some(password)), _) => Ok(ServicePrincipal::new(
-                &app,
-                &tenant,
-                &password,
-                &need_subscription(subscription)?,
-            )),
-            ((None, None, None), Some(s)) => Ok(ServicePrincipal::new(
-                &s.app_id,
-                &s.tenant,
-                &s.password,
-                &need_subscription(subscription)?,
-            )),
-            ((None, None, None), None) => bail!(
-                "no Azure credentials: set AZURE_SECRET_APPLICATION_ID, AZURE_SECRET_TENANT and \
-                 AZURE_SECRET_PASSWORD (a service principal), or deployment.azure.credentials \
-                 (appId, tenant, password) in the config file"
-            ),
-            ((app, tenant, password), _) => {
-                let missing: Vec<&str> = [
-                    (app.is_none(), "AZURE_SECRET_APPLICATION_ID"),
-                    (tenant.is_none(), "AZURE_SECRET_TENANT"),
-                    (password.is_none(), "AZURE_SECRET_PASSWORD"),
-                ]
-                .into_iter()
-                .filter_map(|(missing, name)| missing.then_some(name))
-                .collect();
-                bail!(
-                    "incomplete Azure credentials in the environment: {} not set",
-                    missing.join(" and ")
-                )
-            }
-        }
+        Ok(ServicePrincipal {
+            app_id: field("appId")?.expose().to_string(),
+            tenant: field("tenant")?.expose().to_string(),
+            password: field("password")?,
+            subscription_id: field("subscription_id")?.expose().to_string(),
+        })
     }
 }
 
@@ -170,7 +124,7 @@ impl TokenSource {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.principal.app_id.as_str()),
-            ("client_secret", self.principal.password.as_str()),
+            ("client_secret", self.principal.password.expose()),
             ("scope", self.scope.as_str()),
         ];
         let reply = self
@@ -200,65 +154,5 @@ impl TokenSource {
         *cached = Some((token.access_token.clone(), expires));
         tracing::debug!(app = %self.principal.app_id, scope = %self.scope, expires_in = token.expires_in, "signed in to azure");
         Ok(token.access_token)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn environment_wins_and_gaps_are_named() {
-        let section = CredentialsSection {
-            app_id: "file-app".into(),
-            tenant: "file-tenant".into(),
-            password: "file-secret".into(),
-            subscription_id: Some("sub-file".into()),
-        };
-        let p = ServicePrincipal::resolve_with(
-            Some(&section),
-            None,
-            env(&[
-                ("AZURE_CLIENT_ID", "env-app"),
-                ("AZURE_SECRET_TENANT", "env-tenant"),
-                ("AZURE_SECRET_PASSWORD", "env-secret"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(p.app_id, "env-app");
-        assert_eq!(p.subscription_id, "sub-file");
-        assert!(!format!("{p:?}").contains("env-secret"));
-
-        let p = ServicePrincipal::resolve_with(Some(&section), None, env(&[])).unwrap();
-        assert_eq!(p.tenant, "file-tenant");
-
-        let err = ServicePrincipal::resolve_with(None, None, env(&[("AZURE_SECRET_TENANT", "t")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("AZURE_SECRET_APPLICATION_ID and AZURE_SECRET_PASSWORD"),
-            "{err}"
-        );
-        let err = ServicePrincipal::resolve_with(None, None, env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("no Azure credentials"), "{err}");
-        let no_subscription = CredentialsSection {
-            subscription_id: None,
-            ..section
-        };
-        let err = ServicePrincipal::resolve_with(Some(&no_subscription), None, env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("AZURE_SUBSCRIPTION_ID"), "{err}");
     }
 }

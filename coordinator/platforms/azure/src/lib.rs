@@ -70,7 +70,7 @@ impl AzurePlatform {
     /// Signs in, and creates the resource group and the storage account unless they exist.
     pub async fn start(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
         let config = AzureConfig::from_section(section).map_err(anyhow::Error::msg)?;
-        let principal = ServicePrincipal::resolve(config.credentials.as_ref(), None)?;
+        let principal = ServicePrincipal::resolve(config.credentials.as_ref(), cache_dir)?;
         let http = http_client()?;
         let tokens = TokenSource::new(
             principal,
@@ -165,19 +165,9 @@ impl Platform for AzurePlatform {
     }
 
     fn python_for(&self, version: &str) -> Result<PathBuf> {
-        // Dependencies are installed here for Azure's Linux workers: the interpreter of the
-        // same version makes wheels that match.
-        for candidate in [format!("python{version}"), "python3".to_string()] {
-            let out = std::process::Command::new(&candidate)
-                .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-                .output();
-            if let Ok(out) = out {
-                if String::from_utf8_lossy(&out.stdout).trim() == version {
-                    return Ok(PathBuf::from(candidate));
-                }
-            }
-        }
-        bail!("Azure functions of Python {version} need python{version} here to install their dependencies")
+        // Dependencies are installed here, by the interpreter of the function's version, so
+        // that their wheels match the cloud's runtime.
+        sebs_platform::runtime::find_python(None, version, "deployment.azure")
     }
 
     async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {

@@ -89,8 +89,13 @@ struct KeyedTrigger {
 impl KeyedTrigger {
     async fn connect(&self) -> Result<HttpTrigger> {
         let s = &self.settings;
-        let principal = ServicePrincipal::resolve(None, Some(&s.subscription_id))
+        let cache = s
+            .credentials_cache
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("cache"));
+        let mut principal = ServicePrincipal::resolve(None, &cache)
             .context("the worker needs Azure credentials to read the function key")?;
+        principal.subscription_id.clone_from(&s.subscription_id);
         let http = http_client()?;
         let tokens = TokenSource::new(principal, &s.login_endpoint, MANAGEMENT_SCOPE, http.clone());
         let arm = Arm::new(

@@ -328,11 +328,12 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
         ],
     );
     server.on("POST", "/api/handler", vec![recorded("invocation", &[])]);
-    // The worker's own credentials come from its environment. Other tests of this binary may
-    // see them too: they are the same principal as their config files name.
-    std::env::set_var("AZURE_CLIENT_ID", "00000000-0000-0000-0000-00000000a99c");
-    std::env::set_var("AZURE_TENANT_ID", TENANT);
-    std::env::set_var("AZURE_CLIENT_SECRET", SECRET);
+    // The worker's credentials: the cache the platform saved them in (mode 0600), which the
+    // spec names.
+    let cached = cache.path().join("credentials/azure.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cached).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
     let built = sebs_platform_azure::trigger_factory().build(&spec).unwrap();
     let payload = Bytes::from_static(br#"{"size": 10}"#);
     let raw = built

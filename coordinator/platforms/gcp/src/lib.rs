@@ -174,19 +174,9 @@ impl Platform for GcpPlatform {
     }
 
     fn python_for(&self, version: &str) -> Result<PathBuf> {
-        // Dependencies travel in the source zip: they are installed here with the interpreter
-        // of the function's version, so that their wheels match.
-        for candidate in [format!("python{version}"), "python3".to_string()] {
-            let out = std::process::Command::new(&candidate)
-                .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-                .output();
-            if let Ok(out) = out {
-                if String::from_utf8_lossy(&out.stdout).trim() == version {
-                    return Ok(PathBuf::from(candidate));
-                }
-            }
-        }
-        bail!("Cloud Functions of Python {version} need python{version} here to install their dependencies")
+        // Dependencies are installed here, by the interpreter of the function's version, so
+        // that their wheels match the cloud's runtime.
+        sebs_platform::runtime::find_python(None, version, "deployment.gcp")
     }
 
     async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {
