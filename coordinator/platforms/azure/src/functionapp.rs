@@ -15,6 +15,8 @@ use reqwest::Method;
 use sebs_common::Language;
 use serde_json::{json, Value};
 
+use sebs_platform::{Resource, ResourceLog};
+
 use crate::arm::{status_of, Arm};
 use crate::resources::AzureResources;
 
@@ -49,8 +51,13 @@ pub fn runtime(language: Language, version: &str) -> (&'static str, String) {
     }
 }
 
-/// Creates the shared Linux Consumption plan unless it exists; returns its resource id.
-pub async fn ensure_plan(arm: &Arm, resources: &AzureResources) -> Result<String> {
+/// Creates the shared Linux Consumption plan unless it exists (recording it); returns its
+/// resource id.
+pub async fn ensure_plan(
+    arm: &Arm,
+    resources: &AzureResources,
+    log: &ResourceLog,
+) -> Result<String> {
     let path = format!(
         "{}/providers/Microsoft.Web/serverfarms/sebs-linux-consumption-{}",
         resources.group_path(arm),
@@ -68,6 +75,8 @@ pub async fn ensure_plan(arm: &Arm, resources: &AzureResources) -> Result<String
         arm.call_and_wait(Method::PUT, &path, WEB_API, Some(&body))
             .await
             .context("creating the consumption plan")?;
+        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        log.record(Resource::new("plan", &name, Some(path.clone())))?;
     }
     Ok(path)
 }
@@ -208,22 +217,5 @@ pub async fn function_key(
         }
         tracing::debug!(app, "functions host not ready for its keys yet: {error:#}");
         tokio::time::sleep(arm.poll_interval()).await;
-    }
-}
-
-/// Deletes the app (its plan and storage stay for the other functions).
-pub async fn delete(arm: &Arm, resources: &AzureResources, app: &str) -> Result<()> {
-    match arm
-        .call(
-            Method::DELETE,
-            &site_path(arm, resources, app),
-            WEB_API,
-            None,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if status_of(&e) == Some(404) => Ok(()),
-        Err(e) => Err(e.context(format!("deleting function app {app}"))),
     }
 }

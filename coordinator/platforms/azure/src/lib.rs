@@ -12,6 +12,7 @@ pub mod blob;
 pub mod config;
 pub mod credentials;
 pub mod functionapp;
+mod inventory;
 pub mod kudu;
 pub mod package;
 pub mod resources;
@@ -27,7 +28,8 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_platform::{
-    DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics, TriggerSpec,
+    DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform, ProviderMetrics,
+    Resource, ResourceLog, TriggerSpec,
 };
 use sebs_worker::RawInvocation;
 
@@ -55,6 +57,7 @@ pub struct AzurePlatform {
     storage: Arc<BlobStorage>,
     bucket: String,
     cache_dir: PathBuf,
+    log: ResourceLog,
 }
 
 /// The HTTP client of every Resource Manager and Kudu call.
@@ -85,9 +88,9 @@ impl AzurePlatform {
             config.poll_interval(),
             config.operation_timeout(),
         ));
-        let resources = AzureResources::resolve(&config, cache_dir)?;
-        resources.ensure(&arm).await?;
-        resources.save(cache_dir)?;
+        let log = ResourceLog::open(cache_dir, &format!("azure-{}", config.region))?;
+        let resources = AzureResources::resolve(&config, &log);
+        resources.ensure(&arm, &log).await?;
         let key = resources.storage_key(&arm).await?;
         let account =
             AccountKey::new(&resources.storage_account, &key).map_err(anyhow::Error::msg)?;
@@ -105,11 +108,8 @@ impl AzurePlatform {
             http,
             storage: Arc::new(storage),
             cache_dir: cache_dir.to_path_buf(),
+            log,
         })
-    }
-
-    pub fn resources(&self) -> &AzureResources {
-        &self.resources
     }
 
     /// The function app's name: the function's, made unique across Azure by the resources id.
@@ -184,8 +184,8 @@ impl Platform for AzurePlatform {
         let site = match found {
             Some(site) => site,
             None => {
-                let plan = functionapp::ensure_plan(arm, &self.resources).await?;
-                functionapp::create(
+                let plan = functionapp::ensure_plan(arm, &self.resources, &self.log).await?;
+                let site = functionapp::create(
                     arm,
                     &self.resources,
                     &app,
@@ -194,7 +194,11 @@ impl Platform for AzurePlatform {
                     &spec.language_version,
                     &settings,
                 )
-                .await?
+                .await?;
+                let path = functionapp::site_path(arm, &self.resources, &app);
+                self.log
+                    .record(Resource::new("function-app", &app, Some(path)))?;
+                site
             }
         };
         let hash = deployed_hash(spec);
@@ -265,4 +269,12 @@ impl Platform for AzurePlatform {
     }
 
     async fn shutdown(&self) {}
+
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        inventory::list(self).await
+    }
+
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        inventory::remove(self, resource).await
+    }
 }

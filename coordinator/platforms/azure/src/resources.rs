@@ -1,25 +1,24 @@
 //! The Azure resources every function shares: a resource group and a storage account (the
-//! benchmarks' bucket lives in it, and it backs the function apps' `AzureWebJobsStorage`).
+//! benchmarks' container lives in it, and it backs the function apps' `AzureWebJobsStorage`).
 //!
-//! Their names derive from a `resources_id` (8 random hex characters unless the config gives
-//! one), because storage account names are global across Azure. What sebs created is remembered
-//! in `<cache>/azure/resources.json`, so later runs reuse it.
-
-use std::path::{Path, PathBuf};
+//! Their names derive from a `resources_id`: the config's, else the `deployment_id` of the
+//! resource log (`<cache>/resources/azure-<region>.json`, 8 random hex characters), because
+//! storage account names are global across Azure. Whatever sebs creates is recorded in that log
+//! (`sebs resources list|remove`).
 
 use anyhow::{bail, Context, Result};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use sebs_platform::{Resource, ResourceLog};
 use serde_json::json;
 
 use crate::arm::{status_of, Arm};
 use crate::config::AzureConfig;
 
-const GROUPS_API: &str = "2021-04-01";
-const STORAGE_API: &str = "2023-01-01";
+pub const GROUPS_API: &str = "2021-04-01";
+pub const STORAGE_API: &str = "2023-01-01";
 
 /// The shared resources of one sebs deployment on Azure.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AzureResources {
     pub resources_id: String,
     pub region: String,
@@ -28,63 +27,25 @@ pub struct AzureResources {
 }
 
 impl AzureResources {
-    /// The config's names win; else the cached ones (for the same region); else new ones.
-    pub fn resolve(config: &AzureConfig, cache_dir: &Path) -> Result<Self> {
-        let cached = Self::load(cache_dir)?.filter(|c| c.region == config.region);
+    /// The config's names win; else names derived from the log's deployment id.
+    pub fn resolve(config: &AzureConfig, log: &ResourceLog) -> Self {
         let section = &config.resources;
         let resources_id = section
             .resources_id
             .clone()
-            .or_else(|| cached.as_ref().map(|c| c.resources_id.clone()))
-            .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
-        let reuse = |pick: fn(&AzureResources) -> &String| {
-            cached
-                .as_ref()
-                .filter(|c| c.resources_id == resources_id)
-                .map(|c| pick(c).clone())
-        };
-        Ok(AzureResources {
+            .unwrap_or_else(|| log.deployment_id().to_string());
+        AzureResources {
             resource_group: section
                 .resource_group
                 .clone()
-                .or_else(|| reuse(|c| &c.resource_group))
                 .unwrap_or_else(|| format!("sebs_resource_group_{resources_id}")),
             storage_account: section
                 .storage_account
                 .clone()
-                .or_else(|| reuse(|c| &c.storage_account))
                 .unwrap_or_else(|| format!("sebsstorage{resources_id}")),
             region: config.region.clone(),
             resources_id,
-        })
-    }
-
-    pub fn cache_file(cache_dir: &Path) -> PathBuf {
-        cache_dir.join("azure").join("resources.json")
-    }
-
-    fn load(cache_dir: &Path) -> Result<Option<Self>> {
-        let path = Self::cache_file(cache_dir);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| {
-                    format!("{}: not sebs's record of Azure resources", path.display())
-                })
-                .map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
-    }
-
-    /// Remembers the resources (renamed into place, so a concurrent reader sees whole files).
-    pub fn save(&self, cache_dir: &Path) -> Result<()> {
-        let path = Self::cache_file(cache_dir);
-        let dir = path.parent().unwrap_or(cache_dir);
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(".resources.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn group_path(&self, arm: &Arm) -> String {
@@ -95,7 +56,7 @@ impl AzureResources {
         )
     }
 
-    fn account_path(&self, arm: &Arm) -> String {
+    pub fn account_path(&self, arm: &Arm) -> String {
         format!(
             "{}/providers/Microsoft.Storage/storageAccounts/{}",
             self.group_path(arm),
@@ -103,8 +64,9 @@ impl AzureResources {
         )
     }
 
-    /// Creates the resource group and the storage account unless they exist.
-    pub async fn ensure(&self, arm: &Arm) -> Result<()> {
+    /// Creates the resource group and the storage account unless they exist, recording what it
+    /// created.
+    pub async fn ensure(&self, arm: &Arm, log: &ResourceLog) -> Result<()> {
         let group = self.group_path(arm);
         if arm.get_opt(&group, GROUPS_API).await?.is_none() {
             tracing::info!(group = %self.resource_group, region = %self.region, "creating azure resource group");
@@ -116,6 +78,11 @@ impl AzureResources {
             )
             .await
             .with_context(|| format!("creating resource group {}", self.resource_group))?;
+            log.record(Resource::new(
+                "resource-group",
+                &self.resource_group,
+                Some(group),
+            ))?;
         }
         let account = self.account_path(arm);
         if arm.get_opt(&account, STORAGE_API).await?.is_none() {
@@ -143,6 +110,11 @@ impl AzureResources {
                 }
                 return Err(e.context(format!("creating storage account {}", self.storage_account)));
             }
+            log.record(Resource::new(
+                "storage-account",
+                &self.storage_account,
+                Some(account),
+            ))?;
         }
         Ok(())
     }
@@ -187,27 +159,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_come_from_the_config_then_the_cache_then_a_new_id() {
+    fn names_come_from_the_config_else_from_the_logs_deployment_id() {
         let tmp = tempfile::tempdir().unwrap();
+        let log = ResourceLog::open(tmp.path(), "azure-westeurope").unwrap();
         let config = AzureConfig::default();
-        let fresh = AzureResources::resolve(&config, tmp.path()).unwrap();
-        assert_eq!(fresh.resources_id.len(), 8);
+        let derived = AzureResources::resolve(&config, &log);
+        assert_eq!(derived.resources_id, log.deployment_id());
         assert_eq!(
-            fresh.storage_account,
-            format!("sebsstorage{}", fresh.resources_id)
+            derived.storage_account,
+            format!("sebsstorage{}", log.deployment_id())
         );
-        fresh.save(tmp.path()).unwrap();
-        assert_eq!(AzureResources::resolve(&config, tmp.path()).unwrap(), fresh);
-
-        let mut other_region = AzureConfig::default();
-        other_region.region = "eastus".into();
-        let moved = AzureResources::resolve(&other_region, tmp.path()).unwrap();
-        assert_ne!(moved.resources_id, fresh.resources_id);
-
         let mut named = AzureConfig::default();
         named.resources.resources_id = Some("abc123".into());
         named.resources.resource_group = Some("my-group".into());
-        let given = AzureResources::resolve(&named, tmp.path()).unwrap();
+        let given = AzureResources::resolve(&named, &log);
         assert_eq!(given.resource_group, "my-group");
         assert_eq!(given.storage_account, "sebsstorageabc123");
     }

@@ -163,8 +163,10 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
         .expect("the account was created");
     assert_eq!(account_put.json()["sku"]["name"], "Standard_LRS");
     assert_eq!(account_put.json()["kind"], "StorageV2");
-    let saved = std::fs::read_to_string(cache.path().join("azure/resources.json")).unwrap();
-    assert!(saved.contains("sebs_resource_group_abc123"), "{saved}");
+    let saved =
+        std::fs::read_to_string(cache.path().join("resources/azure-westeurope.json")).unwrap();
+    assert!(saved.contains("\"resource-group\""), "{saved}");
+    assert!(saved.contains("\"storage-account\""), "{saved}");
     assert!(!saved.contains(SECRET));
 
     if azurite.is_some() {
@@ -307,6 +309,36 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
     assert_eq!(after["SEBS_PACKAGE_HASH"], "5e1f0c-t10");
     assert_eq!(after["FUNCTIONS_WORKER_RUNTIME"], "python");
     assert_eq!(after["cold_start"].as_str().map(str::len), Some(8));
+
+    // `sebs resources list` sees what was created, newest kinds first; `remove` deletes an app.
+    server.on(
+        "GET",
+        &site_path,
+        vec![recorded("site", &[("{{host}}", &host)])],
+    );
+    server.on("GET", &plan, vec![recorded("plan-created", &[])]);
+    server.on("GET", GROUP, vec![recorded("group-created", &[])]);
+    let listed = platform.resources().await.expect("list");
+    let kinds: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|l| (l.resource.kind.as_str(), l.exists))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("function-app", true),
+            ("plan", true),
+            ("storage-account", true),
+            ("resource-group", true)
+        ]
+    );
+    server.on("DELETE", &site_path, vec![Reply::empty(200)]);
+    platform
+        .remove_resource(&listed[0].resource)
+        .await
+        .expect("remove the app");
+    assert_eq!(server.requests_to("DELETE", &site_path).len(), 1);
+    assert_eq!(platform.resources().await.unwrap().len(), 3);
 
     // The trigger: the worker reads the function key (the host answers "not ready" once), then
     // calls the function with it. The spec it is built from carries no secret.
