@@ -1,9 +1,11 @@
 //! The service account sebs acts as on Google Cloud, and its OAuth access tokens.
 //!
 //! The key file comes from `deployment.gcp.credentials`, else `GOOGLE_APPLICATION_CREDENTIALS`
-//! (else SeBS's `GCP_SECRET_APPLICATION_CREDENTIALS`). Tokens are made by `gcloud-auth` (a
-//! JWT signed with the key, exchanged at the key's `token_uri`) and reused until they expire.
-//! The key's content is never logged or printed by `Debug`.
+//! (else SeBS's `GCP_SECRET_APPLICATION_CREDENTIALS`); a key read from either is copied to
+//! `<cache>/credentials/gcp.json` (mode 0600, folder 0700), which later runs use when neither is
+//! set. Tokens are made by `gcloud-auth` (a JWT signed with the key, exchanged at the key's
+//! `token_uri`) and reused until they expire. The key's content is never logged or printed by
+//! `Debug`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,17 +41,25 @@ impl std::fmt::Debug for ServiceAccount {
 impl ServiceAccount {
     /// `path` from the config wins over the environment; `project` from the config over
     /// `GCP_PROJECT_NAME` over the key's `project_id`.
-    pub fn resolve(path: Option<&Path>, project: Option<&str>) -> Result<Self> {
+    pub fn resolve(path: Option<&Path>, project: Option<&str>, cache_dir: &Path) -> Result<Self> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let key_path = path
+        let given = path
             .map(Path::to_path_buf)
             .or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from))
             .or_else(|| env("GCP_SECRET_APPLICATION_CREDENTIALS").map(PathBuf::from));
-        let Some(key_path) = key_path else {
-            bail!(
+        let cached = sebs_platform::credentials::cache_file(cache_dir, "gcp");
+        let key_path = match given {
+            Some(path) => {
+                cache_key(&path, &cached)?;
+                path
+            }
+            None if cached.is_file() => cached,
+            None => bail!(
                 "no Google Cloud credentials: set deployment.gcp.credentials or \
-                 GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
-            );
+                 GOOGLE_APPLICATION_CREDENTIALS to a service account key file (none is cached \
+                 in {})",
+                cached.display()
+            ),
         };
         let key = std::fs::read_to_string(&key_path)
             .with_context(|| format!("reading the service account key {}", key_path.display()))?;
@@ -109,6 +119,37 @@ impl ServiceAccount {
     pub fn key_json(&self) -> &str {
         &self.key
     }
+}
+
+/// Copies the key at `from` to the cache file `to`, readable by its owner only, through a
+/// private temporary file (the key is never in a file others can read).
+fn cache_key(from: &Path, to: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let key = std::fs::read(from)
+        .with_context(|| format!("reading the service account key {}", from.display()))?;
+    if std::fs::read(to).ok().as_deref() == Some(key.as_slice()) {
+        return Ok(());
+    }
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("closing {}", dir.display()))?;
+    let tmp = dir.join(format!(".gcp.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("writing {}", to.display()))?;
+    tracing::debug!(path = %to.display(), "service account key cached");
+    Ok(())
 }
 
 /// OAuth access tokens of a service account.

@@ -23,8 +23,8 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_platform::{
-    BuiltTrigger, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
-    TriggerFactory, TriggerSpec,
+    BuiltTrigger, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
+    ProviderMetrics, Resource, ResourceLog, TriggerFactory, TriggerSpec,
 };
 use sebs_worker::engine::WrapperReader;
 use sebs_worker::RawInvocation;
@@ -50,15 +50,17 @@ pub struct GcpPlatform {
     api: CloudFunctions,
     storage: Arc<GcsStorage>,
     bucket: String,
+    log: ResourceLog,
 }
 
 impl GcpPlatform {
-    /// Reads the service account and signs in.
-    pub async fn start(section: Option<&serde_json::Value>, _cache_dir: &Path) -> Result<Self> {
+    /// Reads the service account, signs in, and creates the benchmarks' bucket unless it exists.
+    pub async fn start(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
         let config = GcpConfig::from_section(section).map_err(anyhow::Error::msg)?;
         let account = ServiceAccount::resolve(
             config.credentials.as_deref(),
             config.project_name.as_deref(),
+            cache_dir,
         )?;
         let tokens = account.tokens().await?;
         let http = reqwest::Client::builder()
@@ -79,6 +81,12 @@ impl GcpPlatform {
             .chars()
             .take(63)
             .collect();
+        let bucket = bucket.trim_end_matches('-').to_string();
+        let log = ResourceLog::open(cache_dir, &format!("gcp-{}", config.region))?;
+        if !storage.bucket_exists(&bucket).await? {
+            storage.create_bucket(&bucket).await?;
+            log.record(Resource::new("bucket", &bucket, None))?;
+        }
         tracing::debug!(project = %account.project, region = %config.region, account = %account.email, "gcp platform ready");
         Ok(GcpPlatform {
             api: CloudFunctions {
@@ -92,8 +100,9 @@ impl GcpPlatform {
                 timeout: config.operation_timeout(),
             },
             storage: Arc::new(storage),
-            bucket: bucket.trim_end_matches('-').to_string(),
+            bucket,
             config,
+            log,
         })
     }
 
@@ -195,6 +204,11 @@ impl Platform for GcpPlatform {
                 let source = upload().await?;
                 api.create(&spec.name, &self.function_body(spec, Some(&source), &env))
                     .await?;
+                self.log.record(Resource::new(
+                    "function",
+                    &spec.name,
+                    Some(self.api.function_name(&spec.name)),
+                ))?;
             }
             Some(function) if function["labels"][HASH_LABEL] != hash_label(&spec.package_hash) => {
                 tracing::info!(function = %spec.name, "updating the cloud function's code");
@@ -294,6 +308,34 @@ impl Platform for GcpPlatform {
     }
 
     async fn shutdown(&self) {}
+
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        // Functions before the bucket; newest first within a kind.
+        let mut recorded = self.log.list()?;
+        recorded.reverse();
+        recorded.sort_by_key(|r| r.kind != "function");
+        let mut listed = Vec::with_capacity(recorded.len());
+        for resource in recorded {
+            let exists = match resource.kind.as_str() {
+                "function" => self.api.get(&resource.name).await?.is_some(),
+                "bucket" => self.storage.bucket_exists(&resource.name).await?,
+                other => bail!("the resource record has an unknown Google Cloud kind `{other}`"),
+            };
+            listed.push(ListedResource { resource, exists });
+        }
+        Ok(listed)
+    }
+
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        match resource.kind.as_str() {
+            "function" => self.api.delete(&resource.name).await?,
+            "bucket" => self.storage.delete_bucket(&resource.name).await?,
+            other => bail!("sebs does not know how to remove a {other} on Google Cloud"),
+        }
+        self.log.forget(&resource.kind, &resource.name)?;
+        tracing::info!(kind = %resource.kind, name = %resource.name, "removed");
+        Ok(())
+    }
 }
 
 /// Builds Google Cloud's triggers: plain HTTP to the function's URL.

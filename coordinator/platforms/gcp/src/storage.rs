@@ -13,6 +13,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use gcloud_storage::client::{Client, ClientConfig};
+use gcloud_storage::http::buckets::delete::DeleteBucketRequest;
+use gcloud_storage::http::buckets::get::GetBucketRequest;
 use gcloud_storage::http::buckets::insert::{
     BucketCreationConfig, InsertBucketParam, InsertBucketRequest,
 };
@@ -91,6 +93,39 @@ impl GcsStorage {
             endpoint: endpoint.to_string(),
             location: location.to_string(),
         })
+    }
+}
+
+impl GcsStorage {
+    /// Whether the bucket exists.
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, StorageError> {
+        check_bucket_name(bucket)?;
+        let request = GetBucketRequest {
+            bucket: bucket.to_string(),
+            ..Default::default()
+        };
+        match self.client.get_bucket(&request).await {
+            Ok(_) => Ok(true),
+            Err(e) if status(&e) == Some(404) => Ok(false),
+            Err(e) => Err(service_error("read bucket", bucket, e)),
+        }
+    }
+
+    /// Empties the bucket and deletes it (nothing to do when it is gone).
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        if !self.bucket_exists(bucket).await? {
+            return Ok(());
+        }
+        self.remove_prefix(bucket, "").await?;
+        let request = DeleteBucketRequest {
+            bucket: bucket.to_string(),
+            ..Default::default()
+        };
+        match self.client.delete_bucket(&request).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(service_error("delete bucket", bucket, e)),
+        }
     }
 }
 

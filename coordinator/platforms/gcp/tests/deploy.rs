@@ -37,6 +37,24 @@ fn recorded(name: &str, hash: &str) -> Reply {
     reply
 }
 
+const BUCKET: &str = "/storage/v1/b/sebs-benchmarks-sebs-test-project";
+
+/// Routes for `GcpPlatform::start`: the token, and the bucket (missing, then created, or there).
+fn record_start(server: &ReplayServer, bucket_exists: bool) {
+    server.on("POST", "/token", vec![recorded("token", "")]);
+    let bucket = recorded("bucket", "");
+    if bucket_exists {
+        server.on("GET", BUCKET, vec![bucket]);
+    } else {
+        let missing = Reply::json(
+            404,
+            &json!({"error": {"code": 404, "message": "The specified bucket does not exist.", "errors": [{"message": "The specified bucket does not exist.", "domain": "global", "reason": "notFound"}]}}),
+        );
+        server.on("GET", BUCKET, vec![missing, bucket.clone()]);
+        server.on("POST", "/storage/v1/b", vec![bucket]);
+    }
+}
+
 /// A key file whose `token_uri` is the recorded server, and the section that uses it.
 fn section(server: &ReplayServer, dir: &Path) -> serde_json::Value {
     let key = std::fs::read_to_string(recorded_path("service-account.json"))
@@ -79,7 +97,7 @@ fn spec(dir: &Path, memory_mb: u32) -> FunctionSpec {
 #[tokio::test]
 async fn creates_updates_invokes_and_forces_cold_starts() {
     let server = ReplayServer::start();
-    server.on("POST", "/token", vec![recorded("token", "")]);
+    record_start(&server, false);
     let tmp = tempfile::tempdir().unwrap();
     let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
         .await
@@ -88,6 +106,18 @@ async fn creates_updates_invokes_and_forces_cold_starts() {
         platform.benchmarks_bucket(),
         "sebs-benchmarks-sebs-test-project"
     );
+    let created = &server.requests_to("POST", "/storage/v1/b")[0];
+    assert!(
+        created.target.contains("project=sebs-test-project"),
+        "{}",
+        created.target
+    );
+    assert_eq!(created.json()["location"], "europe-west1");
+    // The key was cached for later runs, readable by its owner only.
+    let cached = tmp.path().join("credentials/gcp.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cached).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
     // The service account signed in with a JWT it signed with its key.
     let token = &server.requests_to("POST", "/token")[0];
     let form = String::from_utf8(token.body.clone()).unwrap();
@@ -220,6 +250,21 @@ async fn creates_updates_invokes_and_forces_cold_starts() {
     assert_eq!(env["LOG_EXECUTION_ID"], "true");
     assert_eq!(env["cold_start"].as_str().map(str::len), Some(8));
 
+    // `sebs resources list` sees the function and the bucket; `remove` deletes the function.
+    let listed = platform.resources().await.expect("list");
+    let kinds: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|l| (l.resource.kind.as_str(), l.exists))
+        .collect();
+    assert_eq!(kinds, [("function", true), ("bucket", true)]);
+    server.on("DELETE", FUNCTION, vec![recorded("operation-started", "")]);
+    platform
+        .remove_resource(&listed[0].resource)
+        .await
+        .expect("remove the function");
+    assert_eq!(server.requests_to("DELETE", FUNCTION).len(), 1);
+    assert_eq!(platform.resources().await.unwrap().len(), 1);
+
     // The trigger posts the event to the function's URL.
     let trigger_spec = platform.trigger_spec(&function, TriggerKind::Http).unwrap();
     assert!(platform
@@ -246,7 +291,7 @@ async fn creates_updates_invokes_and_forces_cold_starts() {
 #[tokio::test]
 async fn a_failed_roll_out_reports_the_operations_error() {
     let server = ReplayServer::start();
-    server.on("POST", "/token", vec![recorded("token", "")]);
+    record_start(&server, true);
     let tmp = tempfile::tempdir().unwrap();
     let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
         .await
@@ -294,7 +339,7 @@ async fn a_failed_roll_out_reports_the_operations_error() {
 #[tokio::test]
 async fn a_refused_request_names_googles_status() {
     let server = ReplayServer::start();
-    server.on("POST", "/token", vec![recorded("token", "")]);
+    record_start(&server, true);
     let tmp = tempfile::tempdir().unwrap();
     let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
         .await

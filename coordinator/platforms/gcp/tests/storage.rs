@@ -14,6 +14,28 @@ async fn gcs_storage_passes_the_storage_suite_against_the_emulator() {
 }
 
 #[tokio::test]
+async fn buckets_are_found_and_deleted_with_their_objects() {
+    let Some(emulator) = gcs_emulator() else {
+        return;
+    };
+    let store = GcsStorage::anonymous(&emulator.endpoint, "sebs-test");
+    assert!(!store.bucket_exists("sebs-doomed").await.unwrap());
+    store.create_bucket("sebs-doomed").await.unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    store
+        .upload("sebs-doomed", "a/b.txt", file.path())
+        .await
+        .unwrap();
+    assert!(store.bucket_exists("sebs-doomed").await.unwrap());
+    store.delete_bucket("sebs-doomed").await.unwrap();
+    assert!(!store.bucket_exists("sebs-doomed").await.unwrap());
+    store
+        .delete_bucket("sebs-doomed")
+        .await
+        .expect("deleting a deleted bucket");
+}
+
+#[tokio::test]
 async fn a_missing_bucket_is_a_service_error_naming_it() {
     let Some(emulator) = gcs_emulator() else {
         return;
