@@ -1,6 +1,9 @@
 //! The HTTP trigger over TLS against a real HTTPS server on 127.0.0.1 (Python's http.server in
 //! an SSL context, with a certificate the test makes for `localhost`).
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 //! replies, served by a real HTTP server on 127.0.0.1 (no Azure is reachable here). Blob storage
 //! goes to azurite when it is installed.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

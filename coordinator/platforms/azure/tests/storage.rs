@@ -1,5 +1,8 @@
 //! Blob storage against azurite, a real Blob service on 127.0.0.1.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use sebs_platform::{ObjectStorage, StorageError};
 use sebs_platform_azure::blob::BlobStorage;
 use sebs_platform_azure::sas::AccountKey;

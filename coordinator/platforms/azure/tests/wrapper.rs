@@ -1,6 +1,9 @@
 //! The Azure wrapper's `storage.py` (Blob REST with Shared Key, standard library only) against
 //! azurite, checked from both sides: what Python writes, sebs's Rust storage reads.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 

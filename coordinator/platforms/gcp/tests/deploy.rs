@@ -2,6 +2,9 @@
 //! Cloud Run replies, served by a real HTTP server on 127.0.0.1 (no Google API is reachable
 //! here). The service account key is a throwaway one made for these tests.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! Cloud Storage against gcp-storage-emulator, a real JSON API server on 127.0.0.1.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use sebs_platform::{ObjectStorage, StorageError};
 use sebs_platform_gcp::storage::GcsStorage;
 use sebs_testkit::emulators::gcs_emulator;

@@ -1,6 +1,9 @@
 //! The Google Cloud wrapper's `storage.py` (the JSON API, standard library only) against
 //! gcp-storage-emulator, checked from both sides: what Python writes, sebs's Rust storage reads.
 
+// Test code: a panic with a message is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 
