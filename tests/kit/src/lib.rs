@@ -12,6 +12,7 @@
 pub mod emulators;
 pub mod moto;
 pub mod replay;
+pub mod wrappers;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
