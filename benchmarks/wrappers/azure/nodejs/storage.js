@@ -6,9 +6,8 @@
 // requests are signed with Shared Key. No Azure SDK is packaged into the function.
 
 const crypto = require('crypto');
-const fs = require('fs');
-const path = require('path');
-const { PassThrough, Readable } = require('stream');
+
+const { ObjectStore, notFound } = require('../sebs_storage.js'); // the package root's shared part
 
 const VERSION = '2021-08-06';
 
@@ -22,33 +21,17 @@ function parseConnectionString(text) {
   return [fields.AccountName, Buffer.from(fields.AccountKey, 'base64'), endpoint.replace(/\/+$/, '')];
 }
 
-function notFound(message) {
-  const err = new Error(message);
-  err.code = 'ENOENT';
-  return err;
-}
-
 function xmlText(text) {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 }
 
-class storage {
+class storage extends ObjectStore {
   constructor() {
+    super();
     const text = process.env.STORAGE_CONNECTION_STRING;
     if (!text) throw new Error('STORAGE_CONNECTION_STRING is not set: sebs did not configure storage');
     [this.account, this.key, this.endpoint] = parseConnectionString(text);
     this.basePath = new URL(this.endpoint).pathname.replace(/\/+$/, ''); // "/devstoreaccount1" on azurite
-  }
-
-  static get_instance() {
-    if (!storage.instance) storage.instance = new storage();
-    return storage.instance;
-  }
-
-  // `dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects.
-  static unique_name(name) {
-    const ext = path.posix.extname(name);
-    return `${name.slice(0, name.length - ext.length)}.${crypto.randomBytes(4).toString('hex')}${ext}`;
   }
 
   _sign(method, pathname, query, headers) {
@@ -90,33 +73,9 @@ class storage {
     return key;
   }
 
-  // Returns [storedKey, promise]; the promise resolves when the object is stored.
-  upload(bucket, key, localPath) {
-    const stored = storage.unique_name(key);
-    return [stored, fs.promises.readFile(localPath).then((data) => this.writeObject(bucket, stored, data))];
-  }
-
-  // Returns [writable, promise, storedKey]; the object is stored once the writable is ended.
-  uploadStream(bucket, key) {
-    const stored = storage.unique_name(key);
-    const writable = new PassThrough();
-    const chunks = [];
-    writable.on('data', (chunk) => chunks.push(chunk));
-    const promise = new Promise((resolve, reject) => {
-      writable.on('end', () => this.writeObject(bucket, stored, Buffer.concat(chunks)).then(resolve, reject));
-      writable.on('error', reject);
-    });
-    return [writable, promise, stored];
-  }
-
-  async download(bucket, key, localPath) {
-    const data = await this._request('GET', bucket, key);
-    await fs.promises.mkdir(path.dirname(path.resolve(localPath)), { recursive: true });
-    await fs.promises.writeFile(localPath, data);
-  }
-
-  async downloadStream(bucket, key) {
-    return Readable.from([await this._request('GET', bucket, key)]);
+  // The object's bytes; an ENOENT error when it does not exist.
+  async readObject(bucket, key) {
+    return this._request('GET', bucket, key);
   }
 
   // Every key of `bucket` starting with `prefix` (a string prefix), sorted.

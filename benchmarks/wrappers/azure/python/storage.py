@@ -13,12 +13,12 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 import xml.etree.ElementTree as ElementTree
 from email.utils import formatdate
 
-_VERSION = "2021-08-06"
+from sebs_storage import ObjectStore, as_bytes  # the package root's shared part
 
+_VERSION = "2021-08-06"
 
 def _parse_connection_string(text):
     fields = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
@@ -30,28 +30,13 @@ def _parse_connection_string(text):
     )
     return account, base64.b64decode(key), endpoint.rstrip("/")
 
-
-class storage:
-    instance = None
-
+class storage(ObjectStore):
     def __init__(self):
         text = os.environ.get("STORAGE_CONNECTION_STRING")
         if not text:
             raise RuntimeError("STORAGE_CONNECTION_STRING is not set: sebs did not configure storage")
         self.account, self.key, self.endpoint = _parse_connection_string(text)
         self.base_path = urllib.parse.urlsplit(self.endpoint).path  # "/devstoreaccount1" on azurite
-
-    @staticmethod
-    def get_instance():
-        if storage.instance is None:
-            storage.instance = storage()
-        return storage.instance
-
-    @staticmethod
-    def unique_name(name):
-        """`dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects."""
-        base, ext = os.path.splitext(name)
-        return f"{base}.{uuid.uuid4().hex[:8]}{ext}"
 
     def _sign(self, method, path, query, headers):
         canonical_headers = "".join(
@@ -107,24 +92,11 @@ class storage:
 
     def write_object(self, bucket, key, source):
         """Stores `source` (bytes or a binary file object) under exactly `key`."""
-        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else source.read()
+        data = as_bytes(source)
         # An explicit content type: urllib would add its own form type, outside the signature.
         extra = {"x-ms-blob-type": "BlockBlob", "content-type": "application/octet-stream"}
         self._request("PUT", bucket, key, body=data, extra=extra)
         return key
-
-    def upload(self, bucket, key, filepath):
-        with open(filepath, "rb") as f:
-            return self.write_object(bucket, self.unique_name(key), f)
-
-    def upload_stream(self, bucket, key, data):
-        return self.write_object(bucket, self.unique_name(key), data)
-
-    def download(self, bucket, key, filepath):
-        data = self.download_stream(bucket, key)
-        os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
-        with open(filepath, "wb") as f:
-            f.write(data)
 
     def download_stream(self, bucket, key):
         return self._request("GET", bucket, key)
@@ -141,11 +113,3 @@ class storage:
             marker = root.findtext("NextMarker")
             if not marker:
                 return sorted(keys)
-
-    def download_directory(self, bucket, prefix, path):
-        """Downloads every object under `prefix` to `path/<key>` (the whole key, as SeBS does)."""
-        keys = self.list_directory(bucket, prefix)
-        if not keys:
-            raise FileNotFoundError(f"no objects under prefix {prefix!r} in container {bucket!r}")
-        for key in keys:
-            self.download(bucket, key, os.path.join(path, *key.split("/")))

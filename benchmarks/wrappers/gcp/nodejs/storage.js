@@ -6,36 +6,19 @@
 // credentials, as Google's client libraries do. No Google SDK is packaged into the function.
 
 const crypto = require('crypto');
-const fs = require('fs');
-const path = require('path');
-const { PassThrough, Readable } = require('stream');
+
+const { ObjectStore, notFound } = require('../sebs_storage.js'); // the package root's shared part
 
 const METADATA_TOKEN = 'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token';
 
-function notFound(message) {
-  const err = new Error(message);
-  err.code = 'ENOENT';
-  return err;
-}
-
-class storage {
+class storage extends ObjectStore {
   constructor() {
+    super();
     const emulator = process.env.STORAGE_EMULATOR_HOST;
     this.endpoint = (emulator || 'https://storage.googleapis.com').replace(/\/+$/, '');
     this.anonymous = Boolean(emulator);
     this.token = null;
     this.expires = 0;
-  }
-
-  static get_instance() {
-    if (!storage.instance) storage.instance = new storage();
-    return storage.instance;
-  }
-
-  // `dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects.
-  static unique_name(name) {
-    const ext = path.posix.extname(name);
-    return `${name.slice(0, name.length - ext.length)}.${crypto.randomBytes(4).toString('hex')}${ext}`;
   }
 
   async _authorization() {
@@ -77,33 +60,9 @@ class storage {
     return key;
   }
 
-  // Returns [storedKey, promise]; the promise resolves when the object is stored.
-  upload(bucket, key, localPath) {
-    const stored = storage.unique_name(key);
-    return [stored, fs.promises.readFile(localPath).then((data) => this.writeObject(bucket, stored, data))];
-  }
-
-  // Returns [writable, promise, storedKey]; the object is stored once the writable is ended.
-  uploadStream(bucket, key) {
-    const stored = storage.unique_name(key);
-    const writable = new PassThrough();
-    const chunks = [];
-    writable.on('data', (chunk) => chunks.push(chunk));
-    const promise = new Promise((resolve, reject) => {
-      writable.on('end', () => this.writeObject(bucket, stored, Buffer.concat(chunks)).then(resolve, reject));
-      writable.on('error', reject);
-    });
-    return [writable, promise, stored];
-  }
-
-  async download(bucket, key, localPath) {
-    const data = await this._request('GET', `${this._objectUrl(bucket, key)}?alt=media`, `${bucket}/${key}`);
-    await fs.promises.mkdir(path.dirname(path.resolve(localPath)), { recursive: true });
-    await fs.promises.writeFile(localPath, data);
-  }
-
-  async downloadStream(bucket, key) {
-    return Readable.from([await this._request('GET', `${this._objectUrl(bucket, key)}?alt=media`, `${bucket}/${key}`)]);
+  // The object's bytes; an ENOENT error when it does not exist.
+  async readObject(bucket, key) {
+    return this._request('GET', `${this._objectUrl(bucket, key)}?alt=media`, `${bucket}/${key}`);
   }
 
   // Every key of `bucket` starting with `prefix` (a string prefix), sorted.

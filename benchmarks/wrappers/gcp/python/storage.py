@@ -14,29 +14,16 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from sebs_storage import ObjectStore, as_bytes  # the package root's shared part
+
 _METADATA_TOKEN = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
 
-
-class storage:
-    instance = None
-
+class storage(ObjectStore):
     def __init__(self):
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         self.endpoint = (emulator or "https://storage.googleapis.com").rstrip("/")
         self.anonymous = bool(emulator)
         self._token, self._expires = None, 0.0
-
-    @staticmethod
-    def get_instance():
-        if storage.instance is None:
-            storage.instance = storage()
-        return storage.instance
-
-    @staticmethod
-    def unique_name(name):
-        """`dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects."""
-        base, ext = os.path.splitext(name)
-        return f"{base}.{uuid.uuid4().hex[:8]}{ext}"
 
     def _authorization(self):
         if self.anonymous:
@@ -71,7 +58,7 @@ class storage:
         small objects; it also works for empty objects on the emulator, where a media upload
         does not.
         """
-        data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else source.read()
+        data = as_bytes(source)
         boundary = uuid.uuid4().hex
         metadata = json.dumps({"name": key}).encode()
         body = (
@@ -86,19 +73,6 @@ class storage:
             "POST", url, body, {"Content-Type": f"multipart/related; boundary={boundary}"}, what=f"{bucket}/{key}"
         )
         return key
-
-    def upload(self, bucket, key, filepath):
-        with open(filepath, "rb") as f:
-            return self.write_object(bucket, self.unique_name(key), f)
-
-    def upload_stream(self, bucket, key, data):
-        return self.write_object(bucket, self.unique_name(key), data)
-
-    def download(self, bucket, key, filepath):
-        data = self.download_stream(bucket, key)
-        os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
-        with open(filepath, "wb") as f:
-            f.write(data)
 
     def download_stream(self, bucket, key):
         return self._request("GET", self._object_url(bucket, key) + "?alt=media", what=f"{bucket}/{key}")
@@ -116,11 +90,3 @@ class storage:
             token = page.get("nextPageToken")
             if not token:
                 return sorted(keys)
-
-    def download_directory(self, bucket, prefix, path):
-        """Downloads every object under `prefix` to `path/<key>` (the whole key, as SeBS does)."""
-        keys = self.list_directory(bucket, prefix)
-        if not keys:
-            raise FileNotFoundError(f"no objects under prefix {prefix!r} in bucket {bucket!r}")
-        for key in keys:
-            self.download(bucket, key, os.path.join(path, *key.split("/")))

@@ -10,7 +10,7 @@ use sebs_platform_azure::blob::BlobStorage;
 use sebs_platform_azure::resources::connection_string;
 use sebs_platform_azure::sas::AccountKey;
 use sebs_testkit::emulators::{azurite, AZURITE_ACCOUNT, AZURITE_KEY};
-use sebs_testkit::wrappers::storage_check;
+use sebs_testkit::wrappers::storage_check_both;
 
 #[tokio::test]
 async fn the_wrappers_storage_works_against_azurite() {
@@ -21,12 +21,7 @@ async fn the_wrappers_storage_works_against_azurite() {
     let connection = connection_string(AZURITE_ACCOUNT, AZURITE_KEY, &azurite.blob_endpoint);
     let env = [("STORAGE_CONNECTION_STRING", connection.as_str())];
 
-    let mut written = storage_check("azure", "python", "wrapper-check", &env);
-    assert_eq!(written.len(), 5, "{written:?}");
-    let node = storage_check("azure", "nodejs", "wrapper-check", &env);
-    assert_eq!(node.len(), 4, "{node:?}");
-    written.extend(node);
-    written.sort();
+    let written = storage_check_both("azure", "wrapper-check", &env);
     assert_eq!(rust.list("wrapper-check", "").await.unwrap(), written);
     for key in written.iter().filter(|k| k.ends_with("nested/b.bin")) {
         assert_eq!(
