@@ -26,6 +26,7 @@ pub mod archive;
 pub mod credentials;
 pub mod resources;
 pub mod runtime;
+pub mod section;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

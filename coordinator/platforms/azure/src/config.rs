@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sebs_platform::section;
 use serde::Deserialize;
 
 /// How sebs deploys to Azure Functions. Every field is optional.
@@ -82,11 +83,7 @@ impl Default for Endpoints {
 impl AzureConfig {
     /// Parses and checks the `deployment.azure` section.
     pub fn from_section(section: Option<&serde_json::Value>) -> Result<Self, String> {
-        let config: AzureConfig = match section {
-            None => AzureConfig::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.azure.{}: {}", e.path(), e.inner()))?,
-        };
+        let config: AzureConfig = section::parse("azure", section)?;
         if config.region.is_empty()
             || !config
                 .region
@@ -98,16 +95,13 @@ impl AzureConfig {
                 config.region
             ));
         }
-        for (field, value) in [
-            ("poll_interval", config.poll_interval),
-            ("operation_timeout", config.operation_timeout),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(format!(
-                    "deployment.azure.{field}: {value} is not a number of seconds"
-                ));
-            }
-        }
+        section::check_seconds(
+            "azure",
+            &[
+                ("poll_interval", config.poll_interval),
+                ("operation_timeout", config.operation_timeout),
+            ],
+        )?;
         if let Some(id) = &config.resources.resources_id {
             if id.is_empty()
                 || id.len() > 8
@@ -121,19 +115,17 @@ impl AzureConfig {
                 ));
             }
         }
-        for (field, value) in [
-            ("endpoints.management", &config.endpoints.management),
-            ("endpoints.login", &config.endpoints.login),
-            ("endpoints.kudu", &config.endpoints.kudu),
-            ("endpoints.blob", &config.endpoints.blob),
-            ("endpoints.functions", &config.endpoints.functions),
-        ] {
-            if !(value.starts_with("https://") || value.starts_with("http://")) {
-                return Err(format!(
-                    "deployment.azure.{field}: `{value}` is not an http(s) URL"
-                ));
-            }
-        }
+        let e = &config.endpoints;
+        section::check_urls(
+            "azure",
+            &[
+                ("endpoints.management", &e.management),
+                ("endpoints.login", &e.login),
+                ("endpoints.kudu", &e.kudu),
+                ("endpoints.blob", &e.blob),
+                ("endpoints.functions", &e.functions),
+            ],
+        )?;
         Ok(config)
     }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sebs_platform::section;
 use serde::Deserialize;
 
 /// How sebs deploys to Cloud Functions. Every field is optional.
@@ -64,11 +65,7 @@ impl Default for Endpoints {
 impl GcpConfig {
     /// Parses and checks the `deployment.gcp` section.
     pub fn from_section(section: Option<&serde_json::Value>) -> Result<Self, String> {
-        let config: GcpConfig = match section {
-            None => GcpConfig::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.gcp.{}: {}", e.path(), e.inner()))?,
-        };
+        let config: GcpConfig = section::parse("gcp", section)?;
         let region_ok = config.region.split('-').count() >= 2
             && config
                 .region
@@ -80,27 +77,22 @@ impl GcpConfig {
                 config.region
             ));
         }
-        for (field, value) in [
-            ("poll_interval", config.poll_interval),
-            ("operation_timeout", config.operation_timeout),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(format!(
-                    "deployment.gcp.{field}: {value} is not a number of seconds"
-                ));
-            }
-        }
-        for (field, value) in [
-            ("endpoints.functions", &config.endpoints.functions),
-            ("endpoints.run", &config.endpoints.run),
-            ("endpoints.storage", &config.endpoints.storage),
-        ] {
-            if !(value.starts_with("https://") || value.starts_with("http://")) {
-                return Err(format!(
-                    "deployment.gcp.{field}: `{value}` is not an http(s) URL"
-                ));
-            }
-        }
+        section::check_seconds(
+            "gcp",
+            &[
+                ("poll_interval", config.poll_interval),
+                ("operation_timeout", config.operation_timeout),
+            ],
+        )?;
+        let e = &config.endpoints;
+        section::check_urls(
+            "gcp",
+            &[
+                ("endpoints.functions", &e.functions),
+                ("endpoints.run", &e.run),
+                ("endpoints.storage", &e.storage),
+            ],
+        )?;
         Ok(config)
     }
 
