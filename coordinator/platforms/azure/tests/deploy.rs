@@ -62,6 +62,15 @@ fn section(server: &ReplayServer, blob: &str) -> serde_json::Value {
     })
 }
 
+/// A cache folder and the platform started against the recorded server, its blobs at `blob`.
+async fn started(server: &ReplayServer, blob: &str) -> (tempfile::TempDir, AzurePlatform) {
+    let cache = tempfile::tempdir().unwrap();
+    let platform = AzurePlatform::start(Some(&section(server, blob)), cache.path())
+        .await
+        .expect("start");
+    (cache, platform)
+}
+
 /// Routes for `AzurePlatform::start` creating the group and the account from scratch.
 fn record_start(server: &ReplayServer) {
     server.on(
@@ -138,10 +147,7 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
         .map(|a| a.blob_endpoint.clone())
         .unwrap_or_else(|| server.url().to_string());
     record_start(&server);
-    let cache = tempfile::tempdir().unwrap();
-    let platform = AzurePlatform::start(Some(&section(&server, &blob)), cache.path())
-        .await
-        .expect("start");
+    let (cache, platform) = started(&server, &blob).await;
 
     // Start signed in once, found nothing, created the group and the account (following the
     // 202 Location until it answered 200), and read the account's key.
@@ -401,10 +407,7 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
 async fn a_failed_zip_deploy_reports_kudus_log() {
     let server = ReplayServer::start();
     record_start(&server);
-    let cache = tempfile::tempdir().unwrap();
-    let platform = AzurePlatform::start(Some(&section(&server, server.url())), cache.path())
-        .await
-        .expect("start");
+    let (_cache, platform) = started(&server, server.url()).await;
     let host = server.url().trim_start_matches("http://").to_string();
     let site_path = format!("{GROUP}/providers/Microsoft.Web/sites/{APP}");
     server.on(

@@ -58,6 +58,17 @@ fn record_start(server: &ReplayServer, bucket_exists: bool) {
     }
 }
 
+/// A recorded server, a cache folder and the platform started against them.
+async fn started(bucket_exists: bool) -> (ReplayServer, tempfile::TempDir, GcpPlatform) {
+    let server = ReplayServer::start();
+    record_start(&server, bucket_exists);
+    let tmp = tempfile::tempdir().unwrap();
+    let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
+        .await
+        .expect("start");
+    (server, tmp, platform)
+}
+
 /// A key file whose `token_uri` is the recorded server, and the section that uses it.
 fn section(server: &ReplayServer, dir: &Path) -> serde_json::Value {
     let key = std::fs::read_to_string(recorded_path("service-account.json"))
@@ -99,12 +110,7 @@ fn spec(dir: &Path, memory_mb: u32) -> FunctionSpec {
 
 #[tokio::test]
 async fn creates_updates_invokes_and_forces_cold_starts() {
-    let server = ReplayServer::start();
-    record_start(&server, false);
-    let tmp = tempfile::tempdir().unwrap();
-    let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
-        .await
-        .expect("start");
+    let (server, tmp, platform) = started(false).await;
     assert_eq!(
         platform.benchmarks_bucket(),
         "sebs-benchmarks-sebs-test-project"
@@ -293,12 +299,7 @@ async fn creates_updates_invokes_and_forces_cold_starts() {
 
 #[tokio::test]
 async fn a_failed_roll_out_reports_the_operations_error() {
-    let server = ReplayServer::start();
-    record_start(&server, true);
-    let tmp = tempfile::tempdir().unwrap();
-    let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
-        .await
-        .expect("start");
+    let (server, tmp, platform) = started(true).await;
     // The function runs an older package, so new code goes up, and its revision fails.
     server.on(
         "GET",
@@ -341,12 +342,7 @@ async fn a_failed_roll_out_reports_the_operations_error() {
 
 #[tokio::test]
 async fn a_refused_request_names_googles_status() {
-    let server = ReplayServer::start();
-    record_start(&server, true);
-    let tmp = tempfile::tempdir().unwrap();
-    let platform = GcpPlatform::start(Some(&section(&server, tmp.path())), tmp.path())
-        .await
-        .expect("start");
+    let (server, tmp, platform) = started(true).await;
     server.on(
         "GET",
         FUNCTION,
