@@ -3,6 +3,8 @@
 //! measured in `x-sebs-*` headers (the local counterpart of AWS's REPORT log line).
 //!
 //! Being plain HTTP, the same endpoint serves triggers in this process and workers elsewhere.
+//! `POST /nosql/<operation>` serves the platform's NoSQL tables to function instances
+//! (`nosql_api`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -19,6 +21,8 @@ use sebs_common::ErrorKind;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::nosql::MemoryTables;
+use super::nosql_api;
 use super::pool::FunctionPool;
 
 pub const INSTANCE_HEADER: &str = "x-sebs-instance";
@@ -61,6 +65,7 @@ impl Report {
 pub async fn serve(
     listener: TcpListener,
     functions: Functions,
+    tables: Arc<MemoryTables>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -76,9 +81,9 @@ pub async fn serve(
             }
         };
         stream.set_nodelay(true).ok();
-        let functions = functions.clone();
+        let (functions, tables) = (functions.clone(), tables.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, functions.clone()));
+            let service = service_fn(move |req| handle(req, functions.clone(), tables.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
@@ -94,7 +99,12 @@ pub fn url(addr: SocketAddr, function: &str) -> String {
 async fn handle(
     req: Request<Incoming>,
     functions: Functions,
+    tables: Arc<MemoryTables>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(operation) = req.uri().path().strip_prefix("/nosql/") {
+        let operation = operation.to_string();
+        return Ok(nosql_reply(req, &tables, &operation).await);
+    }
     let name = req
         .uri()
         .path()
@@ -166,6 +176,32 @@ async fn handle(
     h.insert(INSTANCE_HEADER, served.instance_id.into());
     h.insert(INIT_HEADER, served.init_us.into());
     Ok(response)
+}
+
+async fn nosql_reply(
+    req: Request<Incoming>,
+    tables: &MemoryTables,
+    operation: &str,
+) -> Response<Full<Bytes>> {
+    let (status, reply) = if req.method() != http::Method::POST {
+        let e = serde_json::json!({"error": "use POST"});
+        (StatusCode::METHOD_NOT_ALLOWED, e)
+    } else {
+        match req.into_body().collect().await {
+            Ok(body) => nosql_api::handle(tables, operation, &body.to_bytes()).await,
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": e.to_string()}),
+            ),
+        }
+    };
+    let mut r = Response::new(Full::new(Bytes::from(reply.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn error_reply(

@@ -34,6 +34,8 @@ pub struct InstanceSpec {
     pub timeout: Duration,
     pub startup_timeout: Duration,
     pub enforce_memory_limit: bool,
+    /// The function's own environment (its NoSQL tables and endpoint, for one).
+    pub environment: Vec<(String, String)>,
 }
 
 /// How one invocation on an instance ended.
@@ -92,6 +94,7 @@ impl Instance {
             .env("SEBS_FUNCTION_NAME", &spec.function)
             .env("SEBS_MEMORY_MB", spec.memory_mb.to_string())
             .env("cold_start", generation.to_string())
+            .envs(spec.environment.iter().map(|(k, v)| (k, v)))
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())

@@ -8,6 +8,8 @@ pub mod config;
 pub mod gateway;
 mod instance;
 mod memory;
+pub mod nosql;
+mod nosql_api;
 mod pool;
 pub mod storage;
 
@@ -29,12 +31,13 @@ use tokio::sync::watch;
 use self::config::LocalConfig;
 use self::gateway::Functions;
 use self::instance::InstanceSpec;
+use self::nosql::MemoryTables;
 use self::pool::FunctionPool;
 use self::storage::DirStorage;
 use sebs_platform::runtime::{check_version, find_python};
 use sebs_platform::{
-    BuiltTrigger, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
-    ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
+    BuiltTrigger, DeployedFunction, FunctionSpec, ListedResource, NoSqlStorage, ObjectStorage,
+    Platform, ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
 
 /// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
@@ -44,6 +47,7 @@ const CLIENT_GRACE: Duration = Duration::from_secs(30);
 pub struct LocalPlatform {
     config: LocalConfig,
     storage: Arc<DirStorage>,
+    tables: Arc<MemoryTables>,
     functions: Functions,
     address: SocketAddr,
     runtime_dir: tempfile::TempDir,
@@ -73,12 +77,19 @@ impl LocalPlatform {
         let address = listener.local_addr()?;
         let functions: Functions = Arc::new(RwLock::new(HashMap::new()));
         let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
+        let tables = Arc::new(MemoryTables::default());
+        tokio::spawn(gateway::serve(
+            listener,
+            functions.clone(),
+            tables.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(reap_idle(functions.clone(), config.idle_timeout(), stop));
         tracing::debug!(%address, storage = %storage_dir.display(), "local platform started");
         Ok(LocalPlatform {
             config,
             storage: Arc::new(DirStorage::new(storage_dir)),
+            tables,
             functions,
             address,
             runtime_dir,
@@ -115,6 +126,10 @@ impl Platform for LocalPlatform {
         self.storage.clone()
     }
 
+    fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
+        Some(self.tables.clone())
+    }
+
     fn benchmarks_bucket(&self) -> &str {
         &self.config.bucket
     }
@@ -148,6 +163,15 @@ impl Platform for LocalPlatform {
             timeout: spec.timeout,
             startup_timeout: self.config.startup_timeout(),
             enforce_memory_limit: self.config.enforce_memory_limit,
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([(
+                    "NOSQL_STORAGE_ENDPOINT".to_string(),
+                    self.address.to_string(),
+                )])
+                .collect(),
         };
         tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
         let pool = Arc::new(FunctionPool::new(instance_spec, self.config.max_instances));
