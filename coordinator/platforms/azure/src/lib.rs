@@ -181,6 +181,14 @@ impl Platform for AzurePlatform {
             Some(_) => functionapp::settings(arm, &self.resources, &app).await?,
             None => self.initial_settings(spec),
         };
+        // The function's own variables (NoSQL table names, ...) are app settings.
+        let mut settings_changed = false;
+        for (name, value) in &spec.environment {
+            if settings.get(name) != Some(value) {
+                settings.insert(name.clone(), value.clone());
+                settings_changed = true;
+            }
+        }
         let site = match found {
             Some(site) => site,
             None => {
@@ -210,6 +218,12 @@ impl Platform for AzurePlatform {
             functionapp::put_settings(arm, &self.resources, &app, &settings).await?;
             functionapp::sync_triggers(arm, &self.resources, &app).await?;
             tracing::info!(app, "function deployed");
+        } else if settings_changed {
+            functionapp::put_settings(arm, &self.resources, &app, &settings).await?;
+            tracing::info!(
+                app,
+                "function app already runs this package; its settings changed"
+            );
         } else {
             tracing::info!(app, "function app already runs this package");
         }

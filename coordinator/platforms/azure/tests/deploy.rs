@@ -128,6 +128,11 @@ fn spec(package_dir: PathBuf) -> FunctionSpec {
         package_hash: "5e1f0c".into(),
         memory_mb: 1536,
         timeout: Duration::from_secs(10),
+        environment: [(
+            "NOSQL_STORAGE_TABLE_carts".to_string(),
+            "sebs-carts".to_string(),
+        )]
+        .into(),
     }
 }
 
@@ -250,6 +255,7 @@ async fn creates_resources_deploys_invokes_and_forces_cold_starts() {
         .ends_with("serverfarms/sebs-linux-consumption-abc123"));
     let app_settings = body["properties"]["siteConfig"]["appSettings"].to_string();
     for setting in [
+        "NOSQL_STORAGE_TABLE_carts",
         "FUNCTIONS_WORKER_RUNTIME",
         "AzureWebJobsStorage",
         "STORAGE_CONNECTION_STRING",

@@ -194,6 +194,9 @@ impl Platform for GcpPlatform {
         let existing = api.get(&spec.name).await?;
         let mut env = existing.as_ref().map(environment).unwrap_or_default();
         env.entry(COLD_START_VARIABLE.to_string()).or_default();
+        // The function's own variables (NoSQL table names, ...).
+        env.extend(spec.environment.clone());
+        let env_changed = existing.as_ref().is_some_and(|f| environment(f) != env);
         let upload = || async {
             let zip = package::source_zip(&spec.package_dir, spec.language)?;
             api.upload_source(zip).await
@@ -214,7 +217,8 @@ impl Platform for GcpPlatform {
                 tracing::info!(function = %spec.name, "updating the cloud function's code");
                 let source = upload().await?;
                 let mask = "buildConfig.source,buildConfig.runtime,buildConfig.entryPoint,labels,\
-                            serviceConfig.availableMemory,serviceConfig.timeoutSeconds";
+                            serviceConfig.availableMemory,serviceConfig.timeoutSeconds,\
+                            serviceConfig.environmentVariables";
                 api.patch(
                     &spec.name,
                     &self.function_body(spec, Some(&source), &env),
@@ -228,10 +232,15 @@ impl Platform for GcpPlatform {
                 let config = &function["serviceConfig"];
                 if config["availableMemory"] != memory.as_str()
                     || config["timeoutSeconds"] != timeout
+                    || env_changed
                 {
                     tracing::info!(function = %spec.name, memory = %memory, timeout, "updating the cloud function's configuration");
-                    let mask = "serviceConfig.availableMemory,serviceConfig.timeoutSeconds";
-                    api.patch(&spec.name, &self.function_body(spec, None, &env), mask)
+                    let mut mask =
+                        "serviceConfig.availableMemory,serviceConfig.timeoutSeconds".to_string();
+                    if env_changed {
+                        mask.push_str(",serviceConfig.environmentVariables");
+                    }
+                    api.patch(&spec.name, &self.function_body(spec, None, &env), &mask)
                         .await?;
                 } else {
                     tracing::info!(function = %spec.name, "cloud function already runs this package");

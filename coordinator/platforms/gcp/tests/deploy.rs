@@ -105,6 +105,7 @@ fn spec(dir: &Path, memory_mb: u32) -> FunctionSpec {
         package_hash: HASH.into(),
         memory_mb,
         timeout: Duration::from_secs(10),
+        environment: Default::default(),
     }
 }
 
