@@ -284,10 +284,17 @@ fn unknown_benchmark_and_language_are_named() {
     assert_eq!(run.code(), Some(2), "clap rejects it");
     assert!(run.stderr().contains("java"), "{}", run.stderr());
 
-    let run = sebs(&["benchmark", "invoke", "110", "test", "--deployment", "gcp"]);
+    let run = sebs(&[
+        "benchmark",
+        "invoke",
+        "110",
+        "test",
+        "--deployment",
+        "docker",
+    ]);
     assert_eq!(run.code(), Some(2));
     assert!(
-        run.stderr().contains("`gcp` is not available"),
+        run.stderr().contains("`docker` is not available"),
         "{}",
         run.stderr()
     );

@@ -28,8 +28,16 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             )
             .await?,
         )),
+        // Azure and Google Cloud.
+        Deployment::Azure => Ok(Arc::new(
+            sebs_platform_azure::AzurePlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
+        Deployment::Gcp => Ok(Arc::new(
+            sebs_platform_gcp::GcpPlatform::start(run.platform_section.as_ref(), cache_dir).await?,
+        )),
         other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local` and `aws` run functions today \
+            "deployment `{other}` is not available in this build yet; only `local`, `aws`, `azure` and `gcp` run functions today \
              (see README.md, \"Platforms\")"
         ),
     }
@@ -40,5 +48,7 @@ pub fn trigger_factories() -> TriggerFactories {
     TriggerFactories::new(vec![
         sebs_platform_local::trigger_factory(),
         sebs_platform_aws::trigger_factory(),
+        sebs_platform_azure::trigger_factory(),
+        sebs_platform_gcp::trigger_factory(),
     ])
 }

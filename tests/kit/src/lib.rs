@@ -9,8 +9,11 @@
 // Test support: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod emulators;
 pub mod moto;
 pub mod picture;
+pub mod replay;
+pub mod wrappers;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -24,13 +24,16 @@
 //! 7. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
+pub mod archive;
 pub mod credentials;
 pub mod nosql;
 pub mod resources;
 pub mod runtime;
+pub mod section;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trigger;
 
 use std::collections::{BTreeMap, HashMap};
