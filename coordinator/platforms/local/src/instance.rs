@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -19,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use super::memory;
+use super::pool::{InstanceFailure, InstanceReply, Sandbox};
 
 /// Everything needed to start instances of one function.
 #[derive(Clone, Debug)]
@@ -36,34 +38,15 @@ pub struct InstanceSpec {
     pub enforce_memory_limit: bool,
 }
 
-/// How one invocation on an instance ended.
-#[derive(Debug)]
-pub struct InstanceReply {
-    pub status: u16,
-    pub body: Bytes,
-    /// µs from sending the request to the instance to having its whole reply.
-    pub execution_us: u64,
-    /// Peak resident memory during the invocation, KiB (0 when unknown).
-    pub peak_kib: u64,
-}
-
-#[derive(Debug)]
-pub struct InstanceFailure {
-    pub kind: ErrorKind,
-    pub message: String,
-    pub execution_us: u64,
-}
-
 /// The last lines an instance wrote to stderr, kept to explain a crash.
 type StderrTail = Arc<Mutex<VecDeque<String>>>;
 const STDERR_LINES: usize = 20;
 
 #[derive(Debug)]
 pub struct Instance {
-    pub id: u64,
-    /// The cold-start generation the instance was started in.
-    pub generation: u64,
-    pub last_used: Instant,
+    id: u64,
+    generation: u64,
+    last_used: Instant,
     pid: u32,
     child: Child,
     sender: SendRequest<Full<Bytes>>,
@@ -71,10 +54,28 @@ pub struct Instance {
     tmpdir: PathBuf,
 }
 
-impl Instance {
-    /// Starts the process and waits until it listens. Returns the instance and how long the
-    /// start took.
-    pub async fn start(
+#[async_trait]
+impl Sandbox for Instance {
+    type Spec = InstanceSpec;
+
+    fn function(spec: &InstanceSpec) -> &str {
+        &spec.function
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+
+    /// Starts the process and waits until it listens.
+    async fn start(
         spec: &InstanceSpec,
         id: u64,
         generation: u64,
@@ -175,9 +176,7 @@ impl Instance {
         Ok((instance, started.elapsed()))
     }
 
-    /// Sends one event. On `Err` the instance is broken (stopped, crashed or over its limits)
-    /// and must be discarded.
-    pub async fn invoke(
+    async fn invoke(
         &mut self,
         spec: &InstanceSpec,
         event: Bytes,
@@ -255,7 +254,9 @@ impl Instance {
             )),
         }
     }
+}
 
+impl Instance {
     fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
         InstanceFailure {
             kind,

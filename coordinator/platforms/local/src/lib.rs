@@ -8,7 +8,7 @@ pub mod config;
 pub mod gateway;
 mod instance;
 mod memory;
-mod pool;
+pub mod pool;
 pub mod storage;
 
 use std::collections::HashMap;
@@ -22,29 +22,25 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
-use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
-use sebs_worker::{HttpTrigger, RawInvocation};
+use sebs_worker::RawInvocation;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use self::config::LocalConfig;
 use self::gateway::Functions;
-use self::instance::InstanceSpec;
-use self::pool::FunctionPool;
+use self::instance::{Instance, InstanceSpec};
+use self::pool::{FunctionPool, Sandbox};
 use self::storage::DirStorage;
 use sebs_platform::{
-    BuiltTrigger, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
-    TriggerFactory, TriggerSpec,
+    DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics, TriggerFactory,
+    TriggerSpec,
 };
-
-/// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
-const CLIENT_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct LocalPlatform {
     config: LocalConfig,
     storage: Arc<DirStorage>,
-    functions: Functions,
+    functions: Functions<Instance>,
     address: SocketAddr,
     runtime_dir: tempfile::TempDir,
     shutdown: watch::Sender<bool>,
@@ -71,7 +67,7 @@ impl LocalPlatform {
                 )
             })?;
         let address = listener.local_addr()?;
-        let functions: Functions = Arc::new(RwLock::new(HashMap::new()));
+        let functions: Functions<Instance> = Arc::new(RwLock::new(HashMap::new()));
         let (shutdown, stop) = watch::channel(false);
         tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
         tokio::spawn(reap_idle(functions.clone(), config.idle_timeout(), stop));
@@ -86,7 +82,7 @@ impl LocalPlatform {
         })
     }
 
-    fn pool(&self, name: &str) -> Result<Arc<FunctionPool>> {
+    fn pool(&self, name: &str) -> Result<Arc<FunctionPool<Instance>>> {
         let functions = self
             .functions
             .read()
@@ -173,17 +169,7 @@ impl Platform for LocalPlatform {
     }
 
     fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
-        if kind != TriggerKind::Http {
-            bail!("the local platform has only the `http` trigger, not `{kind}`");
-        }
-        Ok(TriggerSpec {
-            deployment: Deployment::Local,
-            kind,
-            function: function.name.clone(),
-            url: Some(function.url.clone()),
-            timeout: function.timeout + CLIENT_GRACE,
-            settings: serde_json::Value::Null,
-        })
+        gateway::trigger_spec(Deployment::Local, function, kind)
     }
 
     fn provider_metrics(
@@ -191,22 +177,7 @@ impl Platform for LocalPlatform {
         _function: &DeployedFunction,
         raw: &RawInvocation,
     ) -> ProviderMetrics {
-        let report = gateway::Report::read(&raw.headers);
-        let error = report.error_kind.map(|kind| {
-            let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            (kind, message)
-        });
-        ProviderMetrics {
-            execution_us: report.execution_us,
-            initialization_us: report.init_us,
-            memory_used_mb: report.memory_kib as f64 / 1024.0,
-            // Billed like AWS Lambda: the run rounded up to the next millisecond.
-            billed_ms: report.execution_us.div_ceil(1000),
-            error,
-        }
+        gateway::provider_metrics(raw)
     }
 
     async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
@@ -226,57 +197,15 @@ impl Platform for LocalPlatform {
 
 /// Builds the local platform's triggers: HTTP to the gateway, replies read with its headers.
 pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
-    Arc::new(LocalTriggers)
-}
-
-#[derive(Debug)]
-struct LocalTriggers;
-
-impl TriggerFactory for LocalTriggers {
-    fn deployment(&self) -> Deployment {
-        Deployment::Local
-    }
-
-    fn build(&self, spec: &TriggerSpec) -> Result<BuiltTrigger> {
-        let Some(url) = spec
-            .url
-            .as_deref()
-            .filter(|_| spec.kind == TriggerKind::Http)
-        else {
-            bail!(
-                "local trigger of `{}`: expected an http trigger with a url",
-                spec.function
-            );
-        };
-        Ok(BuiltTrigger {
-            trigger: Arc::new(HttpTrigger::new(url, spec.timeout)?),
-            reader: Arc::new(LocalReplyReader),
-        })
-    }
-}
-
-/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers.
-#[derive(Debug)]
-struct LocalReplyReader;
-
-impl ReplyReader for LocalReplyReader {
-    fn read<'a>(&self, raw: &'a RawInvocation) -> Reading<'a> {
-        let mut reading = read_wrapper_reply(raw);
-        let report = gateway::Report::read(&raw.headers);
-        reading.execution_us = report.execution_us;
-        reading.init_us = report.init_us;
-        reading.memory_kib = report.memory_kib;
-        if report.error_kind.is_some() {
-            reading.failure = report.error_kind;
-        }
-        // A new instance was started for this request: cold, even if it then failed.
-        reading.cold |= reading.init_us > 0;
-        reading
-    }
+    gateway::trigger_factory(Deployment::Local)
 }
 
 /// Stops idle instances past the keep-alive, checking every second (or sooner for short ones).
-async fn reap_idle(functions: Functions, keep_alive: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn reap_idle<S: Sandbox>(
+    functions: Functions<S>,
+    keep_alive: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let period = keep_alive
         .min(Duration::from_secs(1))
         .max(Duration::from_millis(50));
@@ -286,14 +215,14 @@ async fn reap_idle(functions: Functions, keep_alive: Duration, mut stop: watch::
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let pools: Vec<Arc<FunctionPool>> = match functions.read() {
+        let pools: Vec<Arc<FunctionPool<S>>> = match functions.read() {
             Ok(f) => f.values().cloned().collect(),
             Err(_) => return,
         };
         for pool in pools {
             let evicted = pool.evict_idle(keep_alive);
             if evicted > 0 {
-                tracing::debug!(function = %pool.spec.function, evicted, idle = pool.idle_count(), "evicted idle instances");
+                tracing::debug!(function = %pool.function(), evicted, idle = pool.idle_count(), "evicted idle instances");
             }
         }
     }
