@@ -20,8 +20,12 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             sebs_platform_local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir)
                 .await?,
         )),
+        Deployment::Docker => Ok(Arc::new(
+            sebs_platform_docker::DockerPlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
         other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local` runs functions today \
+            "deployment `{other}` is not available in this build yet; only `local` and `docker` run functions today \
              (see README.md, \"Platforms\")"
         ),
     }
@@ -29,5 +33,8 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
 
 /// The trigger factories of every platform in this build: how workers invoke functions.
 pub fn trigger_factories() -> TriggerFactories {
-    TriggerFactories::new(vec![sebs_platform_local::trigger_factory()])
+    TriggerFactories::new(vec![
+        sebs_platform_local::trigger_factory(),
+        sebs_platform_docker::trigger_factory(),
+    ])
 }

@@ -43,6 +43,19 @@ pub const PIP_INSTALL: [&str; 6] = [
     "--quiet",
 ];
 
+/// Whether `file` lists nothing to install (a requirements file of comments and blank lines);
+/// pip refuses an empty one.
+pub fn lists_nothing(language: Language, file: &Path) -> Result<bool, PackageError> {
+    if language != Language::Python {
+        return Ok(false);
+    }
+    let text = fs::read_to_string(file).map_err(|e| PackageError::io(file, e))?;
+    Ok(!text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#')))
+}
+
 /// Installs the dependencies listed in `file` into `package`.
 pub fn install(
     package: &Path,
@@ -53,14 +66,6 @@ pub fn install(
 ) -> Result<(), PackageError> {
     match language {
         Language::Python => {
-            let text = fs::read_to_string(file).map_err(|e| PackageError::io(file, e))?;
-            let has_requirements = text
-                .lines()
-                .map(str::trim)
-                .any(|l| !l.is_empty() && !l.starts_with('#'));
-            if !has_requirements {
-                return Ok(());
-            }
             let mut cmd = Command::new(runtime);
             cmd.args(PIP_INSTALL)
                 .args(["--no-warn-script-location", "--target"])

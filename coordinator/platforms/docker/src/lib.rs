@@ -1,0 +1,253 @@
+//! The Docker platform: SeBS's local mode done right, with every function instance a container
+//! on a Docker engine on this machine.
+//!
+//! Functions run in run images (`sebs/run:<language>-<version>`, built from Dockerfiles in
+//! `dockerfiles/` on a base image made with debootstrap, never pulled) with the package mounted
+//! read-only. The platform keeps the local platform's gateway and pool: a request takes an idle
+//! container of the function (warm) or starts a new one (cold, timed from creation to listening
+//! as `initialization`), up to `max_containers` at once; forcing a cold start replaces every
+//! container. Containers have the function's memory as their limit, the kernel's peak of it is
+//! reported per invocation, and dependencies are installed in the build image of the same
+//! Debian release. Storage is the local platform's directory storage, mounted into containers.
+
+mod build;
+pub mod config;
+mod container;
+mod images;
+mod memory;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{bail, Context, Result};
+use async_trait::async_trait;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+use sebs_common::config::{Deployment, TriggerKind};
+use sebs_platform::{
+    DependencyInstaller, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
+    TriggerFactory, TriggerSpec,
+};
+use sebs_platform_local::gateway::{self, Functions};
+use sebs_platform_local::pool::FunctionPool;
+use sebs_platform_local::storage::DirStorage;
+use sebs_worker::RawInvocation;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use self::build::BuildImageInstaller;
+use self::config::DockerConfig;
+use self::container::{Container, ContainerSpec, SESSION_LABEL};
+use self::images::Images;
+
+#[derive(Debug)]
+pub struct DockerPlatform {
+    config: DockerConfig,
+    docker: Docker,
+    images: Images,
+    storage: Arc<DirStorage>,
+    functions: Functions<Container>,
+    address: SocketAddr,
+    /// Labels this process's containers, so that shutdown removes exactly them.
+    session: String,
+    shutdown: watch::Sender<bool>,
+}
+
+impl DockerPlatform {
+    /// Connects to the engine, then starts the gateway and the idle-container reaper.
+    pub async fn start(section: Option<&serde_json::Value>, cache_dir: &Path) -> Result<Self> {
+        let config = DockerConfig::from_section(section).map_err(anyhow::Error::msg)?;
+        let docker = connect(config.docker_host.as_deref()).await?;
+        let storage_dir = config
+            .storage_dir
+            .clone()
+            .unwrap_or_else(|| cache_dir.join("docker-storage"));
+        std::fs::create_dir_all(&storage_dir)
+            .with_context(|| format!("creating {}", storage_dir.display()))?;
+        let storage_dir = storage_dir.canonicalize()?;
+        let listener = TcpListener::bind(&config.gateway_address)
+            .await
+            .with_context(|| {
+                format!(
+                    "deployment.docker.gateway_address: cannot bind {}",
+                    config.gateway_address
+                )
+            })?;
+        let address = listener.local_addr()?;
+        let functions: Functions<Container> = Arc::new(RwLock::new(HashMap::new()));
+        let (shutdown, stop) = watch::channel(false);
+        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
+        tokio::spawn(sebs_platform_local::reap_idle(
+            functions.clone(),
+            config.idle_timeout(),
+            stop,
+        ));
+        let session = format!("s{}-{:06x}", std::process::id(), rand::random::<u32>() >> 8);
+        tracing::debug!(%address, %session, storage = %storage_dir.display(), "docker platform started");
+        Ok(DockerPlatform {
+            images: Images {
+                docker: docker.clone(),
+                run_template: config.run_image.clone(),
+                build_override: config.build_image.clone(),
+            },
+            config,
+            docker,
+            storage: Arc::new(DirStorage::new(storage_dir)),
+            functions,
+            address,
+            session,
+            shutdown,
+        })
+    }
+
+    fn pool(&self, name: &str) -> Result<Arc<FunctionPool<Container>>> {
+        let functions = self
+            .functions
+            .read()
+            .map_err(|_| anyhow::anyhow!("function table poisoned"))?;
+        functions
+            .get(name)
+            .cloned()
+            .with_context(|| format!("function {name} is not deployed"))
+    }
+
+    /// Removes every container this process started, running or not, and waits for it.
+    async fn remove_containers(&self) {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([(
+                "label",
+                vec![format!("{SESSION_LABEL}={}", self.session)],
+            )]))
+            .build();
+        let Ok(containers) = self.docker.list_containers(Some(options)).await else {
+            return;
+        };
+        let names = containers.into_iter().filter_map(|c| c.id);
+        let removals = names.map(|id| async move { container::remove(&self.docker, &id).await });
+        futures_util::future::join_all(removals).await;
+    }
+}
+
+/// Connects to `host` (else `DOCKER_HOST`, else the local socket) and agrees on an API version,
+/// so that engines older than bollard (Debian's 20.10 speaks 1.41) work.
+async fn connect(host: Option<&str>) -> Result<Docker> {
+    let docker = match host {
+        Some(h) => Docker::connect_with_host(h),
+        None => Docker::connect_with_defaults(),
+    }
+    .context("connecting to the Docker engine")?;
+    let docker = docker.negotiate_version().await.with_context(|| {
+        format!(
+            "the Docker engine at {} does not answer: is dockerd running? (`.ci/setup.d/40-docker.sh` \
+             installs and starts it; set deployment.docker.docker_host or DOCKER_HOST for another engine)",
+            host.map(str::to_string)
+                .or_else(|| std::env::var("DOCKER_HOST").ok())
+                .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+        )
+    })?;
+    Ok(docker)
+}
+
+#[async_trait]
+impl Platform for DockerPlatform {
+    fn deployment(&self) -> Deployment {
+        Deployment::Docker
+    }
+
+    fn storage(&self) -> Arc<dyn ObjectStorage> {
+        self.storage.clone()
+    }
+
+    fn benchmarks_bucket(&self) -> &str {
+        &self.config.bucket
+    }
+
+    fn python_for(&self, version: &str) -> Result<PathBuf> {
+        bail!(
+            "the docker platform runs Python {version} in its run image and installs \
+             dependencies in its build image, not with an interpreter of this machine"
+        )
+    }
+
+    async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {
+        let image = self
+            .images
+            .run_image(spec.language, &spec.language_version)
+            .await?;
+        let container_spec = ContainerSpec {
+            docker: self.docker.clone(),
+            function: spec.name.clone(),
+            image: image.id,
+            package_dir: spec.package_dir.canonicalize()?,
+            storage_root: self.storage.root().to_path_buf(),
+            memory_mb: spec.memory_mb,
+            cpus: self.config.cpus,
+            timeout: spec.timeout,
+            startup_timeout: self.config.startup_timeout(),
+            session: self.session.clone(),
+        };
+        tracing::debug!(function = %spec.name, image = %image.name, package = %spec.package_hash, "deploying");
+        let pool = Arc::new(FunctionPool::new(
+            container_spec,
+            self.config.max_containers,
+        ));
+        // Redeploying replaces the function: its old containers go with the old pool.
+        if let Some(old) = self
+            .functions
+            .write()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert(spec.name.clone(), pool)
+        {
+            old.shutdown();
+        }
+        Ok(DeployedFunction {
+            name: spec.name.clone(),
+            memory_mb: spec.memory_mb,
+            timeout: spec.timeout,
+            url: gateway::url(self.address, &spec.name),
+        })
+    }
+
+    fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
+        gateway::trigger_spec(Deployment::Docker, function, kind)
+    }
+
+    fn provider_metrics(
+        &self,
+        _function: &DeployedFunction,
+        raw: &RawInvocation,
+    ) -> ProviderMetrics {
+        gateway::provider_metrics(raw)
+    }
+
+    async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
+        self.pool(&function.name)?.enforce_cold_start();
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        if let Ok(functions) = self.functions.read() {
+            for pool in functions.values() {
+                pool.shutdown();
+            }
+        }
+        self.remove_containers().await;
+    }
+
+    fn dependency_installer(&self) -> Option<Arc<dyn DependencyInstaller>> {
+        Some(Arc::new(BuildImageInstaller {
+            docker: self.docker.clone(),
+            images: self.images.clone(),
+            session: self.session.clone(),
+        }))
+    }
+}
+
+/// Builds the Docker platform's triggers: HTTP to its gateway, as on the local platform.
+pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
+    gateway::trigger_factory(Deployment::Docker)
+}
