@@ -9,6 +9,8 @@
 // Test support: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod docker;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -113,7 +114,8 @@ impl DockerPlatform {
             .with_context(|| format!("function {name} is not deployed"))
     }
 
-    /// Removes every container this process started, running or not, and waits for it.
+    /// Removes every container this process started, running or not, and waits until the
+    /// engine has none left (removals begun by dropped containers included), for up to 30 s.
     async fn remove_containers(&self) {
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -122,12 +124,26 @@ impl DockerPlatform {
                 vec![format!("{SESSION_LABEL}={}", self.session)],
             )]))
             .build();
-        let Ok(containers) = self.docker.list_containers(Some(options)).await else {
-            return;
-        };
-        let names = containers.into_iter().filter_map(|c| c.id);
-        let removals = names.map(|id| async move { container::remove(&self.docker, &id).await });
-        futures_util::future::join_all(removals).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ids: Vec<String> = match self.docker.list_containers(Some(options.clone())).await {
+                Ok(containers) => containers.into_iter().filter_map(|c| c.id).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the session's containers");
+                    return;
+                }
+            };
+            if ids.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!(left = ids.len(), session = %self.session, "containers still present after shutdown");
+                return;
+            }
+            let removals = ids.iter().map(|id| container::remove(&self.docker, id));
+            futures_util::future::join_all(removals).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
