@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod docker;
+pub mod s3;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,1 +1,6 @@
 //! OpenWhisk.
+pub mod api;
+pub mod config;
+pub mod records;
+pub mod s3;
+mod sigv4;
