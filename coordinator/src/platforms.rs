@@ -24,8 +24,15 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             sebs_platform_docker::DockerPlatform::start(run.platform_section.as_ref(), cache_dir)
                 .await?,
         )),
+        Deployment::Openwhisk => Ok(Arc::new(
+            sebs_platform_openwhisk::OpenWhiskPlatform::start(
+                run.platform_section.as_ref(),
+                cache_dir,
+            )
+            .await?,
+        )),
         other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local` and `docker` run functions today \
+            "deployment `{other}` is not available in this build yet; only `local`, `docker` and `openwhisk` run functions today \
              (see README.md, \"Platforms\")"
         ),
     }
@@ -36,5 +43,6 @@ pub fn trigger_factories() -> TriggerFactories {
     TriggerFactories::new(vec![
         sebs_platform_local::trigger_factory(),
         sebs_platform_docker::trigger_factory(),
+        sebs_platform_openwhisk::trigger_factory(),
     ])
 }

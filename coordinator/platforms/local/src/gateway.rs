@@ -140,6 +140,12 @@ impl TriggerFactory for GatewayTriggers {
     }
 }
 
+/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers, for triggers of other
+/// platforms that report what their platform measured the gateway's way.
+pub fn reply_reader() -> Arc<dyn ReplyReader> {
+    Arc::new(GatewayReplyReader)
+}
+
 /// Reads the wrapper's reply and the gateway's `x-sebs-*` headers.
 #[derive(Debug)]
 struct GatewayReplyReader;
