@@ -255,12 +255,31 @@ impl Platform for DockerPlatform {
     }
 
     fn dependency_installer(&self) -> Option<Arc<dyn DependencyInstaller>> {
-        Some(Arc::new(BuildImageInstaller {
-            docker: self.docker.clone(),
-            images: self.images.clone(),
-            session: self.session.clone(),
-        }))
+        Some(dependency_installer(
+            self.docker.clone(),
+            &self.config.run_image,
+            self.config.build_image.clone(),
+        ))
     }
+}
+
+/// Installs dependencies in the build image that goes with each run image (`run_image` with
+/// `{language}` and `{version}`; `build_image` overrides the run image's label), for every
+/// platform whose functions run in these images.
+pub fn dependency_installer(
+    docker: Docker,
+    run_image: &str,
+    build_image: Option<String>,
+) -> Arc<dyn DependencyInstaller> {
+    Arc::new(BuildImageInstaller {
+        images: Images {
+            docker: docker.clone(),
+            run_template: run_image.to_string(),
+            build_override: build_image,
+        },
+        docker,
+        session: format!("s{}", std::process::id()),
+    })
 }
 
 /// Builds the Docker platform's triggers: HTTP to its gateway, as on the local platform.

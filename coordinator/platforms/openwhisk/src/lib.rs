@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use bollard::Docker;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_platform::{
-    DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics, TriggerSpec,
+    DependencyInstaller, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
+    TriggerSpec,
 };
 use sebs_platform_local::gateway;
 use sebs_worker::RawInvocation;
@@ -149,14 +150,14 @@ impl OpenWhiskPlatform {
 
     fn deployed(&self, record: &ActionRecord, spec: &FunctionSpec) -> DeployedFunction {
         DeployedFunction {
-            name: record.name.clone(),
+            name: spec.name.clone(),
             memory_mb: spec.memory_mb,
             timeout: spec.timeout,
             url: format!(
                 "{}/api/v1/web/{}/default/{}.json",
                 self.api_host.trim_end_matches('/'),
                 record.namespace,
-                record.name
+                spec.name
             ),
         }
     }
@@ -187,9 +188,19 @@ impl Platform for OpenWhiskPlatform {
 
     fn python_for(&self, version: &str) -> Result<PathBuf> {
         bail!(
-            "the openwhisk platform runs Python {version} in its run image; dependencies are \
-             installed with this machine's interpreter (see README.md, \"OpenWhisk\")"
+            "the openwhisk platform runs Python {version} in its run image and installs \
+             dependencies in its build image, not with an interpreter of this machine"
         )
+    }
+
+    /// Function images are built on the run images, so dependencies come from their build
+    /// images, as on the Docker platform.
+    fn dependency_installer(&self) -> Option<Arc<dyn DependencyInstaller>> {
+        Some(sebs_platform_docker::dependency_installer(
+            self.docker.clone(),
+            &self.config.run_image,
+            None,
+        ))
     }
 
     async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {
