@@ -284,10 +284,10 @@ fn unknown_benchmark_and_language_are_named() {
     assert_eq!(run.code(), Some(2), "clap rejects it");
     assert!(run.stderr().contains("java"), "{}", run.stderr());
 
-    let run = sebs(&["benchmark", "invoke", "110", "test", "--deployment", "aws"]);
+    let run = sebs(&["benchmark", "invoke", "110", "test", "--deployment", "gcp"]);
     assert_eq!(run.code(), Some(2));
     assert!(
-        run.stderr().contains("`aws` is not available"),
+        run.stderr().contains("`gcp` is not available"),
         "{}",
         run.stderr()
     );

@@ -30,6 +30,9 @@ pub enum Command {
     /// Invoke, package and list benchmarks.
     #[command(subcommand)]
     Benchmark(BenchmarkCommand),
+    /// List or remove what sebs created on a platform.
+    #[command(subcommand)]
+    Resources(crate::resources::ResourcesCommand),
 }
 
 #[derive(Debug, Subcommand)]

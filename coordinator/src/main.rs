@@ -8,6 +8,7 @@ mod load;
 mod package;
 mod platforms;
 mod project;
+mod resources;
 mod results;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
                 commands::package(args).await.map(|_| true)
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+            Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

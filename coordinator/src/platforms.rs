@@ -20,6 +20,14 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             sebs_platform_local::LocalPlatform::start(run.platform_section.as_ref(), cache_dir)
                 .await?,
         )),
+        Deployment::Aws => Ok(Arc::new(
+            sebs_platform_aws::AwsPlatform::start(
+                run.platform_section.as_ref(),
+                cache_dir,
+                run.architecture,
+            )
+            .await?,
+        )),
         Deployment::Docker => Ok(Arc::new(
             sebs_platform_docker::DockerPlatform::start(run.platform_section.as_ref(), cache_dir)
                 .await?,
@@ -32,7 +40,7 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             .await?,
         )),
         other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local`, `docker` and `openwhisk` run functions today \
+            "deployment `{other}` is not available in this build yet; only `local`, `aws`, `docker` and `openwhisk` run functions today \
              (see README.md, \"Platforms\")"
         ),
     }
@@ -42,6 +50,7 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
 pub fn trigger_factories() -> TriggerFactories {
     TriggerFactories::new(vec![
         sebs_platform_local::trigger_factory(),
+        sebs_platform_aws::trigger_factory(),
         sebs_platform_docker::trigger_factory(),
         sebs_platform_openwhisk::trigger_factory(),
     ])

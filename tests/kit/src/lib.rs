@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod docker;
-pub mod s3;
+pub mod moto;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -15,24 +15,33 @@
 //!    platform (workers use it), exposed as a plain constructor of the crate;
 //! 4. add its line to the registry in the coordinator's `platforms.rs` (`create` and
 //!    `trigger_factories`);
-//! 5. run [`testing::storage_suite`] against its storage on a real server, and give it an
+//! 5. if it needs credentials, describe them as [`credentials::CredentialField`]s and take them
+//!    from [`credentials::resolve`] (environment, config file, cache; never logged);
+//! 6. record what it creates on the platform in a [`ResourceLog`] and answer
+//!    [`Platform::resources`] and [`Platform::remove_resource`] (`sebs resources list|remove`);
+//! 7. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
+pub mod credentials;
+pub mod resources;
+pub mod runtime;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trigger;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
 use sebs_worker::RawInvocation;
 
+pub use crate::resources::{ListedResource, Resource, ResourceLog, ResourceLogError};
 pub use crate::storage::{check_key, ObjectStorage, StorageError};
 pub use crate::trigger::{BuiltTrigger, TriggerFactories, TriggerFactory, TriggerSpec};
 
@@ -103,6 +112,39 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
     /// Stops whatever the platform runs in this process.
     async fn shutdown(&self);
+
+    /// Metrics the platform logs after the fact (AWS's REPORT lines in CloudWatch Logs), for
+    /// invocations whose replies did not carry them (HTTP triggers): by the platform's request
+    /// id (the wrapper reply's `request_id`), for invocations between `window` (epoch seconds).
+    /// Logs arrive with a delay; ids not found yet are missing from the map. The default, for
+    /// platforms whose replies say everything, is an empty map.
+    async fn provider_metrics_from_logs(
+        &self,
+        _function: &DeployedFunction,
+        _request_ids: &[String],
+        _window: (f64, f64),
+    ) -> Result<HashMap<String, ProviderMetrics>> {
+        Ok(HashMap::new())
+    }
+
+    /// What sebs created on this platform (functions, buckets, APIs, roles, ...), as recorded in
+    /// its [`ResourceLog`] when it created them, each confirmed against the platform
+    /// (`exists`). Listed in an order they can be removed in: what depends on another resource
+    /// comes before it. Platforms that create nothing lasting keep the default, an empty list.
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes one resource that [`Platform::resources`] listed (nothing to do when it is
+    /// already gone) and forgets it.
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        bail!(
+            "{} created no {} `{}` that it could remove",
+            self.deployment(),
+            resource.kind,
+            resource.name
+        )
+    }
 
     /// Where the package builder installs a function's dependencies: `None` (the default) on
     /// this machine, with [`Platform::python_for`] and `npm`; or in the platform's own build

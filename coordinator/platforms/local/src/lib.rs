@@ -14,7 +14,6 @@ pub mod storage;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,9 +30,10 @@ use self::gateway::Functions;
 use self::instance::{Instance, InstanceSpec};
 use self::pool::{FunctionPool, Sandbox};
 use self::storage::DirStorage;
+use sebs_platform::runtime::{check_version, find_python};
 use sebs_platform::{
-    DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics, TriggerFactory,
-    TriggerSpec,
+    DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform, ProviderMetrics,
+    Resource, TriggerFactory, TriggerSpec,
 };
 
 #[derive(Debug)]
@@ -116,16 +116,7 @@ impl Platform for LocalPlatform {
     }
 
     fn python_for(&self, version: &str) -> Result<PathBuf> {
-        if let Some(p) = &self.config.python {
-            return check_version(p, Language::Python, version).map(|_| p.clone());
-        }
-        let versioned = PathBuf::from(format!("python{version}"));
-        if check_version(&versioned, Language::Python, version).is_ok() {
-            return Ok(versioned);
-        }
-        let python3 = PathBuf::from("python3");
-        check_version(&python3, Language::Python, version)?;
-        Ok(python3)
+        find_python(self.config.python.as_deref(), version, "deployment.local")
     }
 
     async fn deploy(&self, spec: &FunctionSpec) -> Result<DeployedFunction> {
@@ -133,7 +124,12 @@ impl Platform for LocalPlatform {
             Language::Python => (self.python_for(&spec.language_version)?, "server.py"),
             Language::Nodejs => {
                 let node = self.node();
-                check_version(&node, Language::Nodejs, &spec.language_version)?;
+                check_version(
+                    &node,
+                    Language::Nodejs,
+                    &spec.language_version,
+                    "deployment.local",
+                )?;
                 (node, "server.js")
             }
         };
@@ -185,6 +181,57 @@ impl Platform for LocalPlatform {
         Ok(())
     }
 
+    /// The buckets of the local storage: each is a folder sebs made under its storage root.
+    /// Functions live only as long as the process, so they are never listed.
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        let root = self.storage.root();
+        let mut buckets = Vec::new();
+        for entry in
+            std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?
+        {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let created = entry
+                    .metadata()?
+                    .modified()
+                    .map(sebs_worker::epoch_seconds)
+                    .unwrap_or(0.0);
+                buckets.push(ListedResource {
+                    resource: Resource {
+                        kind: "bucket".into(),
+                        id: Some(entry.path().display().to_string()),
+                        name,
+                        created,
+                    },
+                    exists: true,
+                });
+            }
+        }
+        buckets.sort_by(|a, b| a.resource.name.cmp(&b.resource.name));
+        Ok(buckets)
+    }
+
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        if resource.kind != "bucket" {
+            bail!(
+                "the local platform has no {} `{}`",
+                resource.kind,
+                resource.name
+            );
+        }
+        let dir = self.storage.root().join(&resource.name);
+        if resource.name.contains('/') || resource.name.starts_with('.') {
+            bail!("`{}` is not a bucket name", resource.name);
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         if let Ok(functions) = self.functions.read() {
@@ -226,41 +273,4 @@ pub async fn reap_idle<S: Sandbox>(
             }
         }
     }
-}
-
-/// Checks that `program --version` is the requested language version (`3.11` matches 3.11.7,
-/// `20` matches v20.20.2).
-fn check_version(program: &Path, language: Language, want: &str) -> Result<()> {
-    let output = Command::new(program)
-        .arg("--version")
-        .output()
-        .with_context(|| {
-            format!(
-                "cannot run `{} --version`: is {language} installed?",
-                program.display()
-            )
-        })?;
-    let text = String::from_utf8_lossy(if output.stdout.is_empty() {
-        &output.stderr
-    } else {
-        &output.stdout
-    })
-    .to_string();
-    let found = text
-        .split_whitespace()
-        .last()
-        .unwrap_or("")
-        .trim_start_matches('v')
-        .to_string();
-    let matches = found == want || found.starts_with(&format!("{want}."));
-    if !matches {
-        bail!(
-            "{language} {want} was asked for but `{}` is {found}; pass --language-version {} or set \
-             deployment.local.{} in the config",
-            program.display(),
-            found.split('.').take(if language == Language::Python { 2 } else { 1 }).collect::<Vec<_>>().join("."),
-            if language == Language::Python { "python" } else { "node" },
-        );
-    }
-    Ok(())
 }

@@ -128,7 +128,7 @@ async fn deploys_and_serves(language: Language, version: &str, failure: &str) {
     if sebs_testkit::docker::docker_engine().is_none() {
         return;
     }
-    let Some(s3) = sebs_testkit::s3::moto_server() else {
+    let Some(s3) = sebs_testkit::moto::start() else {
         return;
     };
     let action = format!(

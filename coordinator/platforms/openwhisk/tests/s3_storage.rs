@@ -5,7 +5,7 @@ use sebs_platform_openwhisk::s3::S3Storage;
 
 #[tokio::test]
 async fn passes_the_storage_suite_on_an_s3_compatible_server() {
-    let Some(s3) = sebs_testkit::s3::moto_server() else {
+    let Some(s3) = sebs_testkit::moto::start() else {
         return;
     };
     let storage = S3Storage::new(&s3.endpoint, "sebs-test", "sebs-test-secret", "us-east-1")
@@ -15,7 +15,7 @@ async fn passes_the_storage_suite_on_an_s3_compatible_server() {
 
 #[tokio::test]
 async fn a_bucket_outside_us_east_1_is_created_with_its_location() {
-    let Some(s3) = sebs_testkit::s3::moto_server() else {
+    let Some(s3) = sebs_testkit::moto::start() else {
         return;
     };
     let storage = S3Storage::new(

@@ -1,0 +1,12 @@
+# moto's server: AWS's S3, Lambda, IAM and CloudWatch Logs APIs on 127.0.0.1, for the AWS
+# platform's tests. Installed in its own virtual environment under ~/.cache (kept between runs)
+# and pinned, so a new moto release never changes what the tests run against.
+MOTO_VERSION=5.2.5
+moto_venv="$HOME/.cache/sebs-ci/moto-$MOTO_VERSION"
+if ! "$moto_venv/bin/python" -c "import moto, flask, boto3" 2>/dev/null; then
+    rm -rf "$moto_venv"
+    python3 -m venv "$moto_venv"
+    "$moto_venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+export PATH="$moto_venv/bin:$PATH"
+moto_server --version 2>/dev/null || "$moto_venv/bin/python" -c "import moto; print('moto', moto.__version__)"
