@@ -28,8 +28,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_platform::{
-    DependencyInstaller, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
-    TriggerFactory, TriggerSpec,
+    DependencyInstaller, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
+    ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
 use sebs_platform_local::gateway::{self, Functions};
 use sebs_platform_local::pool::FunctionPool;
@@ -40,7 +40,7 @@ use tokio::sync::watch;
 
 use self::build::BuildImageInstaller;
 use self::config::DockerConfig;
-use self::container::{Container, ContainerSpec, SESSION_LABEL};
+use self::container::{Container, ContainerSpec, FUNCTION_LABEL, SESSION_LABEL};
 use self::images::Images;
 
 #[derive(Debug)]
@@ -147,9 +147,61 @@ impl DockerPlatform {
     }
 }
 
+impl DockerPlatform {
+    /// Function containers of other sessions whose sebs process is gone.
+    async fn leftover_containers(&self) -> Result<Vec<ListedResource>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([(
+                "label",
+                vec![FUNCTION_LABEL.to_string()],
+            )]))
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .context("listing function containers")?;
+        let mut listed = Vec::new();
+        for c in containers {
+            let labels = c.labels.unwrap_or_default();
+            let session = labels.get(SESSION_LABEL).map(String::as_str).unwrap_or("");
+            if session == self.session || session_alive(session) {
+                continue;
+            }
+            let name = c
+                .names
+                .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string()))
+                .unwrap_or_default();
+            listed.push(ListedResource {
+                resource: Resource {
+                    kind: "container".into(),
+                    name,
+                    id: c.id,
+                    created: c.created.unwrap_or(0) as f64,
+                },
+                exists: true,
+            });
+        }
+        Ok(listed)
+    }
+}
+
+/// Whether the sebs process that made a session (`s<pid>-<random>`) still runs.
+fn session_alive(session: &str) -> bool {
+    let pid = session
+        .strip_prefix('s')
+        .and_then(|s| s.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmd| cmd.split('\0').next().is_some_and(|p| p.ends_with("sebs")))
+    })
+}
+
 /// Connects to `host` (else `DOCKER_HOST`, else the local socket) and agrees on an API version,
 /// so that engines older than bollard (Debian's 20.10 speaks 1.41) work.
-async fn connect(host: Option<&str>) -> Result<Docker> {
+pub async fn connect(host: Option<&str>) -> Result<Docker> {
     let docker = match host {
         Some(h) => Docker::connect_with_host(h),
         None => Docker::connect_with_defaults(),
@@ -252,6 +304,25 @@ impl Platform for DockerPlatform {
             }
         }
         self.remove_containers().await;
+    }
+
+    /// The buckets of the mounted storage, and containers of functions that no running sebs
+    /// owns any more (left by a sebs that was killed before it could remove them).
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        let mut listed = self.leftover_containers().await?;
+        listed.extend(self.storage.buckets()?);
+        Ok(listed)
+    }
+
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        match resource.kind.as_str() {
+            "bucket" => self.storage.remove_bucket(&resource.name),
+            "container" => {
+                container::remove(&self.docker, &resource.name).await;
+                Ok(())
+            }
+            other => bail!("the docker platform has no {other} `{}`", resource.name),
+        }
     }
 
     fn dependency_installer(&self) -> Option<Arc<dyn DependencyInstaller>> {

@@ -109,3 +109,45 @@ async fn storage_passes_the_suite_and_containers_see_it_and_go_at_shutdown() {
         "shutdown removes the containers"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_are_the_buckets_and_containers_a_dead_sebs_left() {
+    if sebs_testkit::docker::docker_engine().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let platform = DockerPlatform::start(None, cache.path()).await.unwrap();
+    platform.storage().create_bucket("kept").await.unwrap();
+    // A function container whose sebs is gone (4194305 is above the largest pid Linux gives).
+    let function = format!("sebs-docker-leftover-test-{}", std::process::id());
+    let output = Command::new("docker")
+        .args(["create", "--label"])
+        .arg(format!("org.sebs.function={function}"))
+        .args(["--label", "org.sebs.session=s4194305-dead00", "--name"])
+        .arg(&function)
+        .args(["sebs/run:python-3.11", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let listed = platform.resources().await.unwrap();
+    let names: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|l| (l.resource.kind.as_str(), l.resource.name.as_str()))
+        .collect();
+    assert!(names.contains(&("bucket", "kept")), "{names:?}");
+    let leftover = listed
+        .iter()
+        .find(|l| l.resource.kind == "container" && l.resource.name == function)
+        .unwrap_or_else(|| panic!("the dead session's container is listed: {names:?}"));
+    platform.remove_resource(&leftover.resource).await.unwrap();
+    assert!(containers_of(&function).is_empty(), "removed");
+    let bucket = listed.iter().find(|l| l.resource.name == "kept").unwrap();
+    platform.remove_resource(&bucket.resource).await.unwrap();
+    assert!(!cache.path().join("docker-storage/kept").exists());
+    platform.shutdown().await;
+}

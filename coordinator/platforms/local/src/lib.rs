@@ -184,32 +184,7 @@ impl Platform for LocalPlatform {
     /// The buckets of the local storage: each is a folder sebs made under its storage root.
     /// Functions live only as long as the process, so they are never listed.
     async fn resources(&self) -> Result<Vec<ListedResource>> {
-        let root = self.storage.root();
-        let mut buckets = Vec::new();
-        for entry in
-            std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?
-        {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let created = entry
-                    .metadata()?
-                    .modified()
-                    .map(sebs_worker::epoch_seconds)
-                    .unwrap_or(0.0);
-                buckets.push(ListedResource {
-                    resource: Resource {
-                        kind: "bucket".into(),
-                        id: Some(entry.path().display().to_string()),
-                        name,
-                        created,
-                    },
-                    exists: true,
-                });
-            }
-        }
-        buckets.sort_by(|a, b| a.resource.name.cmp(&b.resource.name));
-        Ok(buckets)
+        self.storage.buckets()
     }
 
     async fn remove_resource(&self, resource: &Resource) -> Result<()> {
@@ -220,16 +195,7 @@ impl Platform for LocalPlatform {
                 resource.name
             );
         }
-        let dir = self.storage.root().join(&resource.name);
-        if resource.name.contains('/') || resource.name.starts_with('.') {
-            bail!("`{}` is not a bucket name", resource.name);
-        }
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {}", dir.display()))
-            }
-            _ => Ok(()),
-        }
+        self.storage.remove_bucket(&resource.name)
     }
 
     async fn shutdown(&self) {

@@ -108,6 +108,17 @@ impl ApiClient {
         }
     }
 
+    /// Deletes the action; one already gone is not an error.
+    pub async fn delete_action(&self, name: &str) -> Result<(), ApiError> {
+        let what = format!("deleting action {name}");
+        let path = self.action_path(name, "");
+        let (status, body) = self.call(Method::DELETE, &path, None, &what).await?;
+        match status {
+            StatusCode::OK | StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(refused(status, &body, what)),
+        }
+    }
+
     /// Invokes the action and waits for its activation (`blocking=true`).
     pub async fn invoke_blocking(&self, name: &str, params: &Bytes) -> Result<Invoked, ApiError> {
         let what = format!("invoking action {name}");

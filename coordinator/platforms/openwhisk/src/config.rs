@@ -1,6 +1,27 @@
 //! `deployment.openwhisk` of the config file.
 
+use sebs_platform::credentials::CredentialField;
 use serde::Deserialize;
+
+/// OpenWhisk's credentials: the namespace's `UUID:KEY` (else the `AUTH` of `~/.wskprops`) and the
+/// S3 store's keys, from the environment, `deployment.openwhisk.credentials` or the cache.
+pub const CREDENTIAL_FIELDS: [CredentialField; 3] = [
+    CredentialField {
+        name: "auth",
+        env: "OPENWHISK_AUTH",
+        required: false,
+    },
+    CredentialField {
+        name: "storage_access_key",
+        env: "SEBS_S3_ACCESS_KEY",
+        required: true,
+    },
+    CredentialField {
+        name: "storage_secret_key",
+        env: "SEBS_S3_SECRET_KEY",
+        required: true,
+    },
+];
 
 /// Where OpenWhisk and its storage are, and how functions are packaged for it.
 #[derive(Clone, Debug, Deserialize)]
@@ -9,9 +30,9 @@ pub struct OpenWhiskConfig {
     /// The API host, `http://HOST:PORT` (OpenWhisk standalone listens on 3233); default the
     /// `APIHOST` of `~/.wskprops`.
     pub api_host: Option<String>,
-    /// `UUID:KEY` credentials of the namespace; default `OPENWHISK_AUTH`, else the `AUTH` of
-    /// `~/.wskprops`. Better kept out of the file.
-    pub auth: Option<String>,
+    /// `auth`, `storage_access_key`, `storage_secret_key` (see [`CREDENTIAL_FIELDS`]), handed
+    /// unread to the credentials module.
+    pub credentials: Option<serde_json::Value>,
     /// The namespace; `_` is the credentials' default namespace.
     pub namespace: String,
     /// Registry the function images are pushed to (`127.0.0.1:5000`), so that invokers can pull
@@ -34,10 +55,6 @@ pub struct S3Config {
     /// The endpoint as functions reach it, when they see it at another address (a container
     /// network); default `endpoint`.
     pub function_endpoint: Option<String>,
-    /// Default `SEBS_S3_ACCESS_KEY`.
-    pub access_key: Option<String>,
-    /// Default `SEBS_S3_SECRET_KEY`.
-    pub secret_key: Option<String>,
     pub region: String,
     /// The bucket every benchmark's inputs and outputs live in.
     pub bucket: String,
@@ -47,7 +64,7 @@ impl Default for OpenWhiskConfig {
     fn default() -> Self {
         OpenWhiskConfig {
             api_host: None,
-            auth: None,
+            credentials: None,
             namespace: "_".into(),
             docker_registry: None,
             docker_host: None,
@@ -62,8 +79,6 @@ impl Default for S3Config {
         S3Config {
             endpoint: "http://127.0.0.1:9000".into(),
             function_endpoint: None,
-            access_key: None,
-            secret_key: None,
             region: "us-east-1".into(),
             bucket: "sebs-benchmarks-openwhisk".into(),
         }
@@ -100,14 +115,6 @@ impl WskProps {
         }
         props
     }
-}
-
-/// The `auth` to use: the config's, else `OPENWHISK_AUTH`, else `~/.wskprops`'.
-pub fn credentials(configured: Option<&str>, props: &WskProps) -> Option<String> {
-    configured
-        .map(str::to_string)
-        .or_else(|| std::env::var("OPENWHISK_AUTH").ok())
-        .or_else(|| props.auth.clone())
 }
 
 impl OpenWhiskConfig {

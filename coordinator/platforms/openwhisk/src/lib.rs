@@ -19,18 +19,20 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
+use bollard::query_parameters::RemoveImageOptionsBuilder;
 use bollard::Docker;
 use sebs_common::config::{Deployment, TriggerKind};
+use sebs_platform::credentials::{self, Credentials};
 use sebs_platform::{
-    DependencyInstaller, DeployedFunction, FunctionSpec, ObjectStorage, Platform, ProviderMetrics,
-    TriggerSpec,
+    DependencyInstaller, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
+    ProviderMetrics, Resource, ResourceLog, TriggerSpec,
 };
 use sebs_platform_local::gateway;
 use sebs_worker::RawInvocation;
 use serde_json::{json, Value};
 
 use self::api::ApiClient;
-use self::config::{credentials, OpenWhiskConfig, WskProps};
+use self::config::{OpenWhiskConfig, WskProps, CREDENTIAL_FIELDS};
 use self::records::{lookup, ActionBody, ActionRecord, Exec, KeyValue, Limits};
 use self::s3::S3Storage;
 pub use self::trigger::trigger_factory;
@@ -52,10 +54,45 @@ pub struct OpenWhiskPlatform {
     storage_parameters: Vec<KeyValue>,
     /// Each deployed action as last sent, to update it for forced cold starts.
     actions: Mutex<HashMap<String, ActionBody>>,
+    /// What this cache created on this OpenWhisk: actions, images, buckets.
+    resources: ResourceLog,
+    cache_dir: PathBuf,
+}
+
+/// The resource record's scope: one per OpenWhisk installation.
+fn scope(api_host: &str) -> String {
+    let host: String = api_host
+        .trim_start_matches("http://")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("openwhisk-{}", host.trim_matches('-'))
+}
+
+/// The namespace's `UUID:KEY`: the resolved credentials' `auth`, else `OPENWHISK_AUTH`, else the
+/// `AUTH` of `~/.wskprops`.
+pub(crate) fn namespace_auth(resolved: Option<&Credentials>, props: &WskProps) -> Option<String> {
+    resolved
+        .and_then(|c| c.get("auth"))
+        .map(|s| s.expose().to_string())
+        .or_else(|| {
+            std::env::var("OPENWHISK_AUTH")
+                .ok()
+                .filter(|a| !a.is_empty())
+        })
+        .or_else(|| props.auth.clone())
 }
 
 impl OpenWhiskPlatform {
-    pub async fn start(section: Option<&Value>, _cache_dir: &Path) -> Result<Self> {
+    /// Reads `deployment.openwhisk` and the credentials, and connects to the Docker engine that
+    /// builds function images; makes no request to OpenWhisk yet.
+    pub async fn start(section: Option<&Value>, cache_dir: &Path) -> Result<Self> {
         let config = OpenWhiskConfig::from_section(section).map_err(anyhow::Error::msg)?;
         let props = WskProps::load();
         let Some(api_host) = config.api_host.clone().or_else(|| props.api_host.clone()) else {
@@ -64,27 +101,32 @@ impl OpenWhiskPlatform {
                  is OpenWhisk? (OpenWhisk standalone listens on http://127.0.0.1:3233)"
             );
         };
-        let auth = credentials(config.auth.as_deref(), &props);
-        if auth.is_none() {
+        let resolved = credentials::resolve(
+            "openwhisk",
+            &CREDENTIAL_FIELDS,
+            config.credentials.as_ref(),
+            cache_dir,
+        )?;
+        let Some(auth) = namespace_auth(Some(&resolved), &props) else {
             bail!(
-                "no OpenWhisk credentials: set deployment.openwhisk.auth, OPENWHISK_AUTH or AUTH \
-                 in ~/.wskprops"
+                "no OpenWhisk credentials: set OPENWHISK_AUTH, deployment.openwhisk.credentials.auth \
+                 or AUTH in ~/.wskprops"
             );
-        }
-        let api = ApiClient::new(&api_host, auth.as_deref(), &config.namespace)
+        };
+        let api = ApiClient::new(&api_host, Some(&auth), &config.namespace)
             .map_err(|e| anyhow::anyhow!("deployment.openwhisk.api_host: {e}"))?;
         let s3 = &config.storage;
-        let key = |configured: &Option<String>, variable: &str| {
-            configured.clone().or_else(|| std::env::var(variable).ok()).with_context(|| {
-                format!("the S3 storage needs its keys: set deployment.openwhisk.storage or {variable}")
-            })
+        let secret = |name: &str| {
+            resolved
+                .get(name)
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default()
         };
-        let (access_key, secret_key) = (
-            key(&s3.access_key, "SEBS_S3_ACCESS_KEY")?,
-            key(&s3.secret_key, "SEBS_S3_SECRET_KEY")?,
-        );
+        let (access_key, secret_key) = (secret("storage_access_key"), secret("storage_secret_key"));
+        let resources = ResourceLog::open(cache_dir, &scope(&api_host))?;
         let storage = S3Storage::new(&s3.endpoint, &access_key, &secret_key, &s3.region)
-            .map_err(|e| anyhow::anyhow!("deployment.openwhisk.storage.endpoint: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("deployment.openwhisk.storage.endpoint: {e}"))?
+            .recording_buckets(resources.clone());
         let function_endpoint = s3.function_endpoint.clone().unwrap_or(s3.endpoint.clone());
         let storage_parameters = [
             ("SEBS_S3_ENDPOINT", function_endpoint),
@@ -98,14 +140,7 @@ impl OpenWhiskPlatform {
             value: Value::String(v),
         })
         .collect();
-        let docker = match &config.docker_host {
-            Some(h) => Docker::connect_with_host(h),
-            None => Docker::connect_with_defaults(),
-        }
-        .context("connecting to the Docker engine that builds function images")?
-        .negotiate_version()
-        .await
-        .context("the Docker engine that builds OpenWhisk function images does not answer")?;
+        let docker = sebs_platform_docker::connect(config.docker_host.as_deref()).await?;
         Ok(OpenWhiskPlatform {
             config,
             api_host,
@@ -114,6 +149,8 @@ impl OpenWhiskPlatform {
             storage: Arc::new(storage),
             storage_parameters,
             actions: Mutex::default(),
+            resources,
+            cache_dir: cache_dir.to_path_buf(),
         })
     }
 
@@ -222,6 +259,10 @@ impl Platform for OpenWhiskPlatform {
             self.config.docker_registry.is_some(),
         )
         .await?;
+        if built {
+            self.resources
+                .record(Resource::new("image", &image, None))?;
+        }
         let existing = self.api.get_action(&spec.name).await?;
         let generation = existing
             .as_ref()
@@ -232,7 +273,13 @@ impl Platform for OpenWhiskPlatform {
         let body = self.action_body(spec, image.clone(), generation);
         let record = match existing.filter(|r| is_current(r, &body)) {
             Some(current) => current,
-            None => self.api.put_action(&spec.name, &body).await?,
+            None => {
+                let record = self.api.put_action(&spec.name, &body).await?;
+                let id = format!("/{}/{}", record.namespace, record.name);
+                self.resources
+                    .record(Resource::new("action", &spec.name, Some(id)))?;
+                record
+            }
         };
         tracing::debug!(action = %record.name, version = %record.version, %image, built, "action ready");
         self.actions
@@ -248,6 +295,7 @@ impl Platform for OpenWhiskPlatform {
             TriggerKind::Library => serde_json::to_value(LibrarySettings {
                 api_host: self.api_host.clone(),
                 namespace: self.config.namespace.clone(),
+                credentials_cache: Some(self.cache_dir.clone()),
             })?,
         };
         Ok(TriggerSpec {
@@ -295,4 +343,52 @@ impl Platform for OpenWhiskPlatform {
     }
 
     async fn shutdown(&self) {}
+
+    /// The actions, function images and buckets this cache created, in an order they can be
+    /// removed in (an action before the image it runs), each checked against OpenWhisk, the
+    /// engine and the store.
+    async fn resources(&self) -> Result<Vec<ListedResource>> {
+        let mut listed = Vec::new();
+        for kind in ["action", "image", "bucket"] {
+            for resource in self
+                .resources
+                .list()?
+                .into_iter()
+                .filter(|r| r.kind == kind)
+            {
+                let exists = match kind {
+                    "action" => self.api.get_action(&resource.name).await?.is_some(),
+                    "image" => self.docker.inspect_image(&resource.name).await.is_ok(),
+                    _ => self.storage.bucket_exists(&resource.name).await?,
+                };
+                listed.push(ListedResource { resource, exists });
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn remove_resource(&self, resource: &Resource) -> Result<()> {
+        match resource.kind.as_str() {
+            "action" => self.api.delete_action(&resource.name).await?,
+            "image" => {
+                let options = RemoveImageOptionsBuilder::default().force(true).build();
+                if let Err(e) = self
+                    .docker
+                    .remove_image(&resource.name, Some(options), None)
+                    .await
+                {
+                    if self.docker.inspect_image(&resource.name).await.is_ok() {
+                        return Err(e).with_context(|| format!("removing image {}", resource.name));
+                    }
+                }
+            }
+            "bucket" => self.storage.delete_bucket(&resource.name).await?,
+            other => bail!(
+                "the openwhisk platform created no {other} `{}`",
+                resource.name
+            ),
+        }
+        self.resources.forget(&resource.kind, &resource.name)?;
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use sebs_platform::{check_key, ObjectStorage, StorageError};
+use sebs_platform::{check_key, ObjectStorage, Resource, ResourceLog, StorageError};
 use tokio::net::TcpStream;
 
 use crate::sigv4::{self, Credentials};
@@ -27,6 +27,8 @@ pub struct S3Storage {
     secret_key: String,
     region: String,
     timeout: Duration,
+    /// Where the buckets this storage creates are recorded, for `sebs resources`.
+    log: Option<ResourceLog>,
 }
 
 struct Reply {
@@ -54,7 +56,42 @@ impl S3Storage {
             secret_key: secret_key.into(),
             region: region.into(),
             timeout: Duration::from_secs(300),
+            log: None,
         })
+    }
+
+    /// Records every bucket this storage creates in `log`.
+    pub fn recording_buckets(mut self, log: ResourceLog) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Whether the bucket exists (`HEAD /<bucket>`).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, StorageError> {
+        check_bucket(bucket)?;
+        let path = format!("/{bucket}");
+        let reply = self.request(Method::HEAD, &path, &[], Bytes::new()).await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            _ => Err(self.refused(&path, &reply)),
+        }
+    }
+
+    /// Removes every object of the bucket, then the bucket; one already gone is not an error.
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<(), StorageError> {
+        if !self.bucket_exists(bucket).await? {
+            return Ok(());
+        }
+        self.remove_prefix(bucket, "").await?;
+        let path = format!("/{bucket}");
+        let reply = self
+            .request(Method::DELETE, &path, &[], Bytes::new())
+            .await?;
+        if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(self.refused(&path, &reply))
     }
 
     fn failure(&self, what: &str, detail: impl std::fmt::Display) -> StorageError {
@@ -170,7 +207,9 @@ fn check_bucket(bucket: &str) -> Result<(), StorageError> {
 #[async_trait]
 impl ObjectStorage for S3Storage {
     async fn create_bucket(&self, bucket: &str) -> Result<(), StorageError> {
-        check_bucket(bucket)?;
+        if self.bucket_exists(bucket).await? {
+            return Ok(());
+        }
         let path = format!("/{bucket}");
         let body = if self.region == "us-east-1" {
             Bytes::new()
@@ -183,10 +222,15 @@ impl ObjectStorage for S3Storage {
         };
         let reply = self.request(Method::PUT, &path, &[], body).await?;
         let text = String::from_utf8_lossy(&reply.body);
-        if reply.status.is_success() || text.contains("BucketAlreadyOwnedByYou") {
-            return Ok(());
+        if !(reply.status.is_success() || text.contains("BucketAlreadyOwnedByYou")) {
+            return Err(self.refused(&path, &reply));
         }
-        Err(self.refused(&path, &reply))
+        if let Some(log) = &self.log {
+            let id = format!("http://{}/{bucket}", self.authority);
+            log.record(Resource::new("bucket", bucket, Some(id)))
+                .map_err(|e| self.failure(&path, e))?;
+        }
+        Ok(())
     }
 
     async fn upload(&self, bucket: &str, key: &str, from: &Path) -> Result<(), StorageError> {

@@ -5,6 +5,7 @@
 //! the action's result as the body, and OpenWhisk's `duration` and `initTime` in the `x-sebs-*`
 //! headers, so that one reply reader and one provider-metrics reader serve both.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,24 +15,29 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::{ErrorKind, InvocationError};
+use sebs_platform::credentials;
 use sebs_platform::{BuiltTrigger, TriggerFactory, TriggerSpec};
 use sebs_platform_local::gateway::{self, ERROR_KIND_HEADER, EXECUTION_HEADER, INIT_HEADER};
 use sebs_worker::{epoch_seconds, InvocationRequest, RawInvocation, Trigger};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiClient, Invoked};
-use crate::config::{credentials, WskProps};
+use crate::config::{WskProps, CREDENTIAL_FIELDS};
+use crate::namespace_auth;
 use crate::records::Activation;
 
 /// The header OpenWhisk names an activation with.
 pub const ACTIVATION_HEADER: &str = "x-openwhisk-activation-id";
 
 /// What a library trigger needs besides credentials, which each worker reads from its own
-/// environment (`OPENWHISK_AUTH`, else `~/.wskprops`).
+/// environment (`OPENWHISK_AUTH`, else `~/.wskprops`), or from the credential cache when it
+/// shares the coordinator's cache folder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LibrarySettings {
     pub api_host: String,
     pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_cache: Option<PathBuf>,
 }
 
 pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
@@ -52,7 +58,10 @@ impl TriggerFactory for OpenWhiskTriggers {
             TriggerKind::Library => {
                 let settings: LibrarySettings = serde_json::from_value(spec.settings.clone())
                     .context("the settings of an OpenWhisk library trigger")?;
-                let auth = credentials(None, &WskProps::load());
+                let cached = settings.credentials_cache.as_deref().and_then(|cache| {
+                    credentials::resolve("openwhisk", &CREDENTIAL_FIELDS, None, cache).ok()
+                });
+                let auth = namespace_auth(cached.as_ref(), &WskProps::load());
                 if auth.is_none() {
                     bail!(
                         "an OpenWhisk library trigger needs the namespace's credentials: set \

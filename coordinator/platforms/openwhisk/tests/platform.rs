@@ -17,6 +17,7 @@ use bytes::Bytes;
 use recorded_server::RecordedServer;
 use sebs_common::Language;
 use sebs_platform::{FunctionSpec, Platform};
+use sebs_platform_openwhisk::s3::S3Storage;
 use sebs_platform_openwhisk::OpenWhiskPlatform;
 use sebs_worker::{HttpTrigger, InvocationRequest, RawInvocation, Trigger};
 use serde_json::{json, Value};
@@ -142,12 +143,18 @@ async fn deploys_and_serves(language: Language, version: &str, failure: &str) {
     server
         .reply("GET", &action_path, 404, "action-not-found.json")
         .reply("PUT", &put, 200, "action.json")
-        .reply("PUT", &put, 200, "action-updated.json");
+        .reply("PUT", &put, 200, "action-updated.json")
+        .reply("GET", &action_path, 200, "action-updated.json")
+        .reply("DELETE", &action_path, 200, "action-updated.json");
     let api = server.start().await;
     let section = json!({
         "api_host": format!("http://{api}"),
-        "auth": "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZ",
-        "storage": {"endpoint": s3.endpoint, "access_key": "sebs", "secret_key": "sebs-secret"},
+        "credentials": {
+            "auth": "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZ",
+            "storage_access_key": "sebs",
+            "storage_secret_key": "sebs-secret",
+        },
+        "storage": {"endpoint": s3.endpoint},
     });
     let cache = tempfile::tempdir().unwrap();
     let platform = OpenWhiskPlatform::start(Some(&section), cache.path())
@@ -214,7 +221,7 @@ async fn deploys_and_serves(language: Language, version: &str, failure: &str) {
 
     // The image as OpenWhisk's invoker runs it.
     let port = sebs_testkit::free_port();
-    let _container = ActionContainer::run(&image, port);
+    let container = ActionContainer::run(&image, port);
     let base = format!("http://127.0.0.1:{port}");
     sebs_testkit::wait_until(
         "the action container to listen",
@@ -282,6 +289,40 @@ async fn deploys_and_serves(language: Language, version: &str, failure: &str) {
     let (raw, failed) = post(&format!("{base}/run"), "r", run(&params, "a3")).await;
     assert_ne!(raw.status, Some(200), "a failed activation is not a 200");
     assert_eq!(failed["error"], failure);
+    drop(container);
+
+    // What sebs created is listed in an order it can be removed in, and removed.
+    let listed = platform.resources().await.unwrap();
+    let kinds: Vec<(&str, &str, bool)> = listed
+        .iter()
+        .map(|l| (l.resource.kind.as_str(), l.resource.name.as_str(), l.exists))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("action", action, true),
+            ("image", image.as_str(), true),
+            ("bucket", "ow-test", true)
+        ]
+    );
+    for l in &listed {
+        platform.remove_resource(&l.resource).await.unwrap();
+    }
+    assert!(
+        platform.resources().await.unwrap().is_empty(),
+        "removed and forgotten"
+    );
+    let store = S3Storage::new(&s3.endpoint, "sebs", "sebs-secret", "us-east-1").unwrap();
+    assert!(
+        !store.bucket_exists("ow-test").await.unwrap(),
+        "the bucket is gone"
+    );
+    let deleted = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .count();
+    assert_eq!(deleted, 1, "the action was deleted through the API");
 }
 
 fn rand_suffix() -> u64 {
