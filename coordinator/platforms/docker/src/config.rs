@@ -119,4 +119,19 @@ mod tests {
         assert!(error(json!({"run_image": "x:latest"})).contains("{language}"));
         assert!(error(json!({"idle_timeout": "long"})).contains("idle_timeout"));
     }
+
+    #[test]
+    fn the_example_config_section_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../config/example.json");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let example: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let section = &example["deployment"]["docker"];
+        assert!(
+            section.is_object(),
+            "config/example.json has deployment.docker"
+        );
+        if let Err(e) = DockerConfig::from_section(Some(section)) {
+            panic!("{e}");
+        }
+    }
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use sebs_common::config::{Deployment, TriggerKind};
@@ -114,19 +115,25 @@ impl DockerPlatform {
             .with_context(|| format!("function {name} is not deployed"))
     }
 
+    /// Containers (running or not) that carry `label` (`key` or `key=value`).
+    async fn containers_labelled(&self, label: String) -> Result<Vec<ContainerSummary>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("label", vec![label])]))
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .context("listing containers")
+    }
+
     /// Removes every container this process started, running or not, and waits until the
     /// engine has none left (removals begun by dropped containers included), for up to 30 s.
     async fn remove_containers(&self) {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([(
-                "label",
-                vec![format!("{SESSION_LABEL}={}", self.session)],
-            )]))
-            .build();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let ids: Vec<String> = match self.docker.list_containers(Some(options.clone())).await {
+            let label = format!("{SESSION_LABEL}={}", self.session);
+            let ids: Vec<String> = match self.containers_labelled(label).await {
                 Ok(containers) => containers.into_iter().filter_map(|c| c.id).collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list the session's containers");
@@ -145,28 +152,14 @@ impl DockerPlatform {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
 
-impl DockerPlatform {
-    /// Function containers of other sessions whose sebs process is gone.
+    /// Function containers of sessions whose process is gone (a sebs that was killed).
     async fn leftover_containers(&self) -> Result<Vec<ListedResource>> {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([(
-                "label",
-                vec![FUNCTION_LABEL.to_string()],
-            )]))
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .context("listing function containers")?;
         let mut listed = Vec::new();
-        for c in containers {
+        for c in self.containers_labelled(FUNCTION_LABEL.to_string()).await? {
             let labels = c.labels.unwrap_or_default();
             let session = labels.get(SESSION_LABEL).map(String::as_str).unwrap_or("");
-            if session == self.session || session_alive(session) {
+            if session_alive(session) {
                 continue;
             }
             let name = c
@@ -187,16 +180,14 @@ impl DockerPlatform {
     }
 }
 
-/// Whether the sebs process that made a session (`s<pid>-<random>`) still runs.
+/// Whether the process that made a session (`s<pid>-<random>`) still runs. (A reused pid keeps a
+/// leftover unlisted until that process ends too.)
 fn session_alive(session: &str) -> bool {
-    let pid = session
+    session
         .strip_prefix('s')
         .and_then(|s| s.split('-').next())
-        .and_then(|p| p.parse::<u32>().ok());
-    pid.is_some_and(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmd| cmd.split('\0').next().is_some_and(|p| p.ends_with("sebs")))
-    })
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Connects to `host` (else `DOCKER_HOST`, else the local socket) and agrees on an API version,

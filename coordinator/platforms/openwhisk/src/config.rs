@@ -192,4 +192,19 @@ mod tests {
         assert_eq!(props.api_host.as_deref(), Some("http://127.0.0.1:3233"));
         assert_eq!(props.auth.as_deref(), Some("23bc46b1:123zO3xZ"));
     }
+
+    #[test]
+    fn the_example_config_section_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../config/example.json");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let example: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let section = &example["deployment"]["openwhisk"];
+        assert!(
+            section.is_object(),
+            "config/example.json has deployment.openwhisk"
+        );
+        if let Err(e) = OpenWhiskConfig::from_section(Some(section)) {
+            panic!("{e}");
+        }
+    }
 }
