@@ -12,11 +12,20 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use support::{fixture_root, sebs, sebs_in, shared_cache, Run};
 
-fn docker_sebs(args: &[&str]) -> Option<Run> {
+/// `sebs benchmark invoke BENCHMARK test --deployment docker OPTIONS...`, or `None` (skip)
+/// without a Docker engine.
+fn invoke_on_docker(benchmark: &str, options: &[&str]) -> Option<Run> {
     sebs_testkit::docker::docker_engine()?;
-    let mut all = args.to_vec();
-    all.extend(["--deployment", "docker"]);
-    Some(sebs(&all))
+    let mut args = vec![
+        "benchmark",
+        "invoke",
+        benchmark,
+        "test",
+        "--deployment",
+        "docker",
+    ];
+    args.extend(options);
+    Some(sebs(&args))
 }
 
 fn containers(results: &[Value]) -> BTreeSet<String> {
@@ -48,15 +57,8 @@ fn check_measured(r: &Value, memory_mb: f64) {
 
 #[test]
 fn dynamic_html_python_runs_warm_in_one_container() {
-    let Some(run) = docker_sebs(&[
-        "benchmark",
-        "invoke",
-        "110.dynamic-html",
-        "test",
-        "--repetitions",
-        "3",
-        "--validate",
-    ]) else {
+    let Some(run) = invoke_on_docker("110.dynamic-html", &["--repetitions", "3", "--validate"])
+    else {
         return;
     };
     run.assert_success();
@@ -94,17 +96,10 @@ fn dynamic_html_python_runs_warm_in_one_container() {
 
 #[test]
 fn forced_cold_starts_replace_containers_and_concurrency_scales_out() {
-    let Some(run) = docker_sebs(&[
-        "benchmark",
-        "invoke",
+    let Some(run) = invoke_on_docker(
         "110.dynamic-html",
-        "test",
-        "--repetitions",
-        "4",
-        "--concurrency",
-        "2",
-        "--cold",
-    ]) else {
+        &["--repetitions", "4", "--concurrency", "2", "--cold"],
+    ) else {
         return;
     };
     run.assert_success();
@@ -135,15 +130,8 @@ fn forced_cold_starts_replace_containers_and_concurrency_scales_out() {
 
 #[test]
 fn thumbnailer_reads_and_writes_the_mounted_storage() {
-    let Some(run) = docker_sebs(&[
-        "benchmark",
-        "invoke",
-        "210.thumbnailer",
-        "test",
-        "--repetitions",
-        "2",
-        "--validate",
-    ]) else {
+    let Some(run) = invoke_on_docker("210.thumbnailer", &["--repetitions", "2", "--validate"])
+    else {
         return;
     };
     run.assert_success();
@@ -175,19 +163,18 @@ fn thumbnailer_reads_and_writes_the_mounted_storage() {
 
 #[test]
 fn dynamic_html_nodejs_runs_in_its_image() {
-    let Some(run) = docker_sebs(&[
-        "benchmark",
-        "invoke",
+    let Some(run) = invoke_on_docker(
         "110.dynamic-html",
-        "test",
-        "--language",
-        "nodejs",
-        "--language-version",
-        "18",
-        "--repetitions",
-        "2",
-        "--validate",
-    ]) else {
+        &[
+            "--language",
+            "nodejs",
+            "--language-version",
+            "18",
+            "--repetitions",
+            "2",
+            "--validate",
+        ],
+    ) else {
         return;
     };
     run.assert_success();
@@ -201,14 +188,7 @@ fn dynamic_html_nodejs_runs_in_its_image() {
 
 #[test]
 fn a_runtime_without_an_image_is_refused_with_how_to_build_it() {
-    let Some(run) = docker_sebs(&[
-        "benchmark",
-        "invoke",
-        "110.dynamic-html",
-        "test",
-        "--language-version",
-        "3.9",
-    ]) else {
+    let Some(run) = invoke_on_docker("110.dynamic-html", &["--language-version", "3.9"]) else {
         return;
     };
     assert_eq!(run.code(), Some(2));

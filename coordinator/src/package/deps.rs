@@ -33,15 +33,8 @@ pub fn dependency_file(
         .find(|p| p.is_file())
 }
 
-/// `python -m pip install` as every build step runs it: quiet, non-interactive.
-pub const PIP_INSTALL: [&str; 6] = [
-    "-m",
-    "pip",
-    "install",
-    "--disable-pip-version-check",
-    "--no-input",
-    "--quiet",
-];
+use sebs_platform::runtime::NPM_INSTALL;
+pub use sebs_platform::runtime::PIP_INSTALL;
 
 /// Whether `file` lists nothing to install (a requirements file of comments and blank lines);
 /// pip refuses an empty one.
@@ -78,14 +71,7 @@ pub fn install(
             let target = package.join("package.json");
             fs::copy(file, &target).map_err(|e| PackageError::io(&target, e))?;
             let mut cmd = Command::new("npm");
-            cmd.current_dir(package).args([
-                "install",
-                "--omit=dev",
-                "--no-audit",
-                "--no-fund",
-                "--no-package-lock",
-                "--loglevel=error",
-            ]);
+            cmd.current_dir(package).args(NPM_INSTALL);
             run(cmd, "npm install", log)
         }
     }

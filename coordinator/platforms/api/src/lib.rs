@@ -25,6 +25,7 @@
 pub mod credentials;
 pub mod resources;
 pub mod runtime;
+pub mod section;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use sebs_common::Language;
+use sebs_platform::runtime::{NPM_INSTALL, PIP_INSTALL};
 use sebs_platform::DependencyInstaller;
 
 use crate::container::{current_user, remove};
@@ -76,36 +77,25 @@ impl DependencyInstaller for BuildImageInstaller {
             .to_string_lossy()
             .into_owned();
         let command: Vec<String> = match language {
-            Language::Python => [
-                "python3",
-                "-m",
-                "pip",
-                "install",
-                "--no-input",
-                "--quiet",
-                "--no-warn-script-location",
-                "--target",
-                &format!("{PACKAGE_MOUNT}/.python_packages"),
-                "--requirement",
-                &format!("{PACKAGE_MOUNT}/{relative}"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            Language::Python => {
+                let target = format!("{PACKAGE_MOUNT}/.python_packages");
+                let requirements = format!("{PACKAGE_MOUNT}/{relative}");
+                let options = ["--no-warn-script-location", "--target", &target];
+                std::iter::once("python3")
+                    .chain(PIP_INSTALL)
+                    .chain(options)
+                    .chain(["--requirement", &requirements])
+                    .map(String::from)
+                    .collect()
+            }
             Language::Nodejs => {
                 let manifest = package_dir.join("package.json");
                 std::fs::copy(dependency_file, &manifest)
                     .with_context(|| format!("copying {}", dependency_file.display()))?;
-                [
-                    "npm",
-                    "install",
-                    "--omit=dev",
-                    "--no-audit",
-                    "--no-fund",
-                    "--no-package-lock",
-                    "--loglevel=error",
-                ]
-                .map(String::from)
-                .to_vec()
+                std::iter::once("npm")
+                    .chain(NPM_INSTALL)
+                    .map(String::from)
+                    .collect()
             }
         };
         handle.block_on(self.run(&image.name, package_dir, command))

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sebs_platform::section;
 use serde::Deserialize;
 
 /// How the Docker platform runs functions. Every field is optional.
@@ -54,11 +55,7 @@ impl Default for DockerConfig {
 impl DockerConfig {
     /// Parses and checks the `deployment.docker` section.
     pub fn from_section(section: Option<&serde_json::Value>) -> Result<Self, String> {
-        let config: DockerConfig = match section {
-            None => DockerConfig::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.docker.{}: {}", e.path(), e.inner()))?,
-        };
+        let config: DockerConfig = section::parse("docker", section)?;
         for (field, value) in [
             ("idle_timeout", config.idle_timeout),
             ("startup_timeout", config.startup_timeout),
@@ -73,18 +70,8 @@ impl DockerConfig {
         if config.max_containers == 0 {
             return Err("deployment.docker.max_containers: must be at least 1".into());
         }
-        if config.bucket.is_empty() || config.bucket.contains('/') {
-            return Err(format!(
-                "deployment.docker.bucket: `{}` is not a bucket name",
-                config.bucket
-            ));
-        }
-        if !config.run_image.contains("{language}") || !config.run_image.contains("{version}") {
-            return Err(format!(
-                "deployment.docker.run_image: `{}` must contain {{language}} and {{version}}",
-                config.run_image
-            ));
-        }
+        section::check_bucket("deployment.docker.bucket", &config.bucket)?;
+        check_image_template("deployment.docker.run_image", &config.run_image)?;
         Ok(config)
     }
 
@@ -95,6 +82,16 @@ impl DockerConfig {
     pub fn startup_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.startup_timeout)
     }
+}
+
+/// Checks a run image template given at `field`: it names the language and version.
+pub fn check_image_template(field: &str, template: &str) -> Result<(), String> {
+    if !template.contains("{language}") || !template.contains("{version}") {
+        return Err(format!(
+            "{field}: `{template}` must contain {{language}} and {{version}}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

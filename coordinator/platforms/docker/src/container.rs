@@ -20,12 +20,9 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use sebs_common::ErrorKind;
-use sebs_platform_local::pool::{InstanceFailure, InstanceReply, Sandbox};
-use tokio::net::TcpStream;
+use sebs_platform_local::connection::{PostError, WrapperConnection};
+use sebs_platform_local::pool::{InstanceFailure, InstanceInfo, InstanceReply, Sandbox};
 
 use crate::memory::PeakSource;
 
@@ -57,13 +54,11 @@ type LogTail = Arc<Mutex<VecDeque<String>>>;
 
 #[derive(Debug)]
 pub struct Container {
-    id: u64,
-    generation: u64,
-    last_used: Instant,
+    info: InstanceInfo,
     /// The engine's name of the container.
     name: String,
     docker: Docker,
-    sender: SendRequest<Full<Bytes>>,
+    connection: WrapperConnection,
     peak: PeakSource,
     logs: LogTail,
 }
@@ -76,16 +71,8 @@ impl Sandbox for Container {
         &spec.function
     }
 
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    fn last_used(&self) -> Instant {
-        self.last_used
+    fn info(&self) -> &InstanceInfo {
+        &self.info
     }
 
     /// Creates and starts the container, and waits until its wrapper listens.
@@ -144,23 +131,21 @@ impl Sandbox for Container {
             Ok(c) => c.state.and_then(|s| s.pid).unwrap_or(0),
             Err(_) => 0,
         };
-        let sender = match connect(port).await {
-            Ok(sender) => sender,
+        let connection = match WrapperConnection::open(port).await {
+            Ok(connection) => connection,
             Err(e) => {
                 remove(&docker, &name).await;
-                return Err(format!("container {name} listens on {port}: {e}"));
+                return Err(format!("container {name} listens but {e}"));
             }
         };
         let peak = PeakSource::find(pid, &name);
         tracing::debug!(container = %name, port, ?peak, took = ?started.elapsed(), "container listening");
         let container = Container {
-            id,
-            generation,
-            last_used: Instant::now(),
+            info: InstanceInfo::new(id, generation),
             peak,
             name,
             docker,
-            sender,
+            connection,
             logs,
         };
         Ok((container, started.elapsed()))
@@ -174,33 +159,21 @@ impl Sandbox for Container {
     ) -> Result<InstanceReply, InstanceFailure> {
         self.peak.reset();
         let started = Instant::now();
-        let request = hyper::Request::post("/")
-            .header(http::header::HOST, "127.0.0.1")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", request_id)
-            .body(Full::new(event));
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Err(self.failure(ErrorKind::Platform, e.to_string(), started)),
-        };
-        let exchange = async {
-            self.sender.ready().await?;
-            let response = self.sender.send_request(request).await?;
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        };
+        let exchange = self.connection.post(event, request_id);
         let outcome = tokio::time::timeout(spec.timeout, exchange).await;
         let execution_us = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(Ok((status, body))) => {
-                self.last_used = Instant::now();
+                self.info.last_used = Instant::now();
                 Ok(InstanceReply {
                     status,
                     body,
                     execution_us,
                     peak_kib: self.peak.peak_kib(&self.docker).await,
                 })
+            }
+            Ok(Err(PostError::Request(e))) => {
+                Err(InstanceFailure::since(ErrorKind::Platform, e, started))
             }
             Ok(Err(e)) => {
                 let why = format!("connection to container {} broke: {e}", self.name);
@@ -216,7 +189,7 @@ impl Sandbox for Container {
                     execution_us,
                 })
             }
-            Err(_) => Err(self.failure(
+            Err(_) => Err(InstanceFailure::since(
                 ErrorKind::Timeout,
                 format!(
                     "function did not finish within its {} s timeout; container {} was removed",
@@ -225,16 +198,6 @@ impl Sandbox for Container {
                 ),
                 started,
             )),
-        }
-    }
-}
-
-impl Container {
-    fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
-        InstanceFailure {
-            kind,
-            message,
-            execution_us: started.elapsed().as_micros() as u64,
         }
     }
 }
@@ -340,20 +303,6 @@ fn keep(logs: &LogTail, line: &str) {
         }
         tail.push_back(line.to_string());
     }
-}
-
-async fn connect(port: u16) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("refuses connections: {e}"))?;
-    stream.set_nodelay(true).ok();
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 /// Explains why a container is gone: its state (exit code, OOM kill) and its last output lines.

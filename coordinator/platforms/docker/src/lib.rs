@@ -17,9 +17,8 @@ mod images;
 mod memory;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -32,12 +31,10 @@ use sebs_platform::{
     DependencyInstaller, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
     ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
-use sebs_platform_local::gateway::{self, Functions};
-use sebs_platform_local::pool::FunctionPool;
+use sebs_platform_local::gateway;
 use sebs_platform_local::storage::DirStorage;
+use sebs_platform_local::table::FunctionTable;
 use sebs_worker::RawInvocation;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use self::build::BuildImageInstaller;
 use self::config::DockerConfig;
@@ -50,11 +47,9 @@ pub struct DockerPlatform {
     docker: Docker,
     images: Images,
     storage: Arc<DirStorage>,
-    functions: Functions<Container>,
-    address: SocketAddr,
+    functions: FunctionTable<Container>,
     /// Labels this process's containers, so that shutdown removes exactly them.
     session: String,
-    shutdown: watch::Sender<bool>,
 }
 
 impl DockerPlatform {
@@ -69,25 +64,14 @@ impl DockerPlatform {
         std::fs::create_dir_all(&storage_dir)
             .with_context(|| format!("creating {}", storage_dir.display()))?;
         let storage_dir = storage_dir.canonicalize()?;
-        let listener = TcpListener::bind(&config.gateway_address)
-            .await
-            .with_context(|| {
-                format!(
-                    "deployment.docker.gateway_address: cannot bind {}",
-                    config.gateway_address
-                )
-            })?;
-        let address = listener.local_addr()?;
-        let functions: Functions<Container> = Arc::new(RwLock::new(HashMap::new()));
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
-        tokio::spawn(sebs_platform_local::reap_idle(
-            functions.clone(),
+        let functions = FunctionTable::start(
+            &config.gateway_address,
+            "deployment.docker.gateway_address",
             config.idle_timeout(),
-            stop,
-        ));
+        )
+        .await?;
         let session = format!("s{}-{:06x}", std::process::id(), rand::random::<u32>() >> 8);
-        tracing::debug!(%address, %session, storage = %storage_dir.display(), "docker platform started");
+        tracing::debug!(address = %functions.address(), %session, storage = %storage_dir.display(), "docker platform started");
         Ok(DockerPlatform {
             images: Images {
                 docker: docker.clone(),
@@ -98,21 +82,8 @@ impl DockerPlatform {
             docker,
             storage: Arc::new(DirStorage::new(storage_dir)),
             functions,
-            address,
             session,
-            shutdown,
         })
-    }
-
-    fn pool(&self, name: &str) -> Result<Arc<FunctionPool<Container>>> {
-        let functions = self
-            .functions
-            .read()
-            .map_err(|_| anyhow::anyhow!("function table poisoned"))?;
-        functions
-            .get(name)
-            .cloned()
-            .with_context(|| format!("function {name} is not deployed"))
     }
 
     /// Containers (running or not) that carry `label` (`key` or `key=value`).
@@ -249,25 +220,8 @@ impl Platform for DockerPlatform {
             session: self.session.clone(),
         };
         tracing::debug!(function = %spec.name, image = %image.name, package = %spec.package_hash, "deploying");
-        let pool = Arc::new(FunctionPool::new(
-            container_spec,
-            self.config.max_containers,
-        ));
-        // Redeploying replaces the function: its old containers go with the old pool.
-        if let Some(old) = self
-            .functions
-            .write()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .insert(spec.name.clone(), pool)
-        {
-            old.shutdown();
-        }
-        Ok(DeployedFunction {
-            name: spec.name.clone(),
-            memory_mb: spec.memory_mb,
-            timeout: spec.timeout,
-            url: gateway::url(self.address, &spec.name),
-        })
+        self.functions
+            .deploy(spec, container_spec, self.config.max_containers)
     }
 
     fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
@@ -283,17 +237,11 @@ impl Platform for DockerPlatform {
     }
 
     async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
-        self.pool(&function.name)?.enforce_cold_start();
-        Ok(())
+        self.functions.enforce_cold_start(&function.name)
     }
 
     async fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-        if let Ok(functions) = self.functions.read() {
-            for pool in functions.values() {
-                pool.shutdown();
-            }
-        }
+        self.functions.shutdown();
         self.remove_containers().await;
     }
 

@@ -11,16 +11,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use sebs_common::ErrorKind;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use super::connection::{PostError, WrapperConnection};
 use super::memory;
-use super::pool::{InstanceFailure, InstanceReply, Sandbox};
+use super::pool::{InstanceFailure, InstanceInfo, InstanceReply, Sandbox};
 
 /// Everything needed to start instances of one function.
 #[derive(Clone, Debug)]
@@ -44,12 +41,10 @@ const STDERR_LINES: usize = 20;
 
 #[derive(Debug)]
 pub struct Instance {
-    id: u64,
-    generation: u64,
-    last_used: Instant,
+    info: InstanceInfo,
     pid: u32,
     child: Child,
-    sender: SendRequest<Full<Bytes>>,
+    connection: WrapperConnection,
     stderr: StderrTail,
     tmpdir: PathBuf,
 }
@@ -62,16 +57,8 @@ impl Sandbox for Instance {
         &spec.function
     }
 
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    fn last_used(&self) -> Instant {
-        self.last_used
+    fn info(&self) -> &InstanceInfo {
+        &self.info
     }
 
     /// Starts the process and waits until it listens.
@@ -153,23 +140,14 @@ impl Sandbox for Instance {
             id,
         ));
 
-        let stream = TcpStream::connect(("127.0.0.1", port))
+        let connection = WrapperConnection::open(port)
             .await
-            .map_err(|e| format!("instance {id} listens on {port} but refuses connections: {e}"))?;
-        stream.set_nodelay(true).ok();
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with instance {id} failed: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .map_err(|e| format!("instance {id} listens but {e}"))?;
         let instance = Instance {
-            id,
-            generation,
-            last_used: Instant::now(),
+            info: InstanceInfo::new(id, generation),
             pid,
             child,
-            sender,
+            connection,
             stderr,
             tmpdir,
         };
@@ -185,19 +163,7 @@ impl Sandbox for Instance {
         let limit_kib = u64::from(spec.memory_mb) * 1024;
         memory::reset_peak(self.pid);
         let started = Instant::now();
-        let request = hyper::Request::post("/")
-            .header(http::header::HOST, "127.0.0.1")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", request_id)
-            .body(Full::new(event))
-            .map_err(|e| self.failure(ErrorKind::Platform, e.to_string(), started))?;
-        let exchange = async {
-            self.sender.ready().await?;
-            let response = self.sender.send_request(request).await?;
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        };
+        let exchange = self.connection.post(event, request_id);
         let pid = self.pid;
         let watchdog = async {
             if !spec.enforce_memory_limit {
@@ -215,9 +181,9 @@ impl Sandbox for Instance {
         let outcome = tokio::select! {
             r = tokio::time::timeout(spec.timeout, exchange) => r,
             rss = watchdog => {
-                return Err(self.failure(
+                return Err(InstanceFailure::since(
                     ErrorKind::MemoryLimit,
-                    format!("instance {} used {} MB, over its {} MB limit, and was stopped", self.id, rss / 1024, spec.memory_mb),
+                    format!("instance {} used {} MB, over its {} MB limit, and was stopped", self.info.id, rss / 1024, spec.memory_mb),
                     started,
                 ));
             }
@@ -225,7 +191,7 @@ impl Sandbox for Instance {
         let execution_us = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(Ok((status, body))) => {
-                self.last_used = Instant::now();
+                self.info.last_used = Instant::now();
                 let peak_kib = memory::peak_kib(self.pid).unwrap_or(0);
                 Ok(InstanceReply {
                     status,
@@ -234,8 +200,11 @@ impl Sandbox for Instance {
                     peak_kib,
                 })
             }
+            Ok(Err(PostError::Request(e))) => {
+                Err(InstanceFailure::since(ErrorKind::Platform, e, started))
+            }
             Ok(Err(e)) => {
-                let why = format!("connection to instance {} broke: {e}", self.id);
+                let why = format!("connection to instance {} broke: {e}", self.info.id);
                 let message = describe_exit(&mut self.child, &self.stderr, &why).await;
                 Err(InstanceFailure {
                     kind: ErrorKind::Crashed,
@@ -243,25 +212,15 @@ impl Sandbox for Instance {
                     execution_us,
                 })
             }
-            Err(_) => Err(self.failure(
+            Err(_) => Err(InstanceFailure::since(
                 ErrorKind::Timeout,
                 format!(
                     "function did not finish within its {} s timeout; instance {} was stopped",
                     spec.timeout.as_secs_f64(),
-                    self.id
+                    self.info.id
                 ),
                 started,
             )),
-        }
-    }
-}
-
-impl Instance {
-    fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
-        InstanceFailure {
-            kind,
-            message,
-            execution_us: started.elapsed().as_micros() as u64,
         }
     }
 }

@@ -5,31 +5,27 @@
 //! starts can be enforced, memory is limited and its peak measured per invocation.
 
 pub mod config;
+pub mod connection;
 pub mod gateway;
 mod instance;
 mod memory;
 pub mod pool;
 pub mod storage;
+pub mod table;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
 use sebs_worker::RawInvocation;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use self::config::LocalConfig;
-use self::gateway::Functions;
 use self::instance::{Instance, InstanceSpec};
-use self::pool::{FunctionPool, Sandbox};
 use self::storage::DirStorage;
+use self::table::FunctionTable;
 use sebs_platform::runtime::{check_version, find_python};
 use sebs_platform::{
     DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform, ProviderMetrics,
@@ -40,10 +36,8 @@ use sebs_platform::{
 pub struct LocalPlatform {
     config: LocalConfig,
     storage: Arc<DirStorage>,
-    functions: Functions<Instance>,
-    address: SocketAddr,
+    functions: FunctionTable<Instance>,
     runtime_dir: tempfile::TempDir,
-    shutdown: watch::Sender<bool>,
 }
 
 impl LocalPlatform {
@@ -58,39 +52,19 @@ impl LocalPlatform {
             .with_context(|| format!("creating {}", storage_dir.display()))?;
         let storage_dir = storage_dir.canonicalize()?;
         let runtime_dir = tempfile::Builder::new().prefix("sebs-local-").tempdir()?;
-        let listener = TcpListener::bind(&config.gateway_address)
-            .await
-            .with_context(|| {
-                format!(
-                    "deployment.local.gateway_address: cannot bind {}",
-                    config.gateway_address
-                )
-            })?;
-        let address = listener.local_addr()?;
-        let functions: Functions<Instance> = Arc::new(RwLock::new(HashMap::new()));
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
-        tokio::spawn(reap_idle(functions.clone(), config.idle_timeout(), stop));
-        tracing::debug!(%address, storage = %storage_dir.display(), "local platform started");
+        let functions = FunctionTable::start(
+            &config.gateway_address,
+            "deployment.local.gateway_address",
+            config.idle_timeout(),
+        )
+        .await?;
+        tracing::debug!(address = %functions.address(), storage = %storage_dir.display(), "local platform started");
         Ok(LocalPlatform {
             config,
             storage: Arc::new(DirStorage::new(storage_dir)),
             functions,
-            address,
             runtime_dir,
-            shutdown,
         })
-    }
-
-    fn pool(&self, name: &str) -> Result<Arc<FunctionPool<Instance>>> {
-        let functions = self
-            .functions
-            .read()
-            .map_err(|_| anyhow::anyhow!("function table poisoned"))?;
-        functions
-            .get(name)
-            .cloned()
-            .with_context(|| format!("function {name} is not deployed"))
     }
 
     fn node(&self) -> PathBuf {
@@ -146,22 +120,8 @@ impl Platform for LocalPlatform {
             enforce_memory_limit: self.config.enforce_memory_limit,
         };
         tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
-        let pool = Arc::new(FunctionPool::new(instance_spec, self.config.max_instances));
-        // Redeploying replaces the function: its old instances stop with the old pool.
-        if let Some(old) = self
-            .functions
-            .write()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .insert(spec.name.clone(), pool)
-        {
-            old.shutdown();
-        }
-        Ok(DeployedFunction {
-            name: spec.name.clone(),
-            memory_mb: spec.memory_mb,
-            timeout: spec.timeout,
-            url: gateway::url(self.address, &spec.name),
-        })
+        self.functions
+            .deploy(spec, instance_spec, self.config.max_instances)
     }
 
     fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
@@ -177,8 +137,7 @@ impl Platform for LocalPlatform {
     }
 
     async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
-        self.pool(&function.name)?.enforce_cold_start();
-        Ok(())
+        self.functions.enforce_cold_start(&function.name)
     }
 
     /// The buckets of the local storage: each is a folder sebs made under its storage root.
@@ -199,44 +158,11 @@ impl Platform for LocalPlatform {
     }
 
     async fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-        if let Ok(functions) = self.functions.read() {
-            for pool in functions.values() {
-                pool.shutdown();
-            }
-        }
+        self.functions.shutdown();
     }
 }
 
 /// Builds the local platform's triggers: HTTP to the gateway, replies read with its headers.
 pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
     gateway::trigger_factory(Deployment::Local)
-}
-
-/// Stops idle instances past the keep-alive, checking every second (or sooner for short ones).
-pub async fn reap_idle<S: Sandbox>(
-    functions: Functions<S>,
-    keep_alive: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let period = keep_alive
-        .min(Duration::from_secs(1))
-        .max(Duration::from_millis(50));
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let pools: Vec<Arc<FunctionPool<S>>> = match functions.read() {
-            Ok(f) => f.values().cloned().collect(),
-            Err(_) => return,
-        };
-        for pool in pools {
-            let evicted = pool.evict_idle(keep_alive);
-            if evicted > 0 {
-                tracing::debug!(function = %pool.function(), evicted, idle = pool.idle_count(), "evicted idle instances");
-            }
-        }
-    }
 }

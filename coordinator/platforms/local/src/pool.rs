@@ -38,10 +38,28 @@ pub trait Sandbox: Send + Sized + std::fmt::Debug + 'static {
         request_id: &str,
     ) -> Result<InstanceReply, InstanceFailure>;
 
-    fn id(&self) -> u64;
+    /// Which instance this is, and since when it is idle.
+    fn info(&self) -> &InstanceInfo;
+}
+
+/// What the pool knows of every instance, whatever its sandbox.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceInfo {
+    pub id: u64,
     /// The cold-start generation the instance was started in.
-    fn generation(&self) -> u64;
-    fn last_used(&self) -> Instant;
+    pub generation: u64,
+    /// When its last invocation ended (or it started).
+    pub last_used: Instant,
+}
+
+impl InstanceInfo {
+    pub fn new(id: u64, generation: u64) -> Self {
+        InstanceInfo {
+            id,
+            generation,
+            last_used: Instant::now(),
+        }
+    }
 }
 
 /// How one invocation on an instance ended.
@@ -60,6 +78,17 @@ pub struct InstanceFailure {
     pub kind: ErrorKind,
     pub message: String,
     pub execution_us: u64,
+}
+
+impl InstanceFailure {
+    /// A failure of an invocation that began at `started`.
+    pub fn since(kind: ErrorKind, message: String, started: Instant) -> Self {
+        InstanceFailure {
+            kind,
+            message,
+            execution_us: started.elapsed().as_micros() as u64,
+        }
+    }
 }
 
 /// What the platform reports about one invocation, besides the reply.
@@ -139,10 +168,10 @@ impl<S: Sandbox> FunctionPool<S> {
             }
         };
         let result = instance.invoke(&self.spec, event, request_id).await;
-        let id = instance.id();
+        let id = instance.info().id;
         if result.is_ok() {
             let mut state = self.state();
-            if instance.generation() == state.generation {
+            if instance.info().generation == state.generation {
                 state.idle.push(instance);
             }
         }
@@ -170,7 +199,7 @@ impl<S: Sandbox> FunctionPool<S> {
         let before = state.idle.len();
         state
             .idle
-            .retain(|i| now.duration_since(i.last_used()) < keep_alive);
+            .retain(|i| now.duration_since(i.info().last_used) < keep_alive);
         before - state.idle.len()
     }
 

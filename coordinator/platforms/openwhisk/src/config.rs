@@ -1,6 +1,8 @@
 //! `deployment.openwhisk` of the config file.
 
 use sebs_platform::credentials::CredentialField;
+use sebs_platform::section;
+use sebs_platform_docker::config::check_image_template;
 use serde::Deserialize;
 
 /// OpenWhisk's credentials: the namespace's `UUID:KEY` (else the `AUTH` of `~/.wskprops`) and the
@@ -120,11 +122,7 @@ impl WskProps {
 impl OpenWhiskConfig {
     /// Parses and checks the `deployment.openwhisk` section.
     pub fn from_section(section: Option<&serde_json::Value>) -> Result<Self, String> {
-        let config: OpenWhiskConfig = match section {
-            None => OpenWhiskConfig::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.openwhisk.{}: {}", e.path(), e.inner()))?,
-        };
+        let config: OpenWhiskConfig = section::parse("openwhisk", section)?;
         for (field, value) in [
             ("api_host", config.api_host.as_deref()),
             ("storage.endpoint", Some(config.storage.endpoint.as_str())),
@@ -146,18 +144,11 @@ impl OpenWhiskConfig {
                 config.namespace
             ));
         }
-        if config.storage.bucket.is_empty() || config.storage.bucket.contains('/') {
-            return Err(format!(
-                "deployment.openwhisk.storage.bucket: `{}` is not a bucket name",
-                config.storage.bucket
-            ));
-        }
-        if !config.run_image.contains("{language}") || !config.run_image.contains("{version}") {
-            return Err(format!(
-                "deployment.openwhisk.run_image: `{}` must contain {{language}} and {{version}}",
-                config.run_image
-            ));
-        }
+        section::check_bucket(
+            "deployment.openwhisk.storage.bucket",
+            &config.storage.bucket,
+        )?;
+        check_image_template("deployment.openwhisk.run_image", &config.run_image)?;
         Ok(config)
     }
 }
