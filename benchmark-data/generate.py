@@ -21,99 +21,26 @@ import os
 import random
 import shutil
 import sys
+import subprocess
 import tempfile
+import zipfile
+
+import landscape
 
 STAMP = ".generated"
 
 
 # --------------------------------------------------------------------------
-# 210.thumbnailer: one ~2 MB JPEG of an evening landscape.
+# 210.thumbnailer: one ~2 MB JPEG of an evening landscape (landscape.py).
 # --------------------------------------------------------------------------
 
 THUMBNAILER_SEED = 210
 IMAGE_NAME = "evening-landscape.jpg"
 IMAGE_SIZE = (3000, 2000)
-LOW_RES = 8  # the scene is shaded at 1/8 resolution, then upscaled: smooth and fast
-
-
-def _lerp(a, b, t):
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))
-
-
-def _hill_profile(rnd, width, base, amplitude):
-    """Heights of one ridge line: a few seeded sine waves, smooth like hills."""
-    waves = [(rnd.uniform(0.5, 4.0), rnd.uniform(0, 2 * math.pi), rnd.uniform(0.3, 1.0))
-             for _ in range(4)]
-    norm = sum(a for _, _, a in waves)
-    return [base + amplitude * sum(a * math.sin(f * 2 * math.pi * x / width + p)
-                                   for f, p, a in waves) / norm
-            for x in range(width)]
 
 
 def make_thumbnailer(out_dir):
-    # Imported here so that generating other data does not need Pillow.
-    from PIL import Image, ImageChops, ImageDraw, ImageFilter
-
-    rnd = random.Random(THUMBNAILER_SEED)
-    big_w, big_h = IMAGE_SIZE
-    w, h = big_w // LOW_RES, big_h // LOW_RES
-    horizon = int(h * 0.62)
-    sun = (w * rnd.uniform(0.3, 0.7), horizon - h * 0.12)
-
-    # Ridges from far (pale, high) to near (dark, low), each with its colour.
-    ridges = [(_hill_profile(rnd, w, horizon - h * 0.10, h * 0.08), (92, 70, 110)),
-              (_hill_profile(rnd, w, horizon - h * 0.02, h * 0.07), (58, 44, 80)),
-              (_hill_profile(rnd, w, horizon + h * 0.12, h * 0.09), (28, 30, 44)),
-              (_hill_profile(rnd, w, horizon + h * 0.28, h * 0.06), (14, 18, 24))]
-    zenith, dusk, glow = (12, 18, 58), (226, 118, 72), (255, 214, 140)
-
-    pixels = []
-    for y in range(h):
-        for x in range(w):
-            t = min(1.0, y / horizon) ** 1.6
-            colour = _lerp(zenith, dusk, t)
-            d = math.hypot(x - sun[0], (y - sun[1]) * 1.6) / w
-            colour = _lerp(colour, glow, max(0.0, 1.0 - d * 3.0) ** 2)
-            # The sun's disc, then the ridges from far to near, each painted with
-            # its coverage of the pixel so that edges stay smooth when upscaled.
-            cover = min(1.0, max(0.0, h * 0.035 - math.hypot(x - sun[0], y - sun[1]) + 0.5))
-            colour = _lerp(colour, (255, 236, 190), cover)
-            for heights, ridge_colour in ridges:
-                cover = min(1.0, max(0.0, y + 1 - heights[x]))
-                if cover > 0:
-                    # Slightly lighter just below the ridge line: haze.
-                    depth = min(1.0, max(0.0, y - heights[x]) / (h * 0.25))
-                    hazy = _lerp(_lerp(ridge_colour, dusk, 0.15), ridge_colour, depth)
-                    colour = _lerp(colour, hazy, cover)
-            pixels.append(colour)
-    scene = Image.new("RGB", (w, h))
-    scene.putdata(pixels)
-    scene = scene.resize(IMAGE_SIZE, Image.BICUBIC)
-
-    draw = ImageDraw.Draw(scene)
-    # Stars in the upper, darker sky.
-    for _ in range(2500):
-        x, y = rnd.randrange(big_w), int(big_h * 0.45 * rnd.random() ** 1.5)
-        v = rnd.randint(120, 255)
-        s = rnd.choice((0, 0, 0, 1))
-        draw.ellipse([x - s, y - s, x + s, y + s], fill=(v, v, min(255, v + 20)))
-    scene = scene.filter(ImageFilter.GaussianBlur(0.6))  # soften like a lens
-
-    # Sensor-like grain: zero-mean triangular noise per channel. This is what
-    # makes the JPEG weigh ~2 MB instead of ~150 kB, like a real photograph.
-    amp = 24
-    table = [v * amp // 255 for v in range(256)]
-    grain = []
-    for _ in range(3):
-        a = Image.frombytes("L", IMAGE_SIZE, rnd.randbytes(big_w * big_h)).point(table)
-        b = Image.frombytes("L", IMAGE_SIZE, rnd.randbytes(big_w * big_h)).point(table)
-        grain.append(ImageChops.add(a, b))
-    noise = Image.merge("RGB", grain)
-    # (scene + noise) - amp, clipped: centres the noise on zero.
-    scene = ImageChops.add(scene, noise, scale=1.0, offset=-amp)
-
-    scene.save(os.path.join(out_dir, IMAGE_NAME), format="JPEG", quality=92,
-               optimize=True)
+    landscape.render(os.path.join(out_dir, IMAGE_NAME), THUMBNAILER_SEED, IMAGE_SIZE)
 
 
 # --------------------------------------------------------------------------
@@ -215,11 +142,111 @@ def make_compression(out_dir):
 
 
 # --------------------------------------------------------------------------
+# 120.uploader: three files of the sizes SeBS fetches from the web.
+# --------------------------------------------------------------------------
+
+UPLOADER_SEED = 120
+
+
+def make_uploader(out_dir):
+    rnd = random.Random(UPLOADER_SEED)
+    # ~230 kB: a photograph (SeBS: an 800 px wide JPEG).
+    landscape.render(os.path.join(out_dir, "photo-800px.jpg"), UPLOADER_SEED, (800, 533), quality=95)
+    # ~6.7 MB: an archive of 60 incompressible "source" files (SeBS: a source release zip).
+    with zipfile.ZipFile(os.path.join(out_dir, "source-archive.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(60):
+            info = zipfile.ZipInfo(f"project-1.4.0/src/module-{i:02d}.bin", date_time=(2020, 1, 1, 0, 0, 0))
+            z.writestr(info, rnd.randbytes(111_000), compress_type=zipfile.ZIP_DEFLATED)
+    # ~98 MB: model weights (SeBS: a ResNet-50 checkpoint).
+    with open(os.path.join(out_dir, "model-weights.bin"), "wb") as f:
+        for _ in range(98):
+            f.write(rnd.randbytes(1_000_000))
+
+
+# --------------------------------------------------------------------------
+# 220.video-processing: a 10 s 720p video with sound, made by ffmpeg.
+# --------------------------------------------------------------------------
+
+VIDEO_NAME = "city-720p.mp4"
+VIDEO_SECONDS = 10
+
+
+def make_video(out_dir):
+    # ffmpeg's test sources are deterministic, and one encoder thread keeps x264's output too.
+    lavfi = [f"testsrc2=size=1280x720:rate=25:duration={VIDEO_SECONDS}",
+             f"sine=frequency=440:sample_rate=44100:duration={VIDEO_SECONDS}"]
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "lavfi", "-i", lavfi[0], "-f", "lavfi", "-i", lavfi[1],
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+               "-threads", "1", "-c:a", "aac", "-b:a", "128k", "-shortest",
+               "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+               os.path.join(out_dir, VIDEO_NAME)]
+    try:
+        subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        sys.exit("220.video-processing: ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+
+
+# --------------------------------------------------------------------------
+# 411.image-recognition: a ResNet-50 with seeded weights and a few photographs.
+# --------------------------------------------------------------------------
+
+RECOGNITION_SEED = 411
+RECOGNITION_IMAGES = 5
+
+
+def make_recognition(out_dir):
+    import resnet  # needs numpy; imported here so that other data does not
+
+    os.makedirs(os.path.join(out_dir, "model"))
+    resnet.write(os.path.join(out_dir, "model", "resnet50-seeded.pth"), RECOGNITION_SEED)
+    images = os.path.join(out_dir, "fake-resnet")
+    os.makedirs(images)
+    lines = []
+    for i in range(RECOGNITION_IMAGES):
+        name = f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+        landscape.render(os.path.join(images, name), RECOGNITION_SEED + i, (500, 375))
+        lines.append(f"{name} {970 + i}\n")  # a class index, as ImageNet's val_map.txt has
+    with open(os.path.join(images, "val_map.txt"), "w") as f:
+        f.writelines(lines)
+
+
+# --------------------------------------------------------------------------
+# 504.dna-visualisation: a ~4 MB FASTA file.
+# --------------------------------------------------------------------------
+
+DNA_SEED = 504
+DNA_BASES = 4_000_000
+
+
+def make_dna(out_dir):
+    rnd = random.Random(DNA_SEED)
+    # GC-poor and AT-rich stretches alternate, as in real genomes, so the walk has structure.
+    chunks = []
+    remaining = DNA_BASES
+    while remaining > 0:
+        n = min(remaining, rnd.randint(2_000, 20_000))
+        gc = rnd.choice((0.35, 0.42, 0.55))
+        weights = ((1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2)
+        chunks.append("".join(rnd.choices("ACGT", weights=weights, k=n)))
+        remaining -= n
+    sequence = "".join(chunks)
+    with open(os.path.join(out_dir, "bacillus-synthetic.fasta"), "w", newline="\n") as f:
+        f.write(">synthetic chromosome, seed 504, generated by sebs benchmark-data\n")
+        for i in range(0, len(sequence), 70):
+            f.write(sequence[i:i + 70] + "\n")
+
+
+# --------------------------------------------------------------------------
 
 # name -> (stamp version, generator). Bump the version when output changes.
 GENERATORS = {
+    "120.uploader": ("120.uploader v1 seed=120", make_uploader),
     "210.thumbnailer": ("210.thumbnailer v1 seed=210", make_thumbnailer),
+    "220.video-processing": ("220.video-processing v1", make_video),
     "311.compression": ("311.compression v1 seed=311", make_compression),
+    "411.image-recognition": ("411.image-recognition v1 seed=411", make_recognition),
+    "504.dna-visualisation": ("504.dna-visualisation v1 seed=504", make_dna),
 }
 
 

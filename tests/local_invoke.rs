@@ -267,7 +267,7 @@ fn unknown_benchmark_and_language_are_named() {
     let run = sebs(&[
         "benchmark",
         "invoke",
-        "210.thumbnailer",
+        "501.graph-pagerank",
         "test",
         "--language",
         "nodejs",
@@ -275,7 +275,7 @@ fn unknown_benchmark_and_language_are_named() {
     assert_eq!(run.code(), Some(2));
     assert!(
         run.stderr()
-            .contains("`210.thumbnailer` has no nodejs implementation"),
+            .contains("`501.graph-pagerank` has no nodejs implementation"),
         "{}",
         run.stderr()
     );

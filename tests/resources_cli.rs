@@ -157,6 +157,7 @@ fn aws_resources_are_listed_and_removed_and_secrets_stay_out_of_the_logs() {
             package_hash: "cli".into(),
             memory_mb: 128,
             timeout: Duration::from_secs(10),
+            environment: Default::default(),
         })
         .await
         .unwrap();

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use crate::language::Language;
 
-/// `config.json` of a benchmark, exactly the fields SeBS defines.
+/// `config.json` of a benchmark: the fields SeBS defines, and two optional ones of sebs's
+/// (`client_side`, `programs`), which SeBS ignores.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchmarkConfig {
@@ -20,6 +21,39 @@ pub struct BenchmarkConfig {
     /// Platform services the benchmark needs (`storage`, `nosql`).
     #[serde(default)]
     pub modules: Vec<String>,
+    /// SeBS's C++ build dependencies; accepted so that SeBS's files load, unused here.
+    #[serde(default)]
+    pub cpp_dependencies: Vec<String>,
+    /// sebs: a server the run starts beside the function, whose address the function gets
+    /// through its event (SeBS's experiments start these by hand).
+    #[serde(default)]
+    pub client_side: Option<ClientSideKind>,
+    /// sebs: programs the function runs that no dependency file installs (e.g. `ffmpeg`); a run
+    /// checks that they are on `PATH` before it builds anything.
+    #[serde(default)]
+    pub programs: Vec<String>,
+}
+
+/// The client side of a benchmark: what the run serves to the function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientSideKind {
+    /// A UDP server that echoes every datagram and records when (020, 030).
+    UdpEcho,
+    /// A TCP server that writes a short reply to every connection and closes it (040).
+    TcpReply,
+    /// An HTTP server of the benchmark's generated data folder (120).
+    HttpFiles,
+}
+
+impl ClientSideKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientSideKind::UdpEcho => "udp-echo",
+            ClientSideKind::TcpReply => "tcp-reply",
+            ClientSideKind::HttpFiles => "http-files",
+        }
+    }
 }
 
 /// One benchmark of the catalogue.
@@ -277,6 +311,35 @@ mod tests {
             .to_string();
         assert!(err.contains("010.sleep/config.json"), "{err}");
         assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn sebs_extensions_parse() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_bench(
+            tmp.path(),
+            "000.micro",
+            "020.network-benchmark",
+            r#"{"timeout": 1, "memory": 128, "languages": ["python"],
+                "client_side": "udp-echo", "programs": ["ffmpeg"], "cpp_dependencies": ["boost"]}"#,
+        );
+        let b = Catalogue::new(tmp.path()).find("020").unwrap();
+        assert_eq!(b.config.client_side, Some(ClientSideKind::UdpEcho));
+        assert_eq!(b.config.programs, ["ffmpeg"]);
+        write_bench(
+            tmp.path(),
+            "000.micro",
+            "030.clock",
+            r#"{"timeout": 1, "memory": 128, "languages": ["python"], "client_side": "smtp"}"#,
+        );
+        let err = Catalogue::new(tmp.path())
+            .find("030")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("client_side") && err.contains("udp-echo"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,6 +9,6 @@ pub mod language;
 pub mod result;
 pub mod stats;
 
-pub use benchmark::{Benchmark, BenchmarkError, Catalogue};
+pub use benchmark::{Benchmark, BenchmarkError, Catalogue, ClientSideKind};
 pub use language::{Architecture, Language};
 pub use result::{ErrorKind, ExecutionResult, InvocationError};

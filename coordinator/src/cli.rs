@@ -8,6 +8,7 @@ use sebs_common::{Architecture, Language};
 
 use sebs_worker::engine::schedule::{parse_duration, Arrival, RateProfile};
 
+use crate::benchmark_side::ClientSideArgs;
 use crate::inputs::InputSize;
 use crate::load::OpenLoopPlan;
 
@@ -43,10 +44,12 @@ pub enum BenchmarkCommand {
     Package(PackageArgs),
     /// List the benchmarks of the catalogue.
     List,
+    /// Deploy, invoke and validate every benchmark in every language (SeBS's regression).
+    Regression(crate::regression::RegressionArgs),
 }
 
 /// Options every command that touches a deployment takes. Values given here override the file.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeploymentArgs {
     /// Configuration file in SeBS's format (config/example.json).
     #[arg(long)]
@@ -124,6 +127,8 @@ pub struct InvokeArgs {
     /// Where experiments.json and the other result files go.
     #[arg(long, default_value = ".")]
     pub output_dir: PathBuf,
+    #[command(flatten)]
+    pub client_side: ClientSideArgs,
 }
 
 /// How open-loop requests arrive.

@@ -13,6 +13,7 @@ use sebs_worker::{run_closed_loop, BatchHook, ClosedLoop};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
+use crate::benchmark_side::{self, RunningClientSide};
 use crate::cli::{DeploymentArgs, InvokeArgs, PackageArgs};
 use crate::execution::execution_result;
 use crate::inputs::tools::ToolsPython;
@@ -109,22 +110,21 @@ pub fn list() -> Result<()> {
     let project = Project::locate()?;
     let benchmarks = project.catalogue().list()?;
     println!(
-        "{:<28}{:<18}{:>8}{:>9}  modules",
+        "{:<28}{:<15}{:>8}{:>9}  needs",
         "benchmark", "languages", "memory", "timeout"
     );
     for b in benchmarks {
+        let (needs, dependencies) = benchmark_side::needs(&b);
         println!(
-            "{:<28}{:<18}{:>5} MB{:>7} s  {}",
+            "{:<28}{:<15}{:>5} MB{:>7} s  {needs}",
             b.name,
             b.config.languages.join(","),
             b.config.memory,
             b.config.timeout,
-            if b.config.modules.is_empty() {
-                "-".to_string()
-            } else {
-                b.config.modules.join(",")
-            }
         );
+        for line in dependencies {
+            println!("{:<28}  {line}", "");
+        }
     }
     Ok(())
 }
@@ -208,6 +208,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         anyhow::bail!("--validate checks closed-loop runs; drop --rate/--ramp or --validate");
     }
 
+    benchmark_side::check_programs(bench)?;
     let data = session.project.benchmark_data();
     let tools = tokio::task::block_in_place(|| {
         ToolsPython::ensure(
@@ -218,6 +219,8 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     })?;
     let inputs = InputPreparer::new(tools, data, &session.cache);
     let storage = platform.storage();
+    let client =
+        RunningClientSide::start(bench, &args.client_side, &inputs.data_dir(bench)).await?;
     let input = inputs
         .prepare(
             bench,
@@ -225,6 +228,8 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
             storage.as_ref(),
             platform.benchmarks_bucket(),
             run.update_storage,
+            client.url(),
+            platform.nosql().as_deref(),
         )
         .await?;
     tracing::info!(
@@ -243,6 +248,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
         package_hash: package.meta.hash.clone(),
         memory_mb: run.memory.unwrap_or(bench.config.memory),
         timeout: Duration::from_secs(u64::from(run.timeout.unwrap_or(bench.config.timeout))),
+        environment: input.environment.clone(),
     };
     let function = platform.deploy(&spec).await?;
     let built =
@@ -267,7 +273,7 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     let payload = Bytes::from(serde_json::to_vec(&input.event)?);
     if let Some(open) = open_loop {
         let stop = stop_on_ctrl_c();
-        return load::run(
+        let outcome = load::run(
             &open,
             built.trigger,
             built.reader,
@@ -277,6 +283,8 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
             stop,
         )
         .await;
+        client.finish(&args.output_dir).await?;
+        return outcome;
     }
     let mut writer = ResultWriter::create(&args.output_dir, &function.name, metadata)?;
     let plan = ClosedLoop {
@@ -319,10 +327,21 @@ async fn run_invocations(session: &Session, args: &InvokeArgs) -> Result<bool> {
     }
     let fired = driver.await?;
     let complete = matches!(&fired, Ok(n) if *n == plan.invocations) && !*stop.borrow();
+    client.finish(&args.output_dir).await?;
+    let stored = benchmark_side::keep_outputs(
+        bench,
+        args.validate,
+        storage.as_ref(),
+        platform.benchmarks_bucket(),
+        &input.output_prefixes,
+        &args.output_dir,
+    )
+    .await?;
     let validation = if args.validate {
         let (ids, values): (Vec<String>, Vec<serde_json::Value>) = outputs.into_iter().unzip();
+        let stored = Some((stored.as_path(), platform.benchmarks_bucket()));
         let verdicts = tokio::task::block_in_place(|| {
-            inputs.validate(bench, run.language, &input.event, &values)
+            inputs.validate(bench, run.language, &input.event, &values, stored)
         })?;
         let report = validation_report(&ids, verdicts.as_deref());
         writer.annotate("validation", report.clone());

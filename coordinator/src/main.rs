@@ -1,5 +1,6 @@
 //! `sebs`: the serverless benchmark suite.
 
+mod benchmark_side;
 mod cli;
 mod commands;
 mod execution;
@@ -8,6 +9,7 @@ mod load;
 mod package;
 mod platforms;
 mod project;
+mod regression;
 mod resources;
 mod results;
 
@@ -49,6 +51,9 @@ fn main() -> ExitCode {
                 commands::package(args).await.map(|_| true)
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+            Command::Benchmark(BenchmarkCommand::Regression(args)) => {
+                regression::run(args).await.map(|_| true)
+            }
             Command::Resources(command) => resources::run(command).await.map(|_| true),
         }
     });

@@ -135,7 +135,8 @@ pub fn sebs_in(root: &Path, cache: &Path, args: &[&str]) -> Run {
         .current_dir(root)
         .env("SEBS_ROOT", root)
         .env_remove("SEBS_LOG");
-    if args.first() == Some(&"benchmark") && args.get(1) == Some(&"invoke") {
+    if args.first() == Some(&"benchmark") && matches!(args.get(1), Some(&"invoke" | &"regression"))
+    {
         cmd.arg("--output-dir").arg(out_dir.path());
     }
     if args.first() == Some(&"benchmark") && args.get(1) != Some(&"list") {

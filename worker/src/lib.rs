@@ -5,6 +5,7 @@
 //! in SeBS's batches when cold starts are forced between them. Turning a raw invocation into a
 //! SeBS `ExecutionResult` is the caller's business: only it knows the platform.
 
+pub mod client_side;
 pub mod closed_loop;
 pub mod engine;
 pub mod http_trigger;

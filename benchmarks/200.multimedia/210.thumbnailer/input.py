@@ -24,18 +24,31 @@ def generate_input(data_dir, size, benchmarks_bucket, input_paths, output_paths,
 
 
 def validate_output(data_dir, input_cfg, output, language, storage=None):
-    """The thumbnail was stored under the output prefix, fits the box, and is
-    smaller than the source, which was read whole."""
+    """The thumbnail stored under the output prefix is a JPEG that fits the box with the
+    source's aspect ratio, and the source was read whole."""
+    import io
+
+    from PIL import Image
+
     try:
         result, m = output["result"], output["measurement"]
         obj, bucket = input_cfg["object"], input_cfg["bucket"]
-        ok = (result["bucket"] == bucket["bucket"]
-              and result["key"].startswith(bucket["output"] + "/")
-              and result["key"].endswith(".jpg")
-              and 0 < result["width"] <= obj["width"] and 0 < result["height"] <= obj["height"]
-              and 0 < m["upload_size"] < m["download_size"])
-        if ok and data_dir:
-            ok = m["download_size"] == os.path.getsize(os.path.join(data_dir, obj["key"]))
-        return ok
-    except (KeyError, TypeError, AttributeError, OSError):
-        return False
+        key = result["key"]
+    except (KeyError, TypeError) as exc:
+        return False, f"malformed output: {exc!r}"
+    if result.get("bucket") != bucket["bucket"] or not key.startswith(bucket["output"] + "/") or not key.endswith(".jpg"):
+        return False, f"{key!r} is not a JPEG under {bucket['output']}"
+    source = os.path.join(data_dir, obj["key"])
+    if m.get("download_size") != os.path.getsize(source):
+        return False, "the source image was not downloaded whole"
+    if storage is None:
+        return False, "the stored thumbnail cannot be checked without storage"
+    stored = storage.download_stream(bucket["bucket"], key)
+    with Image.open(source) as original, Image.open(io.BytesIO(stored)) as thumb:
+        w, h = thumb.size
+        ratio_ok = abs(w / h - original.width / original.height) < 0.02
+        fits = w == obj["width"] or h == obj["height"]  # one side touches the box
+        ok = (thumb.format == "JPEG" and (w, h) == (result["width"], result["height"])
+              and w <= obj["width"] and h <= obj["height"] and fits and ratio_ok
+              and len(stored) == m["upload_size"])
+        return ok, f"{thumb.format} {w}x{h}"

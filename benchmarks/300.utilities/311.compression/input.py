@@ -31,19 +31,49 @@ def generate_input(data_dir, size, benchmarks_bucket, input_paths, output_paths,
     }
 
 
+def _archive_members(data, name):
+    """{member path: bytes} of a zip (Python) or tar.gz (Node.js) archive."""
+    import io
+    import tarfile
+    import zipfile
+
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return {info.filename: z.read(info) for info in z.infolist() if not info.is_dir()}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
 def validate_output(data_dir, input_cfg, output, language, storage=None):
-    """The zip was stored under the output prefix, and it is smaller than the
-    folder, which was downloaded whole (text compresses ~3.4x)."""
+    """The archive stored under the output prefix (a zip from Python, a tar.gz from Node.js)
+    holds every file of the folder, byte for byte, and is smaller than it."""
     try:
         result, m = output["result"], output["measurement"]
         bucket = input_cfg["bucket"]
         key = input_cfg["object"]["key"]
-        ok = (result["bucket"] == bucket["bucket"]
-              and result["key"].startswith(f"{bucket['output']}/{key}.")
-              and result["key"].endswith(".zip")
-              and 0 < m["upload_size"] < m["download_size"])
-        if ok and data_dir:
-            ok = m["download_size"] == _folder_size(os.path.join(data_dir, key))
-        return ok
-    except (KeyError, TypeError, AttributeError, OSError):
-        return False
+    except (KeyError, TypeError) as exc:
+        return False, f"malformed output: {exc!r}"
+    # Uploads get a unique name before their last extension: text-corpus.tar.<hex>.gz.
+    suffix = ".zip" if language == "python" else ".gz"
+    stored_key = result.get("key", "")
+    if result.get("bucket") != bucket["bucket"] or not stored_key.startswith(f"{bucket['output']}/{key}.") \
+            or not stored_key.endswith(suffix):
+        return False, f"{stored_key!r} is not a {suffix} of {key} under {bucket['output']}"
+    folder = os.path.join(data_dir, key)
+    if not 0 < m["upload_size"] < m["download_size"] == _folder_size(folder):
+        return False, f"sizes: archive {m['upload_size']}, downloaded {m['download_size']}"
+    if storage is None:
+        return False, "the stored archive cannot be checked without storage"
+    members = _archive_members(storage.download_stream(bucket["bucket"], stored_key), stored_key)
+    expected = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                expected[os.path.relpath(path, folder).replace(os.sep, "/")] = f.read()
+    # The members carry the input prefix (the whole key became the download path, as in SeBS).
+    prefix = f"{bucket['input']}/{key}/"
+    got = {name[len(prefix):]: data for name, data in members.items() if name.startswith(prefix)}
+    if len(got) != len(members) or got != expected:
+        return False, f"the archive's {len(members)} members are not the folder's {len(expected)} files"
+    return True, f"{len(members)} files, {m['upload_size']} bytes"

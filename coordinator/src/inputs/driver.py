@@ -7,8 +7,10 @@ Generate mode:
   python3 driver.py --input-py PATH --benchmark NAME --data-dir DIR --size SIZE --bucket BUCKET --out FILE
 Validate mode:
   python3 driver.py --validate --input-py PATH --data-dir DIR --input-json FILE --output-json FILE
-                    --language L --out FILE [--many]
+                    --language L --out FILE [--many] [--storage-dir DIR --storage-bucket B]
   With --many, --output-json holds a list of outputs and FILE gets {"results": [verdict, ...]}.
+  With --storage-dir, validate_output's `storage` argument reads the objects the run downloaded
+  there (object KEY of bucket B is DIR/KEY); without it, `storage` is None.
 
 Nothing is uploaded here: uploads and NoSQL items are recorded and the Rust side performs them.
 Any failure prints one line naming input.py and the failing hook, then the traceback, and exits 2.
@@ -154,6 +156,46 @@ def generate(args, module):
     }
 
 
+class StoredOutputs:
+    """The `storage` handed to validate_output: read access to the objects the function wrote,
+    as the run downloaded them (object KEY of the benchmarks bucket is the file DIR/KEY). It has
+    the reading half of the wrappers' storage API."""
+
+    def __init__(self, root, bucket):
+        self.root = os.path.abspath(root)
+        self.bucket = bucket
+
+    def _path(self, bucket, key):
+        if bucket != self.bucket:
+            raise FileNotFoundError(f"bucket {bucket!r} was not downloaded (only {self.bucket!r})")
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid object key {key!r}")
+        path = os.path.join(self.root, *parts)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"object {key!r} not found in bucket {bucket!r}")
+        return path
+
+    def download(self, bucket, key, filepath):
+        with open(self._path(bucket, key), "rb") as src, open(filepath, "wb") as dst:
+            dst.write(src.read())
+
+    def download_stream(self, bucket, key):
+        with open(self._path(bucket, key), "rb") as f:
+            return f.read()
+
+    def list_directory(self, bucket, prefix):
+        if bucket != self.bucket:
+            return []
+        keys = []
+        for directory, _, files in os.walk(self.root):
+            for name in files:
+                key = os.path.relpath(os.path.join(directory, name), self.root).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+
 def read_json(path, what):
     try:
         with open(path) as f:
@@ -181,7 +223,9 @@ def validate(args, module):
 
 
 def judge(module, args, input_cfg, output):
-    verdict = call_hook(module, "validate_output", os.path.abspath(args.data_dir), input_cfg, output, args.language, None)
+    storage = StoredOutputs(args.storage_dir, args.storage_bucket) if args.storage_dir else None
+    data_dir = os.path.abspath(args.data_dir)
+    verdict = call_hook(module, "validate_output", data_dir, input_cfg, output, args.language, storage)
     # A bare bool, or (bool, message).
     if isinstance(verdict, bool):
         return {"valid": verdict, "message": ""}
@@ -203,6 +247,8 @@ def parse_args(argv):
     parser.add_argument("--input-json")
     parser.add_argument("--output-json")
     parser.add_argument("--language")
+    parser.add_argument("--storage-dir", help="the function's output objects, downloaded")
+    parser.add_argument("--storage-bucket", help="the bucket --storage-dir holds")
     args = parser.parse_args(argv)  # exits with status 2 on bad arguments
     needed = ("input_json", "output_json", "language") if args.validate else ("benchmark", "size", "bucket")
     missing = ["--" + name.replace("_", "-") for name in needed if getattr(args, name) is None]

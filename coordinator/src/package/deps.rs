@@ -78,10 +78,12 @@ pub fn install(
 }
 
 /// Runs `script` with bash and SeBS's arguments: target directory, verbosity, architecture.
+/// `$PYTHON` is the runtime's interpreter, for scripts that install Python packages themselves.
 pub fn run_script(
     script: &Path,
     target: &Path,
     arch: Architecture,
+    python: &Path,
     log: &mut String,
 ) -> Result<(), PackageError> {
     let mut cmd = Command::new("bash");
@@ -89,6 +91,7 @@ pub fn run_script(
         .arg(target)
         .arg("false")
         .arg(arch.as_str())
+        .env("PYTHON", python)
         .current_dir(script.parent().unwrap_or(Path::new(".")));
     run(cmd, &script.display().to_string(), log)
 }

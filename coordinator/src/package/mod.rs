@@ -1,7 +1,7 @@
 //! Turns a benchmark into a deployable package, cached by content hash (SEBS-CONTRACT §6).
 //!
 //! Layout of a built package (docs/local-protocol.md): the platform's wrapper files at the root,
-//! except its `storage.*` which joins the benchmark code in `function/`; dependencies installed
+//! except its `storage.*` and `nosql.*`, which join the benchmark code in `function/`; dependencies installed
 //! beside them. The cache holds one package per (platform, benchmark, language, version,
 //! architecture) under `<cache>/packages/...`, with `meta.json` written last: **a package without
 //! `meta.json` does not exist**, so an interrupted build is never mistaken for a finished one.
@@ -207,9 +207,12 @@ fn assemble(
     let function_dir = staging.join("function");
     copy_tree(&lang_dir, &function_dir)?;
     for rel in hash::files_sorted(wrapper_dir).map_err(|e| PackageError::io(wrapper_dir, e))? {
-        let is_storage =
-            rel.file_stem().is_some_and(|s| s == "storage") && rel.parent() == Some(Path::new(""));
-        let dest = if is_storage {
+        // The wrapper's modules for the benchmark (`from . import storage, nosql`) sit beside it.
+        let is_module = rel
+            .file_stem()
+            .is_some_and(|s| s == "storage" || s == "nosql")
+            && rel.parent() == Some(Path::new(""));
+        let dest = if is_module {
             function_dir.join(&rel)
         } else {
             staging.join(&rel)
@@ -222,7 +225,7 @@ fn assemble(
         function_dir.join("init.sh"),
     ] {
         if init.is_file() {
-            deps::run_script(&init, &function_dir, req.architecture, log)?;
+            deps::run_script(&init, &function_dir, req.architecture, req.python, log)?;
         }
     }
     if let Some(file) = deps::dependency_file(
@@ -252,7 +255,7 @@ fn assemble(
         function_dir.join("package.sh"),
     ] {
         if post.is_file() {
-            deps::run_script(&post, staging, req.architecture, log)?;
+            deps::run_script(&post, staging, req.architecture, req.python, log)?;
         }
     }
     Ok(())

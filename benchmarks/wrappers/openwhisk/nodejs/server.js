@@ -16,6 +16,9 @@ function splitParams(params) {
   let requestId = null;
   for (const [key, value] of Object.entries(params)) {
     if (SETTINGS.has(key)) process.env[key] = String(value);
+    else if (key === 'SEBS_ENVIRONMENT' && value && typeof value === 'object') {
+      for (const [name, setting] of Object.entries(value)) process.env[name] = String(setting);
+    }
     else if (key === '__ow_headers' && value && typeof value === 'object') requestId = value['x-request-id'] || null;
     else if (!key.startsWith('__ow_')) event[key] = value;
   }

@@ -3,8 +3,9 @@ of OpenWhisk): listens on 0.0.0.0:8080 (`SEBS_OPENWHISK_PORT` overrides it), acc
 `POST /init` and runs each `POST /run` through the local wrapper's handler (handler.py).
 
 A `/run` body is `{"value": PARAMS, "activation_id": ..., "namespace": ..., ...}`. PARAMS are the
-action's default parameters (the storage settings `SEBS_S3_*` and `cold_start`, which become
-environment variables of the process) merged with the request's: for a web action, the JSON
+action's default parameters (the storage settings `SEBS_S3_*` and `cold_start`, and the
+function's own environment in the object `SEBS_ENVIRONMENT`, which become environment variables
+of the process) merged with the request's: for a web action, the JSON
 body's fields plus `__ow_method`, `__ow_headers`, `__ow_path`. What is left is the event. The
 request id is the caller's `X-Request-Id` header when a web request carried one, else the
 activation id (as in SeBS).
@@ -41,6 +42,8 @@ def split_params(params):
     for key, value in params.items():
         if key in SETTINGS:
             os.environ[key] = str(value)
+        elif key == "SEBS_ENVIRONMENT" and isinstance(value, dict):
+            os.environ.update({k: str(v) for k, v in value.items()})
         elif key == "__ow_headers" and isinstance(value, dict):
             request_id = value.get("x-request-id")
         elif not key.startswith("__ow_"):

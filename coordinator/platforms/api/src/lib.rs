@@ -12,7 +12,9 @@
 //!    package, `trigger_spec` says how to invoke it, `provider_metrics` reads what the platform
 //!    reports about an invocation, `enforce_cold_start` retires warm instances; and a
 //!    [`TriggerFactory`] that builds its triggers from a [`TriggerSpec`] without starting the
-//!    platform (workers use it), exposed as a plain constructor of the crate;
+//!    platform (workers use it), exposed as a plain constructor of the crate; `nosql` returns its
+//!    [`NoSqlStorage`] (its `nosql` wrappers find a table's name in `NOSQL_STORAGE_TABLE_<table>`,
+//!    which `FunctionSpec::environment` carries);
 //! 4. add its line to the registry in the coordinator's `platforms.rs` (`create` and
 //!    `trigger_factories`);
 //! 5. if it needs credentials, describe them as [`credentials::CredentialField`]s and take them
@@ -23,6 +25,7 @@
 //!    end-to-end test.
 
 pub mod credentials;
+pub mod nosql;
 pub mod resources;
 pub mod runtime;
 pub mod section;
@@ -31,7 +34,7 @@ pub mod storage;
 pub mod testing;
 pub mod trigger;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +45,7 @@ use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
 use sebs_worker::RawInvocation;
 
+pub use crate::nosql::{Item, NoSqlError, NoSqlStorage, TableSpec};
 pub use crate::resources::{ListedResource, Resource, ResourceLog, ResourceLogError};
 pub use crate::storage::{check_key, ObjectStorage, StorageError};
 pub use crate::trigger::{BuiltTrigger, TriggerFactories, TriggerFactory, TriggerSpec};
@@ -56,6 +60,8 @@ pub struct FunctionSpec {
     pub package_hash: String,
     pub memory_mb: u32,
     pub timeout: Duration,
+    /// Environment variables the function gets (e.g. `NOSQL_STORAGE_TABLE_<table>`).
+    pub environment: BTreeMap<String, String>,
 }
 
 /// A function the platform runs.
@@ -89,6 +95,12 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
 
     /// The storage benchmarks read inputs from and write outputs to.
     fn storage(&self) -> Arc<dyn ObjectStorage>;
+
+    /// The NoSQL tables of benchmarks with the `nosql` module; `None` when the platform has
+    /// none yet.
+    fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
+        None
+    }
 
     /// The one bucket all benchmarks share.
     fn benchmarks_bucket(&self) -> &str;

@@ -52,6 +52,7 @@ fn spec(name: &str, dir: &Path, hash: &str, memory_mb: u32) -> FunctionSpec {
         package_hash: hash.into(),
         memory_mb,
         timeout: Duration::from_secs(30),
+        environment: Default::default(),
     }
 }
 

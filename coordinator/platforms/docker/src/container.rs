@@ -48,6 +48,8 @@ pub struct ContainerSpec {
     pub startup_timeout: Duration,
     /// Names this sebs process's containers, so that shutdown removes exactly them.
     pub session: String,
+    /// The function's own environment (its NoSQL tables and endpoint, for one).
+    pub environment: Vec<(String, String)>,
 }
 
 type LogTail = Arc<Mutex<VecDeque<String>>>;
@@ -215,7 +217,7 @@ impl Drop for Container {
 
 fn container_body(spec: &ContainerSpec, generation: u64) -> ContainerCreateBody {
     let memory = i64::from(spec.memory_mb) * 1024 * 1024;
-    let env = [
+    let platform = [
         ("SEBS_PORT", "0".to_string()),
         ("TMPDIR", "/tmp".to_string()),
         ("HOME", "/tmp".to_string()),
@@ -224,9 +226,15 @@ fn container_body(spec: &ContainerSpec, generation: u64) -> ContainerCreateBody 
         ("SEBS_MEMORY_MB", spec.memory_mb.to_string()),
         ("cold_start", generation.to_string()),
     ];
+    let env = spec
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(platform.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        env: Some(env),
         working_dir: Some(FUNCTION_MOUNT.into()),
         user: current_user(),
         labels: Some(HashMap::from([

@@ -28,8 +28,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_platform::{
-    DependencyInstaller, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
-    ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
+    DependencyInstaller, DeployedFunction, FunctionSpec, ListedResource, NoSqlStorage,
+    ObjectStorage, Platform, ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
 use sebs_platform_local::gateway;
 use sebs_platform_local::storage::DirStorage;
@@ -191,6 +191,11 @@ impl Platform for DockerPlatform {
         self.storage.clone()
     }
 
+    /// The gateway's in-memory tables, as on the local platform.
+    fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
+        Some(self.functions.tables())
+    }
+
     fn benchmarks_bucket(&self) -> &str {
         &self.config.bucket
     }
@@ -218,6 +223,16 @@ impl Platform for DockerPlatform {
             timeout: spec.timeout,
             startup_timeout: self.config.startup_timeout(),
             session: self.session.clone(),
+            // Containers share the host's network: the gateway's address is theirs too.
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([(
+                    "NOSQL_STORAGE_ENDPOINT".to_string(),
+                    self.functions.address().to_string(),
+                )])
+                .collect(),
         };
         tracing::debug!(function = %spec.name, image = %image.name, package = %spec.package_hash, "deploying");
         self.functions

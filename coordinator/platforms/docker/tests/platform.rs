@@ -26,10 +26,10 @@ fn package(dir: &Path) {
     std::fs::copy(wrappers.join("storage.py"), dir.join("function/storage.py")).unwrap();
     std::fs::write(
         dir.join("function/function.py"),
-        "from . import storage\n\n\
+        "import os\n\nfrom . import storage\n\n\
          def handler(event):\n    \
              keys = storage.storage.get_instance().list_directory(event['bucket'], '')\n    \
-             return {'result': keys}\n",
+             return {'result': keys, 'setting': os.environ.get('SEBS_TEST_SETTING')}\n",
     )
     .unwrap();
 }
@@ -77,6 +77,7 @@ async fn storage_passes_the_suite_and_containers_see_it_and_go_at_shutdown() {
             package_hash: "test".into(),
             memory_mb: 128,
             timeout: Duration::from_secs(30),
+            environment: [("SEBS_TEST_SETTING".to_string(), "visible".to_string())].into(),
         })
         .await
         .unwrap();

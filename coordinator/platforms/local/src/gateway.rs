@@ -5,6 +5,8 @@
 //! Being plain HTTP, the same endpoint serves triggers in this process and workers elsewhere.
 //! Every platform that runs its own instances behind such a gateway (local processes, Docker
 //! containers) shares it, with the trigger factory and reply reader below.
+//! `POST /nosql/<operation>` serves the platform's NoSQL tables to function instances
+//! (`nosql_api`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,6 +29,8 @@ use sebs_worker::{HttpTrigger, RawInvocation};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::nosql::MemoryTables;
+use super::nosql_api;
 use super::pool::{FunctionPool, Sandbox};
 
 pub const INSTANCE_HEADER: &str = "x-sebs-instance";
@@ -170,6 +174,7 @@ impl ReplyReader for GatewayReplyReader {
 pub async fn serve<S: Sandbox>(
     listener: TcpListener,
     functions: Functions<S>,
+    tables: Arc<MemoryTables>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -185,9 +190,9 @@ pub async fn serve<S: Sandbox>(
             }
         };
         stream.set_nodelay(true).ok();
-        let functions = functions.clone();
+        let (functions, tables) = (functions.clone(), tables.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, functions.clone()));
+            let service = service_fn(move |req| handle(req, functions.clone(), tables.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
@@ -203,7 +208,12 @@ pub fn url(addr: SocketAddr, function: &str) -> String {
 async fn handle<S: Sandbox>(
     req: Request<Incoming>,
     functions: Functions<S>,
+    tables: Arc<MemoryTables>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(operation) = req.uri().path().strip_prefix("/nosql/") {
+        let operation = operation.to_string();
+        return Ok(nosql_reply(req, &tables, &operation).await);
+    }
     let name = req
         .uri()
         .path()
@@ -275,6 +285,32 @@ async fn handle<S: Sandbox>(
     h.insert(INSTANCE_HEADER, served.instance_id.into());
     h.insert(INIT_HEADER, served.init_us.into());
     Ok(response)
+}
+
+async fn nosql_reply(
+    req: Request<Incoming>,
+    tables: &MemoryTables,
+    operation: &str,
+) -> Response<Full<Bytes>> {
+    let (status, reply) = if req.method() != http::Method::POST {
+        let e = serde_json::json!({"error": "use POST"});
+        (StatusCode::METHOD_NOT_ALLOWED, e)
+    } else {
+        match req.into_body().collect().await {
+            Ok(body) => nosql_api::handle(tables, operation, &body.to_bytes()).await,
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": e.to_string()}),
+            ),
+        }
+    };
+    let mut r = Response::new(Full::new(Bytes::from(reply.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn error_reply(

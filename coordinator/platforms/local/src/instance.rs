@@ -33,6 +33,8 @@ pub struct InstanceSpec {
     pub timeout: Duration,
     pub startup_timeout: Duration,
     pub enforce_memory_limit: bool,
+    /// The function's own environment (its NoSQL tables and endpoint, for one).
+    pub environment: Vec<(String, String)>,
 }
 
 /// The last lines an instance wrote to stderr, kept to explain a crash.
@@ -80,6 +82,7 @@ impl Sandbox for Instance {
             .env("SEBS_FUNCTION_NAME", &spec.function)
             .env("SEBS_MEMORY_MB", spec.memory_mb.to_string())
             .env("cold_start", generation.to_string())
+            .envs(spec.environment.iter().map(|(k, v)| (k, v)))
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())

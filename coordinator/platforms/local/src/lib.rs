@@ -9,6 +9,8 @@ pub mod connection;
 pub mod gateway;
 mod instance;
 mod memory;
+pub mod nosql;
+mod nosql_api;
 pub mod pool;
 pub mod storage;
 pub mod table;
@@ -28,8 +30,8 @@ use self::storage::DirStorage;
 use self::table::FunctionTable;
 use sebs_platform::runtime::{check_version, find_python};
 use sebs_platform::{
-    DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform, ProviderMetrics,
-    Resource, TriggerFactory, TriggerSpec,
+    DeployedFunction, FunctionSpec, ListedResource, NoSqlStorage, ObjectStorage, Platform,
+    ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
 
 #[derive(Debug)]
@@ -85,6 +87,10 @@ impl Platform for LocalPlatform {
         self.storage.clone()
     }
 
+    fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
+        Some(self.functions.tables())
+    }
+
     fn benchmarks_bucket(&self) -> &str {
         &self.config.bucket
     }
@@ -118,6 +124,15 @@ impl Platform for LocalPlatform {
             timeout: spec.timeout,
             startup_timeout: self.config.startup_timeout(),
             enforce_memory_limit: self.config.enforce_memory_limit,
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([(
+                    "NOSQL_STORAGE_ENDPOINT".to_string(),
+                    self.functions.address().to_string(),
+                )])
+                .collect(),
         };
         tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
         self.functions

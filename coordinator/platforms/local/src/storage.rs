@@ -106,8 +106,12 @@ impl ObjectStorage for DirStorage {
                 .await
                 .map_err(io(parent))?;
         }
-        // Copy beside the destination and rename: readers never see half an object.
-        let tmp = dest.with_extension(format!("sebs-upload-{}", std::process::id()));
+        // Copy beside the destination and rename: readers never see half an object. The name is
+        // unique to this upload: the same key may be uploaded twice at once, in this process or
+        // in another sharing the storage.
+        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dest.with_extension(format!("sebs-upload-{}-{n}", std::process::id()));
         tokio::fs::copy(from, &tmp).await.map_err(io(from))?;
         tokio::fs::rename(&tmp, &dest).await.map_err(io(&dest))
     }

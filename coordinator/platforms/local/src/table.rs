@@ -1,6 +1,7 @@
 //! The functions a gateway platform serves (the local platform's processes, the Docker
-//! platform's containers): the gateway and the idle reaper it starts, and the pool of each
-//! deployed function, whatever [`Sandbox`] its instances run in.
+//! platform's containers): the gateway and the idle reaper it starts, the pool of each deployed
+//! function, whatever [`Sandbox`] its instances run in, and the NoSQL tables the gateway serves
+//! to them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,11 +14,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::gateway::{self, Functions};
+use crate::nosql::MemoryTables;
 use crate::pool::{FunctionPool, Sandbox};
 
 #[derive(Debug)]
 pub struct FunctionTable<S: Sandbox> {
     functions: Functions<S>,
+    tables: Arc<MemoryTables>,
     address: SocketAddr,
     shutdown: watch::Sender<bool>,
 }
@@ -32,17 +35,31 @@ impl<S: Sandbox> FunctionTable<S> {
         let address = listener.local_addr()?;
         let functions: Functions<S> = Arc::new(RwLock::new(HashMap::new()));
         let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(gateway::serve(listener, functions.clone(), stop.clone()));
+        let tables = Arc::new(MemoryTables::default());
+        tokio::spawn(gateway::serve(
+            listener,
+            functions.clone(),
+            tables.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(reap_idle(functions.clone(), keep_alive, stop));
         Ok(FunctionTable {
             functions,
+            tables,
             address,
             shutdown,
         })
     }
 
+    /// Where the gateway listens; functions reach the NoSQL tables there too
+    /// (`NOSQL_STORAGE_ENDPOINT`).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The NoSQL tables of benchmarks with the `nosql` module.
+    pub fn tables(&self) -> Arc<MemoryTables> {
+        self.tables.clone()
     }
 
     /// Serves `spec` from instances started from `sandbox`, at most `max_instances` at once.

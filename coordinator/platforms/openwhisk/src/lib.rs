@@ -160,6 +160,13 @@ impl OpenWhiskPlatform {
             key: "cold_start".into(),
             value: Value::String(generation.to_string()),
         });
+        if !spec.environment.is_empty() {
+            // The wrapper sets these as environment variables of the process.
+            parameters.push(KeyValue {
+                key: "SEBS_ENVIRONMENT".into(),
+                value: json!(spec.environment),
+            });
+        }
         let annotation = |key: &str, value: Value| KeyValue {
             key: key.into(),
             value,

@@ -23,6 +23,8 @@ use sebs_worker::{HttpTrigger, InvocationRequest, RawInvocation, Trigger};
 use serde_json::{json, Value};
 
 const PYTHON_FUNCTION: &str = "\
+import os
+
 from . import storage
 
 
@@ -31,7 +33,8 @@ def handler(event):
         raise ValueError('asked to fail')
     s = storage.storage.get_instance()
     key = s.upload_stream(event['bucket'], 'out/result.txt', b'written by the action')
-    return {'result': {'key': key, 'keys': s.list_directory(event['bucket'], '')}}
+    setting = os.environ.get('SEBS_TEST_SETTING')
+    return {'result': {'key': key, 'keys': s.list_directory(event['bucket'], ''), 'setting': setting}}
 ";
 
 const NODEJS_FUNCTION: &str = "\
@@ -43,7 +46,8 @@ exports.handler = async function (event) {
   const [writable, stored, key] = s.uploadStream(event.bucket, 'out/result.txt');
   writable.end('written by the action');
   await stored;
-  return { result: { key, keys: await s.listDirectory(event.bucket, '') } };
+  const setting = process.env.SEBS_TEST_SETTING;
+  return { result: { key, keys: await s.listDirectory(event.bucket, ''), setting } };
 };
 ";
 
@@ -175,6 +179,7 @@ async fn deploys_and_serves(language: Language, version: &str, failure: &str) {
             package_hash: hash.clone(),
             memory_mb: 128,
             timeout: Duration::from_secs(10),
+            environment: [("SEBS_TEST_SETTING".to_string(), "visible".to_string())].into(),
         })
         .await
         .unwrap();
