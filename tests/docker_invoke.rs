@@ -228,3 +228,20 @@ fn a_container_over_its_memory_is_killed_by_the_kernel() {
         .unwrap()
         .contains("exceeding its memory limit"));
 }
+
+#[test]
+fn crud_api_reaches_the_gateways_nosql_tables_from_its_container() {
+    let Some(run) = invoke_on_docker("130.crud-api", &["--repetitions", "2", "--validate"]) else {
+        return;
+    };
+    run.assert_success();
+    assert!(
+        run.stdout()
+            .contains("validation: 2 of 2 successful outputs valid"),
+        "{}",
+        run.stdout()
+    );
+    for r in &run.invocations() {
+        check_measured(r, 128.0);
+    }
+}
