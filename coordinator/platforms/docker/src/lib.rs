@@ -171,8 +171,8 @@ pub async fn connect(host: Option<&str>) -> Result<Docker> {
     .context("connecting to the Docker engine")?;
     let docker = docker.negotiate_version().await.with_context(|| {
         format!(
-            "the Docker engine at {} does not answer: is dockerd running? (`.ci/setup.d/40-docker.sh` \
-             installs and starts it; set deployment.docker.docker_host or DOCKER_HOST for another engine)",
+            "the Docker engine at {} does not answer: is dockerd running? (`bash dockerfiles/engine.sh` \
+             starts one; set deployment.docker.docker_host or DOCKER_HOST for another engine)",
             host.map(str::to_string)
                 .or_else(|| std::env::var("DOCKER_HOST").ok())
                 .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
