@@ -290,11 +290,14 @@ fn unknown_benchmark_and_language_are_named() {
         "110",
         "test",
         "--deployment",
-        "docker",
+        "knative",
     ]);
-    assert_eq!(run.code(), Some(2));
+    assert_eq!(run.code(), Some(2), "clap rejects it");
     assert!(
-        run.stderr().contains("`docker` is not available"),
+        run.stderr().contains("unknown deployment `knative`")
+            && run
+                .stderr()
+                .contains("local, docker, aws, azure, gcp, openwhisk"),
         "{}",
         run.stderr()
     );

@@ -1,10 +1,10 @@
-//! Reading a platform's `deployment.<name>` section: parsed with the failing field named, and the
-//! checks that several platforms' sections share.
+//! Reading a platform's `deployment.<name>` section of the config file, which only that platform
+//! parses: errors name the field by its full path, as `deployment.azure.endpoints.kudu: ...`, and
+//! the checks several platforms' sections share live here.
 
 use serde::de::DeserializeOwned;
 
-/// Parses `deployment.<platform>` (its defaults when the file has none); an error names the
-/// field, as `deployment.azure.endpoints.kudu: invalid type ...`.
+/// Parses `deployment.<platform>`, or the defaults when the section is absent.
 pub fn parse<T: DeserializeOwned + Default>(
     platform: &str,
     section: Option<&serde_json::Value>,
@@ -39,9 +39,24 @@ pub fn check_urls(platform: &str, fields: &[(&str, &str)]) -> Result<(), String>
     }
 }
 
+/// Checks a bucket name given at `field` (a full path such as `deployment.local.bucket`).
+pub fn check_bucket(field: &str, bucket: &str) -> Result<(), String> {
+    if bucket.is_empty() || bucket.contains('/') {
+        return Err(format!("{field}: `{bucket}` is not a bucket name"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Section {
+        #[allow(dead_code)]
+        limit: Option<u32>,
+    }
 
     #[test]
     fn errors_name_the_platform_and_the_field() {
@@ -50,8 +65,10 @@ mod tests {
         let err = check_urls("x", &[("u", "ftp://h")]).unwrap_err();
         assert_eq!(err, "deployment.x.u: `ftp://h` is not an http(s) URL");
         assert!(check_urls("x", &[("u", "https://{app}.example")]).is_ok());
-        let parsed: Result<std::collections::BTreeMap<String, u32>, _> =
-            parse("x", Some(&serde_json::json!({"n": "one"})));
-        assert!(parsed.unwrap_err().starts_with("deployment.x.n: "));
+        let err = parse::<Section>("local", Some(&serde_json::json!({"limt": 1}))).unwrap_err();
+        assert!(err.starts_with("deployment.local.limt"), "{err}");
+        assert!(parse::<Section>("local", None).is_ok());
+        assert!(check_bucket("deployment.x.bucket", "a/b").is_err());
+        assert!(check_bucket("deployment.x.bucket", "").is_err());
     }
 }
