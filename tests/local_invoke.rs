@@ -284,10 +284,20 @@ fn unknown_benchmark_and_language_are_named() {
     assert_eq!(run.code(), Some(2), "clap rejects it");
     assert!(run.stderr().contains("java"), "{}", run.stderr());
 
-    let run = sebs(&["benchmark", "invoke", "110", "test", "--deployment", "gcp"]);
-    assert_eq!(run.code(), Some(2));
+    let run = sebs(&[
+        "benchmark",
+        "invoke",
+        "110",
+        "test",
+        "--deployment",
+        "knative",
+    ]);
+    assert_eq!(run.code(), Some(2), "clap rejects it");
     assert!(
-        run.stderr().contains("`gcp` is not available"),
+        run.stderr().contains("unknown deployment `knative`")
+            && run
+                .stderr()
+                .contains("local, docker, aws, azure, gcp, openwhisk"),
         "{}",
         run.stderr()
     );

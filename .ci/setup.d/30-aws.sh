@@ -8,5 +8,8 @@ if ! "$moto_venv/bin/python" -c "import moto, flask, boto3" 2>/dev/null; then
     python3 -m venv "$moto_venv"
     "$moto_venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
-export PATH="$moto_venv/bin:$PATH"
+# Only moto_server goes on PATH: the venv's python3 must not shadow the one functions run with.
+mkdir -p "$HOME/.cache/sebs-ci/bin"
+ln -sf "$moto_venv/bin/moto_server" "$HOME/.cache/sebs-ci/bin/moto_server"
+export PATH="$HOME/.cache/sebs-ci/bin:$PATH"
 moto_server --version 2>/dev/null || "$moto_venv/bin/python" -c "import moto; print('moto', moto.__version__)"

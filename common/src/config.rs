@@ -16,8 +16,7 @@ use crate::benchmark::describe_json_error;
 use crate::experiments::{self, ExperimentPlans, ExperimentSections};
 use crate::language::{Architecture, Language};
 
-/// Where functions are deployed. Every name SeBS knows parses; `is_available` says whether this
-/// build can run it.
+/// Where functions are deployed: every platform SeBS knows, each served by a crate of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Deployment {

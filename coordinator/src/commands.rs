@@ -81,6 +81,7 @@ impl Session {
     pub(crate) async fn build_package(&self) -> Result<BuiltPackage> {
         let python = self.platform.python_for(&self.run.language_version).ok();
         let python = python.unwrap_or_else(|| PathBuf::from("python3"));
+        let installer = self.platform.dependency_installer();
         let request = PackageRequest {
             benchmark: &self.benchmark,
             language: self.run.language,
@@ -89,6 +90,7 @@ impl Session {
             platform: self.run.deployment.as_str(),
             wrappers_root: &self.project.wrappers(),
             python: &python,
+            installer: installer.as_deref(),
             force: self.run.update_code,
         };
         let builder = PackageBuilder::new(&self.cache);

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use sebs_common::config::{Deployment, RunConfig};
 pub use sebs_platform::{
     DeployedFunction, FunctionSpec, Platform, ProviderMetrics, TriggerFactories,
@@ -28,10 +28,24 @@ pub async fn create(run: &RunConfig, cache_dir: &Path) -> Result<Arc<dyn Platfor
             )
             .await?,
         )),
-        other => bail!(
-            "deployment `{other}` is not available in this build yet; only `local` and `aws` run functions today \
-             (see README.md, \"Platforms\")"
-        ),
+        Deployment::Azure => Ok(Arc::new(
+            sebs_platform_azure::AzurePlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
+        Deployment::Gcp => Ok(Arc::new(
+            sebs_platform_gcp::GcpPlatform::start(run.platform_section.as_ref(), cache_dir).await?,
+        )),
+        Deployment::Docker => Ok(Arc::new(
+            sebs_platform_docker::DockerPlatform::start(run.platform_section.as_ref(), cache_dir)
+                .await?,
+        )),
+        Deployment::Openwhisk => Ok(Arc::new(
+            sebs_platform_openwhisk::OpenWhiskPlatform::start(
+                run.platform_section.as_ref(),
+                cache_dir,
+            )
+            .await?,
+        )),
     }
 }
 
@@ -40,5 +54,9 @@ pub fn trigger_factories() -> TriggerFactories {
     TriggerFactories::new(vec![
         sebs_platform_local::trigger_factory(),
         sebs_platform_aws::trigger_factory(),
+        sebs_platform_azure::trigger_factory(),
+        sebs_platform_gcp::trigger_factory(),
+        sebs_platform_docker::trigger_factory(),
+        sebs_platform_openwhisk::trigger_factory(),
     ])
 }

@@ -6,7 +6,7 @@
 //! connections.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -21,6 +21,17 @@ use tokio::net::TcpStream;
 use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation, Trigger};
 
 type Connection = SendRequest<Full<Bytes>>;
+
+/// A byte stream an HTTP connection runs over (plain TCP, or TLS over it).
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// Secures a new TCP connection to `host`, for `https://` URLs. The worker has no TLS stack of
+/// its own: platforms hand one in (see `sebs_platform::tls`).
+#[async_trait]
+pub trait StreamSecurer: Send + Sync + std::fmt::Debug {
+    async fn secure(&self, tcp: TcpStream, host: &str) -> Result<Box<dyn Stream>, String>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpTriggerError {
@@ -37,12 +48,32 @@ pub struct HttpTrigger {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// How long to wait for a reply before giving up on the invocation.
     timeout: Duration,
+    /// TLS for `https://` URLs.
+    securer: Option<Arc<dyn StreamSecurer>>,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl HttpTrigger {
-    /// `url` must be `http://host:port/path`; TLS endpoints arrive with the cloud platforms.
+    /// `url` must be `http://host:port/path`; see [`HttpTrigger::with_tls`] for `https://`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, HttpTriggerError> {
+        Self::build(url, timeout, None)
+    }
+
+    /// Accepts `https://` URLs too, securing each new connection with `securer`. The time to
+    /// connect (`http_startup`) then includes the TLS handshake.
+    pub fn with_tls(
+        url: &str,
+        timeout: Duration,
+        securer: Arc<dyn StreamSecurer>,
+    ) -> Result<Self, HttpTriggerError> {
+        Self::build(url, timeout, Some(securer))
+    }
+
+    fn build(
+        url: &str,
+        timeout: Duration,
+        securer: Option<Arc<dyn StreamSecurer>>,
+    ) -> Result<Self, HttpTriggerError> {
         let invalid = |reason: &str| HttpTriggerError::InvalidUrl {
             url: url.to_string(),
             reason: reason.to_string(),
@@ -50,17 +81,26 @@ impl HttpTrigger {
         let uri: Uri = url
             .parse()
             .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(invalid("only http:// URLs are supported"));
-        }
+        let default_port = match (uri.scheme_str(), &securer) {
+            (Some("http"), _) => 80,
+            (Some("https"), Some(_)) => 443,
+            (Some("https"), None) => {
+                return Err(invalid(
+                    "https:// needs a TLS securer (HttpTrigger::with_tls)",
+                ))
+            }
+            _ => return Err(invalid("only http:// and https:// URLs are supported")),
+        };
         let host = uri.host().ok_or_else(|| invalid("no host"))?.to_string();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(default_port);
+        let securer = securer.filter(|_| uri.scheme_str() == Some("https"));
         Ok(HttpTrigger {
             url: uri,
             host,
             port,
             headers: Vec::new(),
             timeout,
+            securer,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -100,6 +140,10 @@ impl HttpTrigger {
         }
         .map_err(|e| format!("cannot connect to {}:{}: {e}", self.host, self.port))?;
         stream.set_nodelay(true).ok();
+        let stream: Box<dyn Stream> = match &self.securer {
+            Some(securer) => securer.secure(stream, &self.host).await?,
+            None => Box::new(stream),
+        };
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
             format!(
                 "HTTP handshake with {}:{} failed: {e}",
@@ -117,7 +161,13 @@ impl HttpTrigger {
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(self.url.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-            .header(http::header::HOST, format!("{}:{}", self.host, self.port))
+            .header(
+                http::header::HOST,
+                self.url
+                    .authority()
+                    .map(|a| a.as_str().to_string())
+                    .unwrap_or_else(|| format!("{}:{}", self.host, self.port)),
+            )
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-request-id", req.request_id);
         for (name, value) in &self.headers {

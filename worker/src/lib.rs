@@ -12,5 +12,5 @@ pub mod http_trigger;
 pub mod trigger;
 
 pub use closed_loop::{run_closed_loop, BatchHook, ClosedLoop, Completed};
-pub use http_trigger::HttpTrigger;
+pub use http_trigger::{HttpTrigger, Stream, StreamSecurer};
 pub use trigger::{epoch_seconds, new_request_id, InvocationRequest, RawInvocation, Trigger};

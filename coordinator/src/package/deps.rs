@@ -33,15 +33,21 @@ pub fn dependency_file(
         .find(|p| p.is_file())
 }
 
-/// `python -m pip install` as every build step runs it: quiet, non-interactive.
-pub const PIP_INSTALL: [&str; 6] = [
-    "-m",
-    "pip",
-    "install",
-    "--disable-pip-version-check",
-    "--no-input",
-    "--quiet",
-];
+use sebs_platform::runtime::NPM_INSTALL;
+pub use sebs_platform::runtime::PIP_INSTALL;
+
+/// Whether `file` lists nothing to install (a requirements file of comments and blank lines);
+/// pip refuses an empty one.
+pub fn lists_nothing(language: Language, file: &Path) -> Result<bool, PackageError> {
+    if language != Language::Python {
+        return Ok(false);
+    }
+    let text = fs::read_to_string(file).map_err(|e| PackageError::io(file, e))?;
+    Ok(!text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#')))
+}
 
 /// Installs the dependencies listed in `file` into `package`.
 pub fn install(
@@ -53,14 +59,6 @@ pub fn install(
 ) -> Result<(), PackageError> {
     match language {
         Language::Python => {
-            let text = fs::read_to_string(file).map_err(|e| PackageError::io(file, e))?;
-            let has_requirements = text
-                .lines()
-                .map(str::trim)
-                .any(|l| !l.is_empty() && !l.starts_with('#'));
-            if !has_requirements {
-                return Ok(());
-            }
             let mut cmd = Command::new(runtime);
             cmd.args(PIP_INSTALL)
                 .args(["--no-warn-script-location", "--target"])
@@ -73,14 +71,7 @@ pub fn install(
             let target = package.join("package.json");
             fs::copy(file, &target).map_err(|e| PackageError::io(&target, e))?;
             let mut cmd = Command::new("npm");
-            cmd.current_dir(package).args([
-                "install",
-                "--omit=dev",
-                "--no-audit",
-                "--no-fund",
-                "--no-package-lock",
-                "--loglevel=error",
-            ]);
+            cmd.current_dir(package).args(NPM_INSTALL);
             run(cmd, "npm install", log)
         }
     }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use sebs_common::{Architecture, Benchmark, Language};
+use sebs_platform::DependencyInstaller;
 use serde::{Deserialize, Serialize};
 
 use hash::ContentHash;
@@ -36,6 +37,8 @@ pub enum PackageError {
     },
     #[error("package build step `{what}` failed: {detail}")]
     Command { what: String, detail: String },
+    #[error("the platform's build environment: {0:#}")]
+    Installer(anyhow::Error),
 }
 
 impl PackageError {
@@ -59,6 +62,9 @@ pub struct PackageRequest<'a> {
     pub wrappers_root: &'a Path,
     /// The interpreter that installs Python dependencies (so wheels match the runtime).
     pub python: &'a Path,
+    /// The platform's own build environment, which installs dependencies instead of `python`
+    /// and `npm` on this machine when the platform has one.
+    pub installer: Option<&'a dyn DependencyInstaller>,
     /// Rebuild even when the cached package is current (`--update-code`).
     pub force: bool,
 }
@@ -172,6 +178,12 @@ fn content_hash(req: &PackageRequest<'_>, wrapper_dir: &Path) -> Result<String, 
         .value("language", req.language.as_str())
         .value("version", req.language_version)
         .value("architecture", req.architecture.as_str());
+    if let Some(installer) = req.installer {
+        let environment = installer
+            .environment(req.language, req.language_version)
+            .map_err(PackageError::Installer)?;
+        h.value("build-environment", &environment);
+    }
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| PackageError::io(&p, e)
@@ -222,7 +234,21 @@ fn assemble(
         req.language_version,
         req.architecture,
     ) {
-        deps::install(staging, req.language, req.python, &file, log)?;
+        if deps::lists_nothing(req.language, &file)? {
+            // Nothing to install.
+        } else {
+            match req.installer {
+                Some(installer) => {
+                    // The dependency file was copied with the language folder.
+                    let inside = function_dir.join(file.strip_prefix(&lang_dir).unwrap_or(&file));
+                    let output = installer
+                        .install(staging, req.language, req.language_version, &inside)
+                        .map_err(PackageError::Installer)?;
+                    log.push_str(&output);
+                }
+                None => deps::install(staging, req.language, req.python, &file, log)?,
+            }
+        }
     }
     for post in [
         req.benchmark.dir.join("package.sh"),

@@ -9,9 +9,13 @@
 // Test support: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod docker;
+pub mod emulators;
 pub mod fleet;
 pub mod moto;
 pub mod picture;
+pub mod replay;
+pub mod wrappers;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -24,17 +24,20 @@
 //! 7. run [`testing::storage_suite`] against its storage on a real server, and give it an
 //!    end-to-end test.
 
+pub mod archive;
 pub mod credentials;
 pub mod nosql;
 pub mod resources;
 pub mod runtime;
+pub mod section;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trigger;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,4 +160,30 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
             resource.name
         )
     }
+
+    /// Where the package builder installs a function's dependencies: `None` (the default) on
+    /// this machine, with [`Platform::python_for`] and `npm`; or in the platform's own build
+    /// environment, so that compiled dependencies match the runtime that loads them.
+    fn dependency_installer(&self) -> Option<Arc<dyn DependencyInstaller>> {
+        None
+    }
+}
+
+/// Installs a package's dependencies in a platform's build environment (a build image).
+/// Called by the package builder from blocking code.
+pub trait DependencyInstaller: Send + Sync + std::fmt::Debug {
+    /// Names the environment that builds `language` `version` (an image and its id), or fails
+    /// saying how to provide it. It is part of the package hash: a new environment rebuilds.
+    fn environment(&self, language: Language, version: &str) -> Result<String>;
+
+    /// Installs the dependencies `dependency_file` lists (`requirements.txt*`, `package.json*`,
+    /// a file inside `package_dir`) into `package_dir`, as the local layout has them
+    /// (`.python_packages/`, `node_modules/`). Returns the build's output, for its log.
+    fn install(
+        &self,
+        package_dir: &Path,
+        language: Language,
+        version: &str,
+        dependency_file: &Path,
+    ) -> Result<String>;
 }

@@ -6,6 +6,26 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use sebs_common::Language;
 
+/// `python -m pip install` as every build step runs it: quiet, non-interactive.
+pub const PIP_INSTALL: [&str; 6] = [
+    "-m",
+    "pip",
+    "install",
+    "--disable-pip-version-check",
+    "--no-input",
+    "--quiet",
+];
+
+/// `npm install` of a package's dependencies: production ones only, no lock file, quiet.
+pub const NPM_INSTALL: [&str; 6] = [
+    "install",
+    "--omit=dev",
+    "--no-audit",
+    "--no-fund",
+    "--no-package-lock",
+    "--loglevel=error",
+];
+
 /// The Python interpreter of version `version`: `explicit` when the config names one, else
 /// `python<version>` when installed, else `python3` when it is that version. `section` names
 /// the config section that can set it (`deployment.local`), for the error message.

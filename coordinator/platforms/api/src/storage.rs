@@ -19,6 +19,13 @@ pub enum StorageError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A remote store refused or failed a request (after the client's own retries).
+    #[error("{operation} in bucket `{bucket}` failed: {message}")]
+    Service {
+        operation: &'static str,
+        bucket: String,
+        message: String,
+    },
 }
 
 #[async_trait]

@@ -47,8 +47,9 @@ async fn the_python_wrapper_replies_as_sebs_expects() {
     let Some(moto) = sebs_testkit::moto::start() else {
         return;
     };
-    // The Python that has moto has boto3, as Lambda's runtime does.
-    let moto_bin = sebs_testkit::which("moto_server").unwrap();
+    // The Python that has moto has boto3, as Lambda's runtime does. `moto_server` may be a link
+    // to its virtual environment's script (CI links it alone onto PATH): follow it there.
+    let moto_bin = std::fs::canonicalize(sebs_testkit::which("moto_server").unwrap()).unwrap();
     let python = moto_bin.with_file_name("python3");
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("package");

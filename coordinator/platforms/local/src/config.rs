@@ -48,11 +48,7 @@ impl Default for LocalConfig {
 impl LocalConfig {
     /// Parses and checks the `deployment.local` section.
     pub fn from_section(section: Option<&serde_json::Value>) -> Result<Self, String> {
-        let config: LocalConfig = match section {
-            None => LocalConfig::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.local.{}: {}", e.path(), e.inner()))?,
-        };
+        let config: LocalConfig = sebs_platform::section::parse("local", section)?;
         if !(config.idle_timeout.is_finite() && config.idle_timeout > 0.0) {
             return Err(format!(
                 "deployment.local.idle_timeout: {} is not a positive number of seconds",
@@ -68,12 +64,7 @@ impl LocalConfig {
         if config.max_instances == 0 {
             return Err("deployment.local.max_instances: must be at least 1".into());
         }
-        if config.bucket.is_empty() || config.bucket.contains('/') {
-            return Err(format!(
-                "deployment.local.bucket: `{}` is not a bucket name",
-                config.bucket
-            ));
-        }
+        sebs_platform::section::check_bucket("deployment.local.bucket", &config.bucket)?;
         Ok(config)
     }
 

@@ -3,6 +3,8 @@
 //! measured in `x-sebs-*` headers (the local counterpart of AWS's REPORT log line).
 //!
 //! Being plain HTTP, the same endpoint serves triggers in this process and workers elsewhere.
+//! Every platform that runs its own instances behind such a gateway (local processes, Docker
+//! containers) shares it, with the trigger factory and reply reader below.
 //! `POST /nosql/<operation>` serves the platform's NoSQL tables to function instances
 //! (`nosql_api`).
 
@@ -10,20 +12,26 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::ErrorKind;
+use sebs_platform::{BuiltTrigger, DeployedFunction, ProviderMetrics, TriggerFactory, TriggerSpec};
+use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
+use sebs_worker::{HttpTrigger, RawInvocation};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::nosql::MemoryTables;
 use super::nosql_api;
-use super::pool::FunctionPool;
+use super::pool::{FunctionPool, Sandbox};
 
 pub const INSTANCE_HEADER: &str = "x-sebs-instance";
 pub const INIT_HEADER: &str = "x-sebs-init-us";
@@ -31,7 +39,8 @@ pub const EXECUTION_HEADER: &str = "x-sebs-execution-us";
 pub const MEMORY_HEADER: &str = "x-sebs-memory-kib";
 pub const ERROR_KIND_HEADER: &str = "x-sebs-error-kind";
 
-pub type Functions = Arc<RwLock<HashMap<String, Arc<FunctionPool>>>>;
+/// The deployed functions by name, each a pool of instances in sandboxes of type `S`.
+pub type Functions<S> = Arc<RwLock<HashMap<String, Arc<FunctionPool<S>>>>>;
 
 /// What the gateway reported about one invocation in its `x-sebs-*` headers (0 where absent).
 /// Read without allocating, so that the engine's hot loop can use it.
@@ -61,10 +70,110 @@ impl Report {
     }
 }
 
+/// What the gateway reported about an invocation, as the platform's provider metrics.
+pub fn provider_metrics(raw: &RawInvocation) -> ProviderMetrics {
+    let report = Report::read(&raw.headers);
+    let error = report.error_kind.map(|kind| {
+        let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        (kind, message)
+    });
+    ProviderMetrics {
+        execution_us: report.execution_us,
+        initialization_us: report.init_us,
+        memory_used_mb: report.memory_kib as f64 / 1024.0,
+        // Billed like AWS Lambda: the run rounded up to the next millisecond.
+        billed_ms: report.execution_us.div_ceil(1000),
+        error,
+    }
+}
+
+/// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
+const CLIENT_GRACE: Duration = Duration::from_secs(30);
+
+/// The one trigger of a gateway platform: HTTP to the function's gateway url.
+pub fn trigger_spec(
+    deployment: Deployment,
+    function: &DeployedFunction,
+    kind: TriggerKind,
+) -> Result<TriggerSpec> {
+    if kind != TriggerKind::Http {
+        bail!("the {deployment} platform has only the `http` trigger, not `{kind}`");
+    }
+    Ok(TriggerSpec {
+        deployment,
+        kind,
+        function: function.name.clone(),
+        url: Some(function.url.clone()),
+        timeout: function.timeout + CLIENT_GRACE,
+        settings: serde_json::Value::Null,
+    })
+}
+
+/// Builds triggers of a gateway platform: HTTP to the gateway, replies read with its headers.
+pub fn trigger_factory(deployment: Deployment) -> Arc<dyn TriggerFactory> {
+    Arc::new(GatewayTriggers(deployment))
+}
+
+#[derive(Debug)]
+struct GatewayTriggers(Deployment);
+
+impl TriggerFactory for GatewayTriggers {
+    fn deployment(&self) -> Deployment {
+        self.0
+    }
+
+    fn build(&self, spec: &TriggerSpec) -> Result<BuiltTrigger> {
+        let Some(url) = spec
+            .url
+            .as_deref()
+            .filter(|_| spec.kind == TriggerKind::Http)
+        else {
+            bail!(
+                "{} trigger of `{}`: expected an http trigger with a url",
+                self.0,
+                spec.function
+            );
+        };
+        Ok(BuiltTrigger {
+            trigger: Arc::new(HttpTrigger::new(url, spec.timeout)?),
+            reader: Arc::new(GatewayReplyReader),
+        })
+    }
+}
+
+/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers, for triggers of other
+/// platforms that report what their platform measured the gateway's way.
+pub fn reply_reader() -> Arc<dyn ReplyReader> {
+    Arc::new(GatewayReplyReader)
+}
+
+/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers.
+#[derive(Debug)]
+struct GatewayReplyReader;
+
+impl ReplyReader for GatewayReplyReader {
+    fn read<'a>(&self, raw: &'a RawInvocation) -> Reading<'a> {
+        let mut reading = read_wrapper_reply(raw);
+        let report = Report::read(&raw.headers);
+        reading.execution_us = report.execution_us;
+        reading.init_us = report.init_us;
+        reading.memory_kib = report.memory_kib;
+        if report.error_kind.is_some() {
+            reading.failure = report.error_kind;
+        }
+        // A new instance was started for this request: cold, even if it then failed.
+        reading.cold |= reading.init_us > 0;
+        reading
+    }
+}
+
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(
+pub async fn serve<S: Sandbox>(
     listener: TcpListener,
-    functions: Functions,
+    functions: Functions<S>,
     tables: Arc<MemoryTables>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -96,9 +205,9 @@ pub fn url(addr: SocketAddr, function: &str) -> String {
     format!("http://{addr}/functions/{function}")
 }
 
-async fn handle(
+async fn handle<S: Sandbox>(
     req: Request<Incoming>,
-    functions: Functions,
+    functions: Functions<S>,
     tables: Arc<MemoryTables>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if let Some(operation) = req.uri().path().strip_prefix("/nosql/") {

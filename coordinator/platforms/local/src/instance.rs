@@ -9,16 +9,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use sebs_common::ErrorKind;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use super::connection::{PostError, WrapperConnection};
 use super::memory;
+use super::pool::{InstanceFailure, InstanceInfo, InstanceReply, Sandbox};
 
 /// Everything needed to start instances of one function.
 #[derive(Clone, Debug)]
@@ -38,45 +37,34 @@ pub struct InstanceSpec {
     pub environment: Vec<(String, String)>,
 }
 
-/// How one invocation on an instance ended.
-#[derive(Debug)]
-pub struct InstanceReply {
-    pub status: u16,
-    pub body: Bytes,
-    /// µs from sending the request to the instance to having its whole reply.
-    pub execution_us: u64,
-    /// Peak resident memory during the invocation, KiB (0 when unknown).
-    pub peak_kib: u64,
-}
-
-#[derive(Debug)]
-pub struct InstanceFailure {
-    pub kind: ErrorKind,
-    pub message: String,
-    pub execution_us: u64,
-}
-
 /// The last lines an instance wrote to stderr, kept to explain a crash.
 type StderrTail = Arc<Mutex<VecDeque<String>>>;
 const STDERR_LINES: usize = 20;
 
 #[derive(Debug)]
 pub struct Instance {
-    pub id: u64,
-    /// The cold-start generation the instance was started in.
-    pub generation: u64,
-    pub last_used: Instant,
+    info: InstanceInfo,
     pid: u32,
     child: Child,
-    sender: SendRequest<Full<Bytes>>,
+    connection: WrapperConnection,
     stderr: StderrTail,
     tmpdir: PathBuf,
 }
 
-impl Instance {
-    /// Starts the process and waits until it listens. Returns the instance and how long the
-    /// start took.
-    pub async fn start(
+#[async_trait]
+impl Sandbox for Instance {
+    type Spec = InstanceSpec;
+
+    fn function(spec: &InstanceSpec) -> &str {
+        &spec.function
+    }
+
+    fn info(&self) -> &InstanceInfo {
+        &self.info
+    }
+
+    /// Starts the process and waits until it listens.
+    async fn start(
         spec: &InstanceSpec,
         id: u64,
         generation: u64,
@@ -155,32 +143,21 @@ impl Instance {
             id,
         ));
 
-        let stream = TcpStream::connect(("127.0.0.1", port))
+        let connection = WrapperConnection::open(port)
             .await
-            .map_err(|e| format!("instance {id} listens on {port} but refuses connections: {e}"))?;
-        stream.set_nodelay(true).ok();
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with instance {id} failed: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .map_err(|e| format!("instance {id} listens but {e}"))?;
         let instance = Instance {
-            id,
-            generation,
-            last_used: Instant::now(),
+            info: InstanceInfo::new(id, generation),
             pid,
             child,
-            sender,
+            connection,
             stderr,
             tmpdir,
         };
         Ok((instance, started.elapsed()))
     }
 
-    /// Sends one event. On `Err` the instance is broken (stopped, crashed or over its limits)
-    /// and must be discarded.
-    pub async fn invoke(
+    async fn invoke(
         &mut self,
         spec: &InstanceSpec,
         event: Bytes,
@@ -189,19 +166,7 @@ impl Instance {
         let limit_kib = u64::from(spec.memory_mb) * 1024;
         memory::reset_peak(self.pid);
         let started = Instant::now();
-        let request = hyper::Request::post("/")
-            .header(http::header::HOST, "127.0.0.1")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("x-request-id", request_id)
-            .body(Full::new(event))
-            .map_err(|e| self.failure(ErrorKind::Platform, e.to_string(), started))?;
-        let exchange = async {
-            self.sender.ready().await?;
-            let response = self.sender.send_request(request).await?;
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        };
+        let exchange = self.connection.post(event, request_id);
         let pid = self.pid;
         let watchdog = async {
             if !spec.enforce_memory_limit {
@@ -219,9 +184,9 @@ impl Instance {
         let outcome = tokio::select! {
             r = tokio::time::timeout(spec.timeout, exchange) => r,
             rss = watchdog => {
-                return Err(self.failure(
+                return Err(InstanceFailure::since(
                     ErrorKind::MemoryLimit,
-                    format!("instance {} used {} MB, over its {} MB limit, and was stopped", self.id, rss / 1024, spec.memory_mb),
+                    format!("instance {} used {} MB, over its {} MB limit, and was stopped", self.info.id, rss / 1024, spec.memory_mb),
                     started,
                 ));
             }
@@ -229,7 +194,7 @@ impl Instance {
         let execution_us = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(Ok((status, body))) => {
-                self.last_used = Instant::now();
+                self.info.last_used = Instant::now();
                 let peak_kib = memory::peak_kib(self.pid).unwrap_or(0);
                 Ok(InstanceReply {
                     status,
@@ -238,8 +203,11 @@ impl Instance {
                     peak_kib,
                 })
             }
+            Ok(Err(PostError::Request(e))) => {
+                Err(InstanceFailure::since(ErrorKind::Platform, e, started))
+            }
             Ok(Err(e)) => {
-                let why = format!("connection to instance {} broke: {e}", self.id);
+                let why = format!("connection to instance {} broke: {e}", self.info.id);
                 let message = describe_exit(&mut self.child, &self.stderr, &why).await;
                 Err(InstanceFailure {
                     kind: ErrorKind::Crashed,
@@ -247,23 +215,15 @@ impl Instance {
                     execution_us,
                 })
             }
-            Err(_) => Err(self.failure(
+            Err(_) => Err(InstanceFailure::since(
                 ErrorKind::Timeout,
                 format!(
                     "function did not finish within its {} s timeout; instance {} was stopped",
                     spec.timeout.as_secs_f64(),
-                    self.id
+                    self.info.id
                 ),
                 started,
             )),
-        }
-    }
-
-    fn failure(&self, kind: ErrorKind, message: String, started: Instant) -> InstanceFailure {
-        InstanceFailure {
-            kind,
-            message,
-            execution_us: started.elapsed().as_micros() as u64,
         }
     }
 }

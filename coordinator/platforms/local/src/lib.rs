@@ -5,53 +5,41 @@
 //! starts can be enforced, memory is limited and its peak measured per invocation.
 
 pub mod config;
+pub mod connection;
 pub mod gateway;
 mod instance;
 mod memory;
 pub mod nosql;
 mod nosql_api;
-mod pool;
+pub mod pool;
 pub mod storage;
+pub mod table;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_common::config::{Deployment, TriggerKind};
 use sebs_common::Language;
-use sebs_worker::engine::{read_wrapper_reply, Reading, ReplyReader};
-use sebs_worker::{HttpTrigger, RawInvocation};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use sebs_worker::RawInvocation;
 
 use self::config::LocalConfig;
-use self::gateway::Functions;
-use self::instance::InstanceSpec;
-use self::nosql::MemoryTables;
-use self::pool::FunctionPool;
+use self::instance::{Instance, InstanceSpec};
 use self::storage::DirStorage;
+use self::table::FunctionTable;
 use sebs_platform::runtime::{check_version, find_python};
 use sebs_platform::{
-    BuiltTrigger, DeployedFunction, FunctionSpec, ListedResource, NoSqlStorage, ObjectStorage,
-    Platform, ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
+    DeployedFunction, FunctionSpec, ListedResource, NoSqlStorage, ObjectStorage, Platform,
+    ProviderMetrics, Resource, TriggerFactory, TriggerSpec,
 };
-
-/// How long a trigger waits beyond the function's own timeout before giving up on the gateway.
-const CLIENT_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct LocalPlatform {
     config: LocalConfig,
     storage: Arc<DirStorage>,
-    tables: Arc<MemoryTables>,
-    functions: Functions,
-    address: SocketAddr,
+    functions: FunctionTable<Instance>,
     runtime_dir: tempfile::TempDir,
-    shutdown: watch::Sender<bool>,
 }
 
 impl LocalPlatform {
@@ -66,46 +54,19 @@ impl LocalPlatform {
             .with_context(|| format!("creating {}", storage_dir.display()))?;
         let storage_dir = storage_dir.canonicalize()?;
         let runtime_dir = tempfile::Builder::new().prefix("sebs-local-").tempdir()?;
-        let listener = TcpListener::bind(&config.gateway_address)
-            .await
-            .with_context(|| {
-                format!(
-                    "deployment.local.gateway_address: cannot bind {}",
-                    config.gateway_address
-                )
-            })?;
-        let address = listener.local_addr()?;
-        let functions: Functions = Arc::new(RwLock::new(HashMap::new()));
-        let (shutdown, stop) = watch::channel(false);
-        let tables = Arc::new(MemoryTables::default());
-        tokio::spawn(gateway::serve(
-            listener,
-            functions.clone(),
-            tables.clone(),
-            stop.clone(),
-        ));
-        tokio::spawn(reap_idle(functions.clone(), config.idle_timeout(), stop));
-        tracing::debug!(%address, storage = %storage_dir.display(), "local platform started");
+        let functions = FunctionTable::start(
+            &config.gateway_address,
+            "deployment.local.gateway_address",
+            config.idle_timeout(),
+        )
+        .await?;
+        tracing::debug!(address = %functions.address(), storage = %storage_dir.display(), "local platform started");
         Ok(LocalPlatform {
             config,
             storage: Arc::new(DirStorage::new(storage_dir)),
-            tables,
             functions,
-            address,
             runtime_dir,
-            shutdown,
         })
-    }
-
-    fn pool(&self, name: &str) -> Result<Arc<FunctionPool>> {
-        let functions = self
-            .functions
-            .read()
-            .map_err(|_| anyhow::anyhow!("function table poisoned"))?;
-        functions
-            .get(name)
-            .cloned()
-            .with_context(|| format!("function {name} is not deployed"))
     }
 
     fn node(&self) -> PathBuf {
@@ -127,7 +88,7 @@ impl Platform for LocalPlatform {
     }
 
     fn nosql(&self) -> Option<Arc<dyn NoSqlStorage>> {
-        Some(self.tables.clone())
+        Some(self.functions.tables())
     }
 
     fn benchmarks_bucket(&self) -> &str {
@@ -169,41 +130,17 @@ impl Platform for LocalPlatform {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .chain([(
                     "NOSQL_STORAGE_ENDPOINT".to_string(),
-                    self.address.to_string(),
+                    self.functions.address().to_string(),
                 )])
                 .collect(),
         };
         tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
-        let pool = Arc::new(FunctionPool::new(instance_spec, self.config.max_instances));
-        // Redeploying replaces the function: its old instances stop with the old pool.
-        if let Some(old) = self
-            .functions
-            .write()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .insert(spec.name.clone(), pool)
-        {
-            old.shutdown();
-        }
-        Ok(DeployedFunction {
-            name: spec.name.clone(),
-            memory_mb: spec.memory_mb,
-            timeout: spec.timeout,
-            url: gateway::url(self.address, &spec.name),
-        })
+        self.functions
+            .deploy(spec, instance_spec, self.config.max_instances)
     }
 
     fn trigger_spec(&self, function: &DeployedFunction, kind: TriggerKind) -> Result<TriggerSpec> {
-        if kind != TriggerKind::Http {
-            bail!("the local platform has only the `http` trigger, not `{kind}`");
-        }
-        Ok(TriggerSpec {
-            deployment: Deployment::Local,
-            kind,
-            function: function.name.clone(),
-            url: Some(function.url.clone()),
-            timeout: function.timeout + CLIENT_GRACE,
-            settings: serde_json::Value::Null,
-        })
+        gateway::trigger_spec(Deployment::Local, function, kind)
     }
 
     fn provider_metrics(
@@ -211,58 +148,17 @@ impl Platform for LocalPlatform {
         _function: &DeployedFunction,
         raw: &RawInvocation,
     ) -> ProviderMetrics {
-        let report = gateway::Report::read(&raw.headers);
-        let error = report.error_kind.map(|kind| {
-            let message = serde_json::from_slice::<serde_json::Value>(&raw.body)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            (kind, message)
-        });
-        ProviderMetrics {
-            execution_us: report.execution_us,
-            initialization_us: report.init_us,
-            memory_used_mb: report.memory_kib as f64 / 1024.0,
-            // Billed like AWS Lambda: the run rounded up to the next millisecond.
-            billed_ms: report.execution_us.div_ceil(1000),
-            error,
-        }
+        gateway::provider_metrics(raw)
     }
 
     async fn enforce_cold_start(&self, function: &DeployedFunction) -> Result<()> {
-        self.pool(&function.name)?.enforce_cold_start();
-        Ok(())
+        self.functions.enforce_cold_start(&function.name)
     }
 
     /// The buckets of the local storage: each is a folder sebs made under its storage root.
     /// Functions live only as long as the process, so they are never listed.
     async fn resources(&self) -> Result<Vec<ListedResource>> {
-        let root = self.storage.root();
-        let mut buckets = Vec::new();
-        for entry in
-            std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?
-        {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let created = entry
-                    .metadata()?
-                    .modified()
-                    .map(sebs_worker::epoch_seconds)
-                    .unwrap_or(0.0);
-                buckets.push(ListedResource {
-                    resource: Resource {
-                        kind: "bucket".into(),
-                        id: Some(entry.path().display().to_string()),
-                        name,
-                        created,
-                    },
-                    exists: true,
-                });
-            }
-        }
-        buckets.sort_by(|a, b| a.resource.name.cmp(&b.resource.name));
-        Ok(buckets)
+        self.storage.buckets()
     }
 
     async fn remove_resource(&self, resource: &Resource) -> Result<()> {
@@ -273,99 +169,15 @@ impl Platform for LocalPlatform {
                 resource.name
             );
         }
-        let dir = self.storage.root().join(&resource.name);
-        if resource.name.contains('/') || resource.name.starts_with('.') {
-            bail!("`{}` is not a bucket name", resource.name);
-        }
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {}", dir.display()))
-            }
-            _ => Ok(()),
-        }
+        self.storage.remove_bucket(&resource.name)
     }
 
     async fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-        if let Ok(functions) = self.functions.read() {
-            for pool in functions.values() {
-                pool.shutdown();
-            }
-        }
+        self.functions.shutdown();
     }
 }
 
 /// Builds the local platform's triggers: HTTP to the gateway, replies read with its headers.
 pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
-    Arc::new(LocalTriggers)
-}
-
-#[derive(Debug)]
-struct LocalTriggers;
-
-impl TriggerFactory for LocalTriggers {
-    fn deployment(&self) -> Deployment {
-        Deployment::Local
-    }
-
-    fn build(&self, spec: &TriggerSpec) -> Result<BuiltTrigger> {
-        let Some(url) = spec
-            .url
-            .as_deref()
-            .filter(|_| spec.kind == TriggerKind::Http)
-        else {
-            bail!(
-                "local trigger of `{}`: expected an http trigger with a url",
-                spec.function
-            );
-        };
-        Ok(BuiltTrigger {
-            trigger: Arc::new(HttpTrigger::new(url, spec.timeout)?),
-            reader: Arc::new(LocalReplyReader),
-        })
-    }
-}
-
-/// Reads the wrapper's reply and the gateway's `x-sebs-*` headers.
-#[derive(Debug)]
-struct LocalReplyReader;
-
-impl ReplyReader for LocalReplyReader {
-    fn read<'a>(&self, raw: &'a RawInvocation) -> Reading<'a> {
-        let mut reading = read_wrapper_reply(raw);
-        let report = gateway::Report::read(&raw.headers);
-        reading.execution_us = report.execution_us;
-        reading.init_us = report.init_us;
-        reading.memory_kib = report.memory_kib;
-        if report.error_kind.is_some() {
-            reading.failure = report.error_kind;
-        }
-        // A new instance was started for this request: cold, even if it then failed.
-        reading.cold |= reading.init_us > 0;
-        reading
-    }
-}
-
-/// Stops idle instances past the keep-alive, checking every second (or sooner for short ones).
-async fn reap_idle(functions: Functions, keep_alive: Duration, mut stop: watch::Receiver<bool>) {
-    let period = keep_alive
-        .min(Duration::from_secs(1))
-        .max(Duration::from_millis(50));
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let pools: Vec<Arc<FunctionPool>> = match functions.read() {
-            Ok(f) => f.values().cloned().collect(),
-            Err(_) => return,
-        };
-        for pool in pools {
-            let evicted = pool.evict_idle(keep_alive);
-            if evicted > 0 {
-                tracing::debug!(function = %pool.spec.function, evicted, idle = pool.idle_count(), "evicted idle instances");
-            }
-        }
-    }
+    gateway::trigger_factory(Deployment::Local)
 }

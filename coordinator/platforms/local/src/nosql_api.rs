@@ -113,7 +113,7 @@ mod tests {
         path: &str,
         body: &Value,
     ) -> (u16, Value) {
-        let mut stream = tokio::net::TcpStream::connect(platform.address)
+        let mut stream = tokio::net::TcpStream::connect(platform.functions.address())
             .await
             .unwrap();
         let body = body.to_string();

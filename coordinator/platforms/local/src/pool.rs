@@ -1,4 +1,5 @@
 //! The instances of one function: reuse warm ones, start cold ones under load, retire them.
+//! Generic over the [`Sandbox`] an instance runs in (a local process, a Docker container).
 //!
 //! As on a FaaS platform: a request takes the most recently used idle instance (warm), or
 //! starts a new one (cold) when none is idle and fewer than `max_instances` exist; otherwise it
@@ -10,11 +11,85 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::ErrorKind;
 use tokio::sync::Semaphore;
 
-use super::instance::{Instance, InstanceFailure, InstanceReply, InstanceSpec};
+/// One function instance that serves one invocation at a time: a process, a container.
+#[async_trait]
+pub trait Sandbox: Send + Sized + std::fmt::Debug + 'static {
+    /// Everything needed to start instances of one function.
+    type Spec: Send + Sync + std::fmt::Debug;
+
+    /// The function's name, for logs and error messages.
+    fn function(spec: &Self::Spec) -> &str;
+
+    /// Starts an instance and waits until it can serve; returns it and how long the start took.
+    async fn start(spec: &Self::Spec, id: u64, generation: u64)
+        -> Result<(Self, Duration), String>;
+
+    /// Serves one event. On `Err` the instance is broken (stopped, crashed or over its limits)
+    /// and is discarded.
+    async fn invoke(
+        &mut self,
+        spec: &Self::Spec,
+        event: Bytes,
+        request_id: &str,
+    ) -> Result<InstanceReply, InstanceFailure>;
+
+    /// Which instance this is, and since when it is idle.
+    fn info(&self) -> &InstanceInfo;
+}
+
+/// What the pool knows of every instance, whatever its sandbox.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceInfo {
+    pub id: u64,
+    /// The cold-start generation the instance was started in.
+    pub generation: u64,
+    /// When its last invocation ended (or it started).
+    pub last_used: Instant,
+}
+
+impl InstanceInfo {
+    pub fn new(id: u64, generation: u64) -> Self {
+        InstanceInfo {
+            id,
+            generation,
+            last_used: Instant::now(),
+        }
+    }
+}
+
+/// How one invocation on an instance ended.
+#[derive(Debug)]
+pub struct InstanceReply {
+    pub status: u16,
+    pub body: Bytes,
+    /// µs from sending the request to the instance to having its whole reply.
+    pub execution_us: u64,
+    /// Peak memory during the invocation, KiB (0 when unknown).
+    pub peak_kib: u64,
+}
+
+#[derive(Debug)]
+pub struct InstanceFailure {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub execution_us: u64,
+}
+
+impl InstanceFailure {
+    /// A failure of an invocation that began at `started`.
+    pub fn since(kind: ErrorKind, message: String, started: Instant) -> Self {
+        InstanceFailure {
+            kind,
+            message,
+            execution_us: started.elapsed().as_micros() as u64,
+        }
+    }
+}
 
 /// What the platform reports about one invocation, besides the reply.
 #[derive(Debug)]
@@ -25,33 +100,40 @@ pub struct Served {
     pub result: Result<InstanceReply, InstanceFailure>,
 }
 
-#[derive(Debug, Default)]
-struct PoolState {
-    idle: Vec<Instance>,
+#[derive(Debug)]
+struct PoolState<S> {
+    idle: Vec<S>,
     generation: u64,
 }
 
 #[derive(Debug)]
-pub struct FunctionPool {
-    pub spec: InstanceSpec,
-    state: Mutex<PoolState>,
+pub struct FunctionPool<S: Sandbox> {
+    pub spec: S::Spec,
+    state: Mutex<PoolState<S>>,
     /// One permit per instance that may be busy; with idle instances always reused first,
     /// this bounds instances (busy + idle) by `max_instances`.
     busy: Arc<Semaphore>,
     next_id: AtomicU64,
 }
 
-impl FunctionPool {
-    pub fn new(spec: InstanceSpec, max_instances: u32) -> Self {
+impl<S: Sandbox> FunctionPool<S> {
+    pub fn new(spec: S::Spec, max_instances: u32) -> Self {
         FunctionPool {
             spec,
-            state: Mutex::default(),
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                generation: 0,
+            }),
             busy: Arc::new(Semaphore::new(max_instances as usize)),
             next_id: AtomicU64::new(1),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+    pub fn function(&self) -> &str {
+        S::function(&self.spec)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState<S>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -75,23 +157,21 @@ impl FunctionPool {
             Some(instance) => (instance, 0),
             None => {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                match Instance::start(&self.spec, id, generation).await {
+                match S::start(&self.spec, id, generation).await {
                     Ok((instance, took)) => (instance, took.as_micros() as u64),
                     Err(message) => {
-                        let message = format!(
-                            "instance of {} failed to start: {message}",
-                            self.spec.function
-                        );
+                        let message =
+                            format!("instance of {} failed to start: {message}", self.function());
                         return failed(id, 0, ErrorKind::Platform, message);
                     }
                 }
             }
         };
         let result = instance.invoke(&self.spec, event, request_id).await;
-        let id = instance.id;
+        let id = instance.info().id;
         if result.is_ok() {
             let mut state = self.state();
-            if instance.generation == state.generation {
+            if instance.info().generation == state.generation {
                 state.idle.push(instance);
             }
         }
@@ -109,7 +189,7 @@ impl FunctionPool {
             state.generation += 1;
             std::mem::take(&mut state.idle)
         };
-        tracing::debug!(function = %self.spec.function, retired = retired.len(), "cold start enforced");
+        tracing::debug!(function = %self.function(), retired = retired.len(), "cold start enforced");
     }
 
     /// Stops instances idle for longer than `keep_alive`; returns how many.
@@ -119,7 +199,7 @@ impl FunctionPool {
         let before = state.idle.len();
         state
             .idle
-            .retain(|i| now.duration_since(i.last_used) < keep_alive);
+            .retain(|i| now.duration_since(i.info().last_used) < keep_alive);
         before - state.idle.len()
     }
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use sebs_platform::{check_key, ObjectStorage, StorageError};
+use anyhow::Context;
+use sebs_platform::{check_key, ListedResource, ObjectStorage, Resource, StorageError};
 
 #[derive(Clone, Debug)]
 pub struct DirStorage {
@@ -21,6 +22,50 @@ impl DirStorage {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The buckets, as resources sebs made (`sebs resources list`): a folder each.
+    pub fn buckets(&self) -> anyhow::Result<Vec<ListedResource>> {
+        let root = self.root();
+        let mut buckets = Vec::new();
+        for entry in
+            std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?
+        {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let created = entry
+                    .metadata()?
+                    .modified()
+                    .map(sebs_worker::epoch_seconds)
+                    .unwrap_or(0.0);
+                buckets.push(ListedResource {
+                    resource: Resource {
+                        kind: "bucket".into(),
+                        id: Some(entry.path().display().to_string()),
+                        name,
+                        created,
+                    },
+                    exists: true,
+                });
+            }
+        }
+        buckets.sort_by(|a, b| a.resource.name.cmp(&b.resource.name));
+        Ok(buckets)
+    }
+
+    /// Removes a bucket and every object in it; one already gone is not an error.
+    pub fn remove_bucket(&self, name: &str) -> anyhow::Result<()> {
+        if name.contains('/') || name.starts_with('.') || name.is_empty() {
+            anyhow::bail!("`{name}` is not a bucket name");
+        }
+        let dir = self.root.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, StorageError> {
