@@ -16,6 +16,17 @@ use tonic::transport::{
 };
 use tonic::{Request, Status};
 
+/// Makes ring rustls's crypto provider for this process, unless one is chosen already. tonic
+/// builds its TLS configurations with the process default, which rustls cannot pick by itself
+/// once another crate of the build enables its aws-lc-rs backend as well.
+pub(crate) fn use_ring() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The environment variable a token may come from instead of a file.
 pub const TOKEN_ENV: &str = "SEBS_FLEET_TOKEN";
 
@@ -146,6 +157,7 @@ impl ServerSecurity {
 
     pub(crate) fn tls_config(&self) -> Option<ServerTlsConfig> {
         let pair = self.tls.as_ref()?;
+        use_ring();
         let mut config =
             ServerTlsConfig::new().identity(Identity::from_pem(&pair.cert_pem, &pair.key_pem));
         if let Some(ca) = &self.client_ca_pem {
@@ -237,6 +249,7 @@ impl CoordinatorAddress {
             .keep_alive_timeout(Duration::from_secs(20))
             .keep_alive_while_idle(true);
         if self.url.starts_with("https://") {
+            use_ring();
             let mut tls = ClientTlsConfig::new();
             tls = match &self.security.ca_pem {
                 Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
