@@ -6,9 +6,11 @@
 //! stalled endpoint that delays later sends shows up in their latency (coordinated omission is
 //! corrected) and in the schedule lag the engine records for itself.
 //!
-//! The hot loop allocates nothing of its own per request: histograms are per task, records are
-//! plain structs pushed into a reused per-task buffer, request ids are fixed-size. (hyper still
-//! allocates per request inside the trigger.) A task hands its records together with the
+//! The hot loop allocates nothing per request: histograms are per task, records are plain
+//! structs pushed into a reused per-task buffer, request ids are fixed-size, and a task whose
+//! trigger offers [`Trigger::own_connection`] (plain HTTP) sends through its own lean
+//! connection, which reuses its buffers. (Triggers without one, e.g. hyper's for HTTPS, allocate
+//! per request inside `invoke`.) A task hands its records together with the
 //! histogram delta of exactly those invocations to the aggregator on a timer (or when its buffer
 //! is full), never per request; the aggregator passes both to an [`EngineSink`].
 
@@ -339,6 +341,8 @@ async fn drive(
     flush_every: Duration,
 ) {
     let mut own = shared.spare();
+    // The task's own connection, when the trigger has them (plain HTTP): no pool in between.
+    let mut connection = shared.trigger.own_connection();
     let mut last_flush = Instant::now();
     let mut schedule = match &load {
         Load::Open {
@@ -388,15 +392,20 @@ async fn drive(
         // Counted when sent, so that progress against the schedule is not late by a reply.
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let request_id = RequestId::new(shared.id_prefix, sequence);
-        let raw = shared
-            .trigger
-            .invoke(InvocationRequest {
-                request_id: request_id.as_str(),
-                payload: &shared.payload,
-            })
-            .await;
+        let request = InvocationRequest {
+            request_id: request_id.as_str(),
+            payload: &shared.payload,
+        };
+        let pooled;
+        let raw = match &mut connection {
+            Some(connection) => connection.invoke(request).await,
+            None => {
+                pooled = shared.trigger.invoke(request).await;
+                &pooled
+            }
+        };
         let done = Instant::now();
-        let reading = shared.reader.read(&raw);
+        let reading = shared.reader.read(raw);
         let timing = Timing {
             intended_s: due.saturating_duration_since(shared.start).as_secs_f64(),
             client_begin: raw.client_begin,
@@ -425,7 +434,7 @@ async fn drive(
             &reading,
         );
         if shared.keep_raw {
-            record.raw = Some(Box::new(raw));
+            record.raw = Some(Box::new(raw.clone()));
         }
         own.records.push(record);
         if own.records.len() >= BATCH_RECORDS || last_flush.elapsed() >= flush_every {
