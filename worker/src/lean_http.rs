@@ -15,9 +15,12 @@
 //! the request sent again, once. `https://` and everything else go through hyper
 //! ([`crate::HttpTrigger`] picks at construction).
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -25,6 +28,7 @@ use http::{HeaderName, HeaderValue};
 use sebs_common::{ErrorKind, InvocationError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation};
 
@@ -179,7 +183,12 @@ pub struct LeanConnection {
     chunks: BytesMut,
     /// Where headers sit in a head being read: (name start, name end, value start, value end).
     spans: Vec<[usize; 4]>,
+    /// Header names seen in replies: a name that is not one of HTTP's standard ones allocates
+    /// when made, so it is made once per connection and cloned after.
+    names: Vec<HeaderName>,
     raw: RawInvocation,
+    /// The timeout's timer, kept across invocations (see [`within`]).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl LeanConnection {
@@ -192,7 +201,9 @@ impl LeanConnection {
             output: Vec::with_capacity(1024),
             chunks: BytesMut::new(),
             spans: Vec::with_capacity(16),
+            names: Vec::new(),
             raw: RawInvocation::default(),
+            timer: None,
         }
     }
 
@@ -213,10 +224,17 @@ impl LeanConnection {
         };
         self.raw.headers.clear();
         let timeout = self.target.timeout;
-        let error = match tokio::time::timeout(timeout, self.exchange(request, start)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(failure(
+        let deadline = start + timeout;
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        let outcome = within(deadline, timer.as_mut(), self.exchange(request, start)).await;
+        self.timer = Some(timer);
+        let error = match outcome {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some(e),
+            None => Some(failure(
                 ErrorKind::Timeout,
                 format!("no reply from {} within {timeout:?}", self.target.url),
             )),
@@ -345,7 +363,7 @@ impl LeanConnection {
     fn keep_head(&mut self, len: usize) -> Result<(), InvocationError> {
         let head = self.input.split_to(len).freeze();
         for &[ns, ne, vs, ve] in &self.spans {
-            let name = HeaderName::from_bytes(&head[ns..ne]);
+            let name = header_name(&mut self.names, &head[ns..ne]);
             let value = HeaderValue::from_maybe_shared(head.slice(vs..ve));
             match (name, value) {
                 (Ok(name), Ok(value)) => {
@@ -469,6 +487,56 @@ impl LeanConnection {
         let read = stream.read_buf(&mut self.input).await;
         read.map_err(|e| (e.kind(), read_failed(url, &e)))
     }
+}
+
+/// How many header names a connection remembers.
+const KNOWN_NAMES: usize = 32;
+
+/// The header name spelled `bytes` (any case), from the names seen before when it is one.
+fn header_name(
+    known: &mut Vec<HeaderName>,
+    bytes: &[u8],
+) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    if let Some(name) = known
+        .iter()
+        .find(|n| n.as_str().as_bytes().eq_ignore_ascii_case(bytes))
+    {
+        return Ok(name.clone());
+    }
+    let name = HeaderName::from_bytes(bytes)?;
+    if known.len() < KNOWN_NAMES {
+        known.push(name.clone());
+    }
+    Ok(name)
+}
+
+/// Runs `work` until `deadline`: `None` if it had not finished by then.
+///
+/// Unlike `tokio::time::timeout`, which puts a timer into tokio's wheel and takes it out again
+/// for every request, this keeps one timer per connection and moves it only when it fires: it
+/// is still set to an earlier request's deadline, which comes before this one's (deadlines only
+/// grow), so when it fires early it is set to `deadline` and waited on again. A connection that
+/// sends a request a millisecond re-arms its timer once per timeout, not a thousand times a
+/// second.
+async fn within<T>(
+    deadline: Instant,
+    mut timer: Pin<&mut Sleep>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        loop {
+            match timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if Instant::now() >= deadline => return Poll::Ready(None),
+                Poll::Ready(()) => timer.as_mut().reset(deadline.into()),
+            }
+        }
+    })
+    .await
 }
 
 /// Parses a reply's head from `input`: `None` while incomplete, else its length and what it

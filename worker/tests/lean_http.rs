@@ -214,10 +214,19 @@ async fn a_body_cut_short_fails_and_the_next_request_reconnects() {
 #[tokio::test]
 async fn a_stalled_reply_times_out_and_the_connection_is_replaced() {
     let server = ScriptedHttp::start(|n| match n {
-        0 => Reply::Stall(Duration::from_secs(3)),
+        3 => Reply::Stall(Duration::from_secs(3)),
         _ => Reply::ok("late but fine"),
     });
     let mut connection = own(&trigger(&server, Duration::from_millis(300)));
+    // Quick replies first: the connection's timer is still set for the first one's deadline
+    // when the stall comes.
+    for _ in 0..3 {
+        assert_eq!(
+            ok_body(&invoke(&mut connection, "0").await),
+            "late but fine"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let raw = invoke(&mut connection, "1").await;
     let (kind, message) = failed(&raw);
     assert_eq!(kind, ErrorKind::Timeout);

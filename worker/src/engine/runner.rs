@@ -375,7 +375,7 @@ async fn drive(
                 }
             }
         };
-        if due > Instant::now() {
+        if schedule.is_some() && due > Instant::now() {
             let mut stop = stop.clone();
             let wait = async {
                 match &shared.timer {
@@ -388,7 +388,12 @@ async fn drive(
                 _ = stopped(&mut stop) => break,
             }
         }
-        let sent = Instant::now();
+        // A closed loop's request is due when it is sent.
+        let sent = if schedule.is_some() {
+            Instant::now()
+        } else {
+            due
+        };
         // Counted when sent, so that progress against the schedule is not late by a reply.
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let request_id = RequestId::new(shared.id_prefix, sequence);
@@ -437,12 +442,14 @@ async fn drive(
             record.raw = Some(Box::new(raw.clone()));
         }
         own.records.push(record);
-        if own.records.len() >= BATCH_RECORDS || last_flush.elapsed() >= flush_every {
+        if own.records.len() >= BATCH_RECORDS
+            || done.saturating_duration_since(last_flush) >= flush_every
+        {
             let full = std::mem::replace(&mut own, shared.spare());
             if tx.send(full).await.is_err() {
                 break;
             }
-            last_flush = Instant::now();
+            last_flush = done;
         }
     }
     let _ = tx.send(own).await;
