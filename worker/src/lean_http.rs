@@ -17,6 +17,7 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -274,7 +275,7 @@ impl LeanConnection {
                 self.input.clear();
                 self.raw.http_startup = start.elapsed().as_secs_f64();
             }
-            match self.send_and_read_head().await {
+            match self.send_and_read_head(start).await {
                 Ok(head) => return self.read_body(head).await,
                 Err(Broken::BeforeReply(why)) if reused => {
                     tracing::debug!(url = %self.target.url, reason = %why, "kept-alive connection was closed; reconnecting");
@@ -295,11 +296,18 @@ impl LeanConnection {
         }
     }
 
-    async fn send_and_read_head(&mut self) -> Result<Head, Broken> {
+    /// Sends the rendered request and reads the reply's head; `start` is the invocation's.
+    async fn send_and_read_head(&mut self, start: Instant) -> Result<Head, Broken> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Broken::BeforeReply("no connection".into()));
         };
-        let sent = Instant::now();
+        // On a kept-alive connection the request leaves as the invocation starts (rendering it
+        // takes nanoseconds): one clock read fewer.
+        let sent = if self.raw.http_startup > 0.0 {
+            Instant::now()
+        } else {
+            start
+        };
         if let Err(e) = stream.write_all(&self.output).await {
             return Err(match e.kind() {
                 io::ErrorKind::BrokenPipe
@@ -546,9 +554,15 @@ fn parse_head(
     spans: &mut Vec<[usize; 4]>,
     url: &str,
 ) -> Result<Option<(usize, Head)>, InvocationError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut reply = httparse::Response::new(&mut headers);
-    let len = match reply.parse(input) {
+    // Left uninitialized: the parser writes the headers it finds (2 KiB not zeroed per reply).
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut reply = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut reply,
+        input,
+        &mut headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(malformed(url, &e.to_string())),
