@@ -86,7 +86,8 @@ impl PlainHttp {
         PlainHttp {
             host: host.to_string(),
             port,
-            ip: host.parse().ok(),
+            // `Uri::host` keeps an IPv6 address's brackets.
+            ip: host.trim_start_matches('[').trim_end_matches(']').parse().ok(),
             url: url.to_string(),
             timeout,
             head,
