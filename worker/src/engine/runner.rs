@@ -88,6 +88,9 @@ impl EngineConfig {
 /// report with its histogram delta) serves hundreds of invocations.
 pub const BATCH_RECORDS: usize = 256;
 
+/// Closed loads: how many positions a task claims at once.
+const CLAIM: u64 = 8;
+
 /// Where the engine's results go. The aggregator calls it; tasks never do.
 #[async_trait]
 pub trait EngineSink: Send {
@@ -344,6 +347,11 @@ async fn drive(
     // The task's own connection, when the trigger has them (plain HTTP): no pool in between.
     let mut connection = shared.trigger.own_connection();
     let mut last_flush = Instant::now();
+    // Closed loads: positions claimed and not yet sent, and sends not yet added to `sent`. Both
+    // counters are shared by every task; touching them once per request would move their cache
+    // line between cores at every request.
+    let mut claimed = 0..0;
+    let mut unreported = 0;
     let mut schedule = match &load {
         Load::Open {
             profile,
@@ -368,7 +376,11 @@ async fn drive(
                 None => break,
             },
             None => {
-                let position = shared.next_closed.fetch_add(1, Ordering::Relaxed);
+                if claimed.is_empty() {
+                    let first = shared.next_closed.fetch_add(CLAIM, Ordering::Relaxed);
+                    claimed = first..first.saturating_add(CLAIM);
+                }
+                let position = claimed.next().unwrap_or(u64::MAX);
                 match shared.closed.get(position) {
                     Some(sequence) => (sequence, Instant::now()),
                     None => break,
@@ -394,8 +406,13 @@ async fn drive(
         } else {
             due
         };
-        // Counted when sent, so that progress against the schedule is not late by a reply.
-        shared.sent.fetch_add(1, Ordering::Relaxed);
+        // Counted when sent, so that progress against the schedule is not late by a reply (closed
+        // loads have no schedule: they add their count at each hand-over).
+        if schedule.is_some() {
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            unreported += 1;
+        }
         let request_id = RequestId::new(shared.id_prefix, sequence);
         let request = InvocationRequest {
             request_id: request_id.as_str(),
@@ -445,6 +462,8 @@ async fn drive(
         if own.records.len() >= BATCH_RECORDS
             || done.saturating_duration_since(last_flush) >= flush_every
         {
+            shared.sent.fetch_add(unreported, Ordering::Relaxed);
+            unreported = 0;
             let full = std::mem::replace(&mut own, shared.spare());
             if tx.send(full).await.is_err() {
                 break;
@@ -452,6 +471,7 @@ async fn drive(
             last_flush = done;
         }
     }
+    shared.sent.fetch_add(unreported, Ordering::Relaxed);
     let _ = tx.send(own).await;
 }
 
