@@ -31,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use crate::digits::decimal;
 use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation};
 
 /// Headers a reply may have; more is a malformed reply.
@@ -87,7 +88,11 @@ impl PlainHttp {
             host: host.to_string(),
             port,
             // `Uri::host` keeps an IPv6 address's brackets.
-            ip: host.trim_start_matches('[').trim_end_matches(']').parse().ok(),
+            ip: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok(),
             url: url.to_string(),
             timeout,
             head,
@@ -127,19 +132,6 @@ impl PlainHttp {
         })?;
         stream.set_nodelay(true).ok();
         Ok(stream)
-    }
-}
-
-/// `n` in decimal, in `digits`' tail.
-fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[at..];
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod client_side;
 pub mod closed_loop;
+mod digits;
 pub mod engine;
 pub mod http_trigger;
 pub mod lean_http;
