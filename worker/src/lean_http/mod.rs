@@ -17,7 +17,6 @@
 
 use std::future::Future;
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,11 +30,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+mod head;
+
+use self::head::{header_name, malformed, parse_head, Framing, Head};
 use crate::digits::decimal;
 use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation};
 
-/// Headers a reply may have; more is a malformed reply.
-const MAX_HEADERS: usize = 64;
 /// Bytes a reply's head (status line and headers) may take.
 const MAX_HEAD: usize = 64 * 1024;
 /// Bytes a chunk-size line may take.
@@ -137,23 +137,6 @@ impl PlainHttp {
 
 fn failure(kind: ErrorKind, message: String) -> InvocationError {
     InvocationError { kind, message }
-}
-
-/// How a reply's body ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    Length(u64),
-    Chunked,
-    /// At the end of the connection.
-    Close,
-    None,
-}
-
-/// A reply's head, as far as framing and the connection go.
-struct Head {
-    status: u16,
-    framing: Framing,
-    keep_alive: bool,
 }
 
 /// Why an exchange ended without a reply.
@@ -490,27 +473,6 @@ impl LeanConnection {
     }
 }
 
-/// How many header names a connection remembers.
-const KNOWN_NAMES: usize = 32;
-
-/// The header name spelled `bytes` (any case), from the names seen before when it is one.
-fn header_name(
-    known: &mut Vec<HeaderName>,
-    bytes: &[u8],
-) -> Result<HeaderName, http::header::InvalidHeaderName> {
-    if let Some(name) = known
-        .iter()
-        .find(|n| n.as_str().as_bytes().eq_ignore_ascii_case(bytes))
-    {
-        return Ok(name.clone());
-    }
-    let name = HeaderName::from_bytes(bytes)?;
-    if known.len() < KNOWN_NAMES {
-        known.push(name.clone());
-    }
-    Ok(name)
-}
-
 /// Runs `work` until `deadline`: `None` if it had not finished by then.
 ///
 /// Unlike `tokio::time::timeout`, which puts a timer into tokio's wheel and takes it out again
@@ -538,107 +500,6 @@ async fn within<T>(
         }
     })
     .await
-}
-
-/// Parses a reply's head from `input`: `None` while incomplete, else its length and what it
-/// says; header positions go to `spans`.
-fn parse_head(
-    input: &[u8],
-    spans: &mut Vec<[usize; 4]>,
-    url: &str,
-) -> Result<Option<(usize, Head)>, InvocationError> {
-    // Left uninitialized: the parser writes the headers it finds (2 KiB not zeroed per reply).
-    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut reply = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut reply,
-        input,
-        &mut headers,
-    );
-    let len = match parsed {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(malformed(url, &e.to_string())),
-    };
-    let status = reply.code.unwrap_or(0);
-    let http11 = reply.version == Some(1);
-    let (mut length, mut chunked, mut close, mut keep) = (None::<u64>, false, false, false);
-    let base = input.as_ptr() as usize;
-    spans.clear();
-    for h in reply.headers.iter() {
-        let name = h.name.as_bytes();
-        let ns = name.as_ptr() as usize - base;
-        let vs = h.value.as_ptr() as usize - base;
-        spans.push([ns, ns + name.len(), vs, vs + h.value.len()]);
-        let value = trim(h.value);
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    malformed(
-                        url,
-                        &format!(
-                            "invalid content-length `{}`",
-                            String::from_utf8_lossy(value)
-                        ),
-                    )
-                })?;
-            if length.is_some_and(|m| m != n) {
-                return Err(malformed(url, "conflicting content-length headers"));
-            }
-            length = Some(n);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            // Chunked must be the last coding; anything else (gzip alone) ends at the close.
-            chunked = value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-            if !chunked {
-                close = true;
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(|&b| b == b',').map(trim) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-    }
-    let framing = if status == 204 || status == 304 || (100..200).contains(&status) {
-        Framing::None
-    } else if chunked {
-        Framing::Chunked
-    } else if close && length.is_none() {
-        Framing::Close
-    } else {
-        length.map_or(Framing::Close, Framing::Length)
-    };
-    let keep_alive = !close && (http11 || keep) && framing != Framing::Close;
-    Ok(Some((
-        len,
-        Head {
-            status,
-            framing,
-            keep_alive,
-        },
-    )))
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-fn malformed(url: &str, what: &str) -> InvocationError {
-    failure(
-        ErrorKind::InvalidReply,
-        format!("malformed HTTP reply from {url}: {what}"),
-    )
 }
 
 fn cut_short(url: &str, context: &str) -> InvocationError {
