@@ -33,6 +33,16 @@ async fn invoke(connection: &mut LeanConnection, id: &str) -> RawInvocation {
     connection.invoke(request).await.clone()
 }
 
+/// Invokes through the trigger's pool of connections.
+async fn invoke_pooled(trigger: &HttpTrigger, id: &str) -> RawInvocation {
+    let payload = Bytes::from_static(PAYLOAD);
+    let request = InvocationRequest {
+        request_id: id,
+        payload: &payload,
+    };
+    trigger.invoke(request).await
+}
+
 fn ok_body(raw: &RawInvocation) -> &str {
     assert!(raw.error.is_none(), "unexpected failure: {:?}", raw.error);
     assert_eq!(raw.status, Some(200));
@@ -255,13 +265,7 @@ async fn malformed_replies_are_invalid_replies() {
     let trigger = trigger(&server, Duration::from_secs(10));
     for n in 0..replies.len() {
         // Through the shared pool this time: the same client behind `Trigger::invoke`.
-        let payload = Bytes::from_static(PAYLOAD);
-        let raw = trigger
-            .invoke(InvocationRequest {
-                request_id: "m",
-                payload: &payload,
-            })
-            .await;
+        let raw = invoke_pooled(&trigger, "m").await;
         let (kind, message) = failed(&raw);
         assert_eq!(kind, ErrorKind::InvalidReply, "reply {n}: {message}");
         assert!(
@@ -290,14 +294,8 @@ async fn a_refused_connection_is_a_connect_failure() {
 async fn the_pooled_trigger_reuses_its_lean_connections() {
     let server = ScriptedHttp::start(|_| Reply::ok("pooled"));
     let trigger = trigger(&server, Duration::from_secs(10));
-    let payload = Bytes::from_static(PAYLOAD);
     for _ in 0..4 {
-        let raw = trigger
-            .invoke(InvocationRequest {
-                request_id: "p",
-                payload: &payload,
-            })
-            .await;
+        let raw = invoke_pooled(&trigger, "p").await;
         assert_eq!(ok_body(&raw), "pooled");
     }
     assert_eq!(server.connections(), 1);
