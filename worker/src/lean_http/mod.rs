@@ -201,7 +201,10 @@ impl LeanConnection {
         };
         self.raw.headers.clear();
         let timeout = self.target.timeout;
-        let deadline = start + timeout;
+        // A timeout too long to add is as good as none: a year.
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or(start + Duration::from_secs(365 * 24 * 3600));
         let mut timer = self
             .timer
             .take()
