@@ -120,7 +120,8 @@ pub(super) fn parse_head(
     } else {
         length.map_or(Framing::Close, Framing::Length)
     };
-    let keep_alive = !close && (http11 || keep) && framing != Framing::Close;
+    // After 101 Switching Protocols the connection no longer speaks HTTP/1.1.
+    let keep_alive = !close && (http11 || keep) && framing != Framing::Close && status != 101;
     Ok(Some((
         len,
         Head {
