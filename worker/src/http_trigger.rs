@@ -3,7 +3,11 @@
 //! Connections are pooled: a request takes an idle connection or opens a new one (and then
 //! reports the connect time as `http_startup`, as SeBS's pycurl-based trigger does), and gives it
 //! back when the reply is complete. With C invocations in flight the pool settles at C
-//! connections.
+//! connections. A caller that keeps one connection per task (the engine) takes its own with
+//! [`Trigger::own_connection`] and skips the pool.
+//!
+//! Plain `http://` goes through the lean client of [`crate::lean_http`]; `https://` through
+//! hyper over the securer's TLS stream. Which one is decided when the trigger is made.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use sebs_common::{ErrorKind, InvocationError};
 use tokio::net::TcpStream;
 
+use crate::lean_http::{LeanConnection, PlainHttp};
 use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation, Trigger};
 
 type Connection = SendRequest<Full<Bytes>>;
@@ -50,6 +55,10 @@ pub struct HttpTrigger {
     timeout: Duration,
     /// TLS for `https://` URLs.
     securer: Option<Arc<dyn StreamSecurer>>,
+    /// Plain `http://`: the lean client's target and its idle connections.
+    plain: Option<Arc<PlainHttp>>,
+    lean_idle: Mutex<Vec<LeanConnection>>,
+    /// `https://`: hyper's idle connections.
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -94,20 +103,53 @@ impl HttpTrigger {
         let host = uri.host().ok_or_else(|| invalid("no host"))?.to_string();
         let port = uri.port_u16().unwrap_or(default_port);
         let securer = securer.filter(|_| uri.scheme_str() == Some("https"));
-        Ok(HttpTrigger {
+        let mut trigger = HttpTrigger {
             url: uri,
             host,
             port,
             headers: Vec::new(),
             timeout,
             securer,
+            plain: None,
+            lean_idle: Mutex::new(Vec::new()),
             idle: Mutex::new(Vec::new()),
-        })
+        };
+        trigger.plain = trigger.plain_target();
+        Ok(trigger)
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        // The lean client renders its requests' headers once: render them again.
+        self.plain = self.plain_target();
         self
+    }
+
+    /// The lean client's target for `http://` URLs; `None` for `https://`.
+    fn plain_target(&self) -> Option<Arc<PlainHttp>> {
+        if self.securer.is_some() {
+            return None;
+        }
+        Some(Arc::new(PlainHttp::new(
+            &self.url.to_string(),
+            &self.host,
+            self.port,
+            self.path(),
+            &self.authority(),
+            &self.headers,
+            self.timeout,
+        )))
+    }
+
+    fn path(&self) -> &str {
+        self.url.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    }
+
+    fn authority(&self) -> String {
+        self.url
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| format!("{}:{}", self.host, self.port))
     }
 
     pub fn url(&self) -> &Uri {
@@ -160,14 +202,8 @@ impl HttpTrigger {
     fn request(&self, req: InvocationRequest<'_>) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(self.url.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-            .header(
-                http::header::HOST,
-                self.url
-                    .authority()
-                    .map(|a| a.as_str().to_string())
-                    .unwrap_or_else(|| format!("{}:{}", self.host, self.port)),
-            )
+            .uri(self.path())
+            .header(http::header::HOST, self.authority())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-request-id", req.request_id);
         for (name, value) in &self.headers {
@@ -182,6 +218,40 @@ impl HttpTrigger {
 #[async_trait]
 impl Trigger for HttpTrigger {
     async fn invoke(&self, req: InvocationRequest<'_>) -> RawInvocation {
+        match &self.plain {
+            Some(plain) => self.invoke_lean(plain, req).await,
+            None => self.invoke_hyper(req).await,
+        }
+    }
+
+    fn own_connection(&self) -> Option<LeanConnection> {
+        self.plain.clone().map(LeanConnection::new)
+    }
+}
+
+impl HttpTrigger {
+    async fn invoke_lean(
+        &self,
+        plain: &Arc<PlainHttp>,
+        req: InvocationRequest<'_>,
+    ) -> RawInvocation {
+        let idle = self
+            .lean_idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let mut conn = idle.unwrap_or_else(|| LeanConnection::new(plain.clone()));
+        let raw = conn.invoke_owned(req).await;
+        if conn.is_open() {
+            self.lean_idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+        raw
+    }
+
+    async fn invoke_hyper(&self, req: InvocationRequest<'_>) -> RawInvocation {
         let wall_begin = SystemTime::now();
         let start = Instant::now();
         let mut raw = RawInvocation {

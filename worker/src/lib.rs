@@ -7,10 +7,13 @@
 
 pub mod client_side;
 pub mod closed_loop;
+mod digits;
 pub mod engine;
 pub mod http_trigger;
+pub mod lean_http;
 pub mod trigger;
 
 pub use closed_loop::{run_closed_loop, BatchHook, ClosedLoop, Completed};
 pub use http_trigger::{HttpTrigger, Stream, StreamSecurer};
+pub use lean_http::LeanConnection;
 pub use trigger::{epoch_seconds, new_request_id, InvocationRequest, RawInvocation, Trigger};

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use sebs_common::InvocationError;
 
+use crate::lean_http::LeanConnection;
+
 /// One request to a function. Borrowed, so that a hot loop can format the id into a stack
 /// buffer and reuse one payload without allocating.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +44,13 @@ pub struct RawInvocation {
 #[async_trait]
 pub trait Trigger: Send + Sync + std::fmt::Debug {
     async fn invoke(&self, request: InvocationRequest<'_>) -> RawInvocation;
+
+    /// A connection that one caller (an engine task) keeps and uses alone, invoking the same
+    /// function as [`Trigger::invoke`] without sharing a pool. `None` (the default): this
+    /// trigger has none; callers use `invoke`.
+    fn own_connection(&self) -> Option<LeanConnection> {
+        None
+    }
 }
 
 pub fn epoch_seconds(t: SystemTime) -> f64 {

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod moto;
 pub mod picture;
 pub mod replay;
+pub mod scripted_http;
 pub mod wrappers;
 
 use std::net::{TcpListener, TcpStream};

@@ -263,14 +263,17 @@ fn empty_histogram() -> Histogram<u64> {
         .expect("constant histogram bounds are valid")
 }
 
-/// Adds `src` into `dst`. Both have the recorder's bounds and values are clamped to them, so the
-/// only failure `add` knows (a value beyond `dst`'s range) cannot happen.
+/// Adds `src` into `dst`. Both have the recorder's bounds and values are clamped to them, so no
+/// value can fall outside `dst`'s range.
+///
+/// Walks `src`'s buckets only up to its largest value: `Histogram::add` walks all of them (about
+/// 23,000 for an hour at 3 digits) even when a task's delta holds a few hundred requests of
+/// similar latency, and the aggregator adds one delta per task hand-over.
 fn add_same_bounds(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
-    let added = dst.add(src);
-    debug_assert!(
-        added.is_ok(),
-        "histograms of one recorder share their bounds"
-    );
+    for bucket in src.iter_recorded() {
+        // A bucket's highest equivalent value lands in the same bucket of `dst`.
+        dst.saturating_record_n(bucket.value_iterated_to(), bucket.count_at_value());
+    }
 }
 
 fn cell(metric: Metric, cold: bool, ok: bool) -> usize {

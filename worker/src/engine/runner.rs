@@ -6,9 +6,11 @@
 //! stalled endpoint that delays later sends shows up in their latency (coordinated omission is
 //! corrected) and in the schedule lag the engine records for itself.
 //!
-//! The hot loop allocates nothing of its own per request: histograms are per task, records are
-//! plain structs pushed into a reused per-task buffer, request ids are fixed-size. (hyper still
-//! allocates per request inside the trigger.) A task hands its records together with the
+//! The hot loop allocates nothing per request: histograms are per task, records are plain
+//! structs pushed into a reused per-task buffer, request ids are fixed-size, and a task whose
+//! trigger offers [`Trigger::own_connection`] (plain HTTP) sends through its own lean
+//! connection, which reuses its buffers. (Triggers without one, e.g. hyper's for HTTPS, allocate
+//! per request inside `invoke`.) A task hands its records together with the
 //! histogram delta of exactly those invocations to the aggregator on a timer (or when its buffer
 //! is full), never per request; the aggregator passes both to an [`EngineSink`].
 
@@ -85,6 +87,9 @@ impl EngineConfig {
 /// 64 tasks' buffers stay a few MB, large enough that a hand-over (and, on a worker, one
 /// report with its histogram delta) serves hundreds of invocations.
 pub const BATCH_RECORDS: usize = 256;
+
+/// Closed loads: how many positions a task claims at once.
+const CLAIM: u64 = 8;
 
 /// Where the engine's results go. The aggregator calls it; tasks never do.
 #[async_trait]
@@ -339,7 +344,14 @@ async fn drive(
     flush_every: Duration,
 ) {
     let mut own = shared.spare();
+    // The task's own connection, when the trigger has them (plain HTTP): no pool in between.
+    let mut connection = shared.trigger.own_connection();
     let mut last_flush = Instant::now();
+    // Closed loads: positions claimed and not yet sent, and sends not yet added to `sent`. Both
+    // counters are shared by every task; touching them once per request would move their cache
+    // line between cores at every request.
+    let mut claimed = 0..0;
+    let mut unreported = 0;
     let mut schedule = match &load {
         Load::Open {
             profile,
@@ -364,14 +376,18 @@ async fn drive(
                 None => break,
             },
             None => {
-                let position = shared.next_closed.fetch_add(1, Ordering::Relaxed);
+                if claimed.is_empty() {
+                    let first = shared.next_closed.fetch_add(CLAIM, Ordering::Relaxed);
+                    claimed = first..first.saturating_add(CLAIM);
+                }
+                let position = claimed.next().unwrap_or(u64::MAX);
                 match shared.closed.get(position) {
                     Some(sequence) => (sequence, Instant::now()),
                     None => break,
                 }
             }
         };
-        if due > Instant::now() {
+        if schedule.is_some() && due > Instant::now() {
             let mut stop = stop.clone();
             let wait = async {
                 match &shared.timer {
@@ -384,19 +400,34 @@ async fn drive(
                 _ = stopped(&mut stop) => break,
             }
         }
-        let sent = Instant::now();
-        // Counted when sent, so that progress against the schedule is not late by a reply.
-        shared.sent.fetch_add(1, Ordering::Relaxed);
+        // A closed loop's request is due when it is sent.
+        let sent = if schedule.is_some() {
+            Instant::now()
+        } else {
+            due
+        };
+        // Counted when sent, so that progress against the schedule is not late by a reply (closed
+        // loads have no schedule: they add their count at each hand-over).
+        if schedule.is_some() {
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            unreported += 1;
+        }
         let request_id = RequestId::new(shared.id_prefix, sequence);
-        let raw = shared
-            .trigger
-            .invoke(InvocationRequest {
-                request_id: request_id.as_str(),
-                payload: &shared.payload,
-            })
-            .await;
+        let request = InvocationRequest {
+            request_id: request_id.as_str(),
+            payload: &shared.payload,
+        };
+        let pooled;
+        let raw = match &mut connection {
+            Some(connection) => connection.invoke(request).await,
+            None => {
+                pooled = shared.trigger.invoke(request).await;
+                &pooled
+            }
+        };
         let done = Instant::now();
-        let reading = shared.reader.read(&raw);
+        let reading = shared.reader.read(raw);
         let timing = Timing {
             intended_s: due.saturating_duration_since(shared.start).as_secs_f64(),
             client_begin: raw.client_begin,
@@ -425,17 +456,22 @@ async fn drive(
             &reading,
         );
         if shared.keep_raw {
-            record.raw = Some(Box::new(raw));
+            record.raw = Some(Box::new(raw.clone()));
         }
         own.records.push(record);
-        if own.records.len() >= BATCH_RECORDS || last_flush.elapsed() >= flush_every {
+        if own.records.len() >= BATCH_RECORDS
+            || done.saturating_duration_since(last_flush) >= flush_every
+        {
+            shared.sent.fetch_add(unreported, Ordering::Relaxed);
+            unreported = 0;
             let full = std::mem::replace(&mut own, shared.spare());
             if tx.send(full).await.is_err() {
                 break;
             }
-            last_flush = Instant::now();
+            last_flush = done;
         }
     }
+    shared.sent.fetch_add(unreported, Ordering::Relaxed);
     let _ = tx.send(own).await;
 }
 
