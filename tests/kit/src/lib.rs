@@ -14,6 +14,7 @@ pub mod emulators;
 pub mod fleet;
 pub mod moto;
 pub mod picture;
+pub mod proxy;
 pub mod replay;
 pub mod wrappers;
 
