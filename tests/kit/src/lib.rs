@@ -13,6 +13,7 @@ pub mod docker;
 pub mod emulators;
 pub mod fleet;
 pub mod moto;
+pub mod netns;
 pub mod picture;
 pub mod proxy;
 pub mod replay;

@@ -43,8 +43,8 @@ impl Proxy {
 
     /// As `start`, holding every chunk the client sends for `delay` before it goes on.
     pub fn with_delay(listen: &str, upstream: SocketAddr, delay: Duration) -> Proxy {
-        let listener =
-            TcpListener::bind(listen).unwrap_or_else(|e| panic!("proxy: cannot bind {listen}: {e}"));
+        let listener = TcpListener::bind(listen)
+            .unwrap_or_else(|e| panic!("proxy: cannot bind {listen}: {e}"));
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             upstream,
@@ -181,7 +181,11 @@ fn pump_delayed(from: TcpStream, to: TcpStream, delay: Duration) {
     let mut from_reader = from.try_clone().unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n) = from_reader.read(&mut buf) {
-        if n == 0 || tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+        if n == 0
+            || tx
+                .send((Instant::now() + delay, buf[..n].to_vec()))
+                .is_err()
+        {
             break;
         }
     }
