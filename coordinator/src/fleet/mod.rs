@@ -14,7 +14,8 @@
 //! - [`hooks`], [`prepare`]: what a run needs from its job's owner, and the benchmark preparer
 //!   that deploys on the coordinator;
 //! - [`local`], [`client`], [`commands`], [`cli`]: the in-process fleet, `benchmark invoke`'s
-//!   client side, `sebs coordinator` and `sebs worker`.
+//!   client side, `sebs coordinator` and `sebs worker`;
+//! - [`merge_bench`]: `sebs merge-bench`, the coordinator's merge throughput.
 
 pub mod cli;
 pub mod client;
@@ -26,6 +27,7 @@ pub mod ledger;
 mod links;
 pub mod local;
 pub mod membership;
+pub mod merge_bench;
 pub mod planner;
 pub mod prepare;
 mod run;
