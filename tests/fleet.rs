@@ -67,6 +67,17 @@ fn invoke(fleet: &Fleet, args: &[&str]) -> Run {
     Run { output, out_dir }
 }
 
+/// `invoke` with `during` run meanwhile (once the client has started; it gets the client's
+/// output folder).
+fn invoke_while(fleet: &mut Fleet, args: &[&str], during: impl FnOnce(&mut Fleet, &Path)) -> Run {
+    let out_dir = tempfile::tempdir().unwrap();
+    let command = invoke_command(fleet, &fleet.credentials.token_file, args, out_dir.path());
+    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
+    during(fleet, out_dir.path());
+    let output = client.join().unwrap();
+    Run { output, out_dir }
+}
+
 fn region_of(r: &Value) -> String {
     r["origin"]["region"].as_str().unwrap().to_string()
 }
@@ -306,7 +317,6 @@ fn killing_a_worker_mid_run_loses_no_invocation() {
     };
     let mut fleet = fleet_with(&options, &[("a", "r1"), ("b", "r2"), ("victim", "r3")]);
     // 010.sleep sleeps 1 s: each worker runs 2 tasks of 2 invocations, about 2 s.
-    let out_dir = tempfile::tempdir().unwrap();
     let args = [
         "010.sleep",
         "test",
@@ -315,20 +325,12 @@ fn killing_a_worker_mid_run_loses_no_invocation() {
         "--concurrency",
         "6",
     ];
-    let command = invoke_command(&fleet, &fleet.credentials.token_file, &args, out_dir.path());
-    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
-    // Mid-run: the victim has its shard, and its first invocations are in flight.
-    wait_for_line(fleet.worker("victim"), "shard started", RUN_LIMIT);
-    fleet.kill_worker("victim");
-    let output = client.join().unwrap();
-    let run = Run { output, out_dir };
-    assert!(
-        run.output.status.success(),
-        "{}\n{}\n{}",
-        run.stdout(),
-        run.stderr(),
-        fleet.logs()
-    );
+    let run = invoke_while(&mut fleet, &args, |fleet, _| {
+        // Mid-run: the victim has its shard, and its first invocations are in flight.
+        wait_for_line(fleet.worker("victim"), "shard started", RUN_LIMIT);
+        fleet.kill_worker("victim");
+    });
+    run.assert_success_with(&fleet.logs());
     let results = run.invocations();
     assert_eq!(
         results.len(),
@@ -379,9 +381,9 @@ fn a_worker_cut_off_mid_run_delivers_after_the_partition_heals() {
     let relay = Proxy::start("127.0.0.1:0", coordinator);
     let via = format!("http://{}", relay.addr());
     fleet.add_worker_via("far", "r2", &via, &[]);
-    // 010.sleep sleeps 1 s: each worker runs 2 tasks of 6 invocations, a cold start (a few
-    // seconds here) and 5 s. The cut outlasts the cold start, so that invocations end during it.
-    let out_dir = tempfile::tempdir().unwrap();
+    // 010.sleep sleeps 1 s: each worker runs 2 tasks of 6 invocations, a cold start and 5 s.
+    // The cut comes once the far worker's first results have arrived, and lasts 4 s, so that
+    // further ones end while it is cut off.
     let args = [
         "010.sleep",
         "test",
@@ -390,24 +392,19 @@ fn a_worker_cut_off_mid_run_delivers_after_the_partition_heals() {
         "--concurrency",
         "4",
     ];
-    let command = invoke_command(&fleet, &fleet.credentials.token_file, &args, out_dir.path());
-    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
-    wait_for_line(fleet.worker("far"), "shard started", RUN_LIMIT);
-    std::thread::sleep(Duration::from_millis(300));
-    let cut_at = epoch_s();
-    relay.cut();
-    std::thread::sleep(Duration::from_secs(8));
-    let healed_at = epoch_s();
-    relay.heal();
-    let output = client.join().unwrap();
-    let run = Run { output, out_dir };
-    assert!(
-        run.output.status.success(),
-        "{}\n{}\n{}",
-        run.stdout(),
-        run.stderr(),
-        fleet.logs()
-    );
+    let (mut cut_at, mut healed_at) = (0.0, 0.0);
+    let run = invoke_while(&mut fleet, &args, |_, out_dir| {
+        let results = out_dir.join("invocations.jsonl");
+        wait_until("the far worker's first results", RUN_LIMIT, || {
+            std::fs::read_to_string(&results).is_ok_and(|t| t.contains(r#""worker":"far""#))
+        });
+        cut_at = epoch_s();
+        relay.cut();
+        std::thread::sleep(Duration::from_secs(4));
+        healed_at = epoch_s();
+        relay.heal();
+    });
+    run.assert_success_with(&fleet.logs());
     let results = run.invocations();
     assert_eq!(results.len(), 24, "every invocation\n{}", fleet.logs());
     assert_each_invocation_once(&results);

@@ -72,13 +72,7 @@ fn per_region_latencies_show_each_regions_network_delay() {
     std::fs::write(&config, section.to_string()).unwrap();
     let output = run_bounded(invoke_command(&fleet, &config, out_dir.path()), RUN_LIMIT);
     let run = Run { output, out_dir };
-    assert!(
-        run.output.status.success(),
-        "{}\n{}\n{}",
-        run.stdout(),
-        run.stderr(),
-        fleet.logs()
-    );
+    run.assert_success_with(&fleet.logs());
 
     let results = run.invocations();
     assert_eq!(results.len(), 30, "{}", fleet.logs());

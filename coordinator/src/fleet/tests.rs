@@ -163,12 +163,21 @@ impl Scripted {
     }
 }
 
-async fn finished(mut events: mpsc::Receiver<RunEvent>) -> (Arc<RunFinished>, u64) {
-    let mut records = 0;
+async fn finished(events: mpsc::Receiver<RunEvent>) -> (Arc<RunFinished>, u64) {
+    let (f, records, _) = finished_and_reassigned(events).await;
+    (f, records)
+}
+
+/// The run's end, its records, and whether any shard went to another attempt.
+async fn finished_and_reassigned(
+    mut events: mpsc::Receiver<RunEvent>,
+) -> (Arc<RunFinished>, u64, bool) {
+    let (mut records, mut reassigned) = (0, false);
     while let Some(e) = events.recv().await {
         match e {
             RunEvent::Records(r) => records += r.len() as u64,
-            RunEvent::Finished(f) => return (f, records),
+            RunEvent::Shard(change) => reassigned |= change.attempt.0 > 0,
+            RunEvent::Finished(f) => return (f, records, reassigned),
             RunEvent::Failed(m) => panic!("the run failed: {m}"),
             _ => {}
         }
@@ -246,23 +255,6 @@ async fn a_shard_that_ends_short_is_run_again_for_what_is_missing() {
     assert!(f.complete && f.sent == 3, "{f:?}");
 }
 
-/// Whether any shard was handed to another attempt during the run.
-async fn finished_without_reassignment(
-    mut events: mpsc::Receiver<RunEvent>,
-) -> (Arc<RunFinished>, u64, bool) {
-    let (mut records, mut reassigned) = (0, false);
-    while let Some(e) = events.recv().await {
-        match e {
-            RunEvent::Records(r) => records += r.len() as u64,
-            RunEvent::Shard(change) => reassigned |= change.attempt.0 > 0,
-            RunEvent::Finished(f) => return (f, records, !reassigned),
-            RunEvent::Failed(m) => panic!("the run failed: {m}"),
-            _ => {}
-        }
-    }
-    panic!("no Finished event")
-}
-
 #[tokio::test]
 async fn a_worker_back_within_the_grace_period_keeps_its_shard() {
     let c = coordinator_with_grace(Duration::from_secs(60));
@@ -276,9 +268,9 @@ async fn a_worker_back_within_the_grace_period_keeps_its_shard() {
     let back = attach_session(&c, "w1", 42).await;
     back.report(a.key, 2..5).await;
     back.done(a.key, 5).await;
-    let (f, records, kept) = finished_without_reassignment(events).await;
+    let (f, records, reassigned) = finished_and_reassigned(events).await;
     assert!(f.complete, "{f:?}");
-    assert!(kept, "the shard stayed with its worker");
+    assert!(!reassigned, "the shard stayed with its worker");
     assert_eq!((f.sent, records, f.duplicates), (5, 5, 0));
 }
 
