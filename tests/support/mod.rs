@@ -108,6 +108,7 @@ impl Run {
     }
 
     /// As `assert_success`, with `context` (other processes' logs) in the failure message.
+    #[allow(dead_code)] // the fleet's tests use it
     pub fn assert_success_with(&self, context: &str) -> &Self {
         assert!(
             self.output.status.success(),
