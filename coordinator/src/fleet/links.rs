@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 use super::coordinator::lock;
 use super::membership::Lease;
 
-/// Stop orders held for one detached worker, at most.
-const HELD: usize = 1024;
+/// Stop orders held for one detached worker, at most: fewer than a stream's queue holds, so that
+/// they are all queued on its new stream before anyone reads it.
+const HELD: usize = 128;
 
 struct Link {
     lease: Lease,

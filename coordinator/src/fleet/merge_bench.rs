@@ -128,7 +128,7 @@ pub async fn merge_bench(args: MergeBenchArgs) -> Result<bool> {
         rates.push(rate);
         shard_sizes = sizes;
     }
-    let reference = reference_rate(&shard_sizes, args.batch)?;
+    let (reference, bytes_per_result) = reference_rate(&shard_sizes, args.batch)?;
     for w in &workers {
         w.abort();
     }
@@ -148,6 +148,7 @@ pub async fn merge_bench(args: MergeBenchArgs) -> Result<bool> {
         median / args.batch as f64
     );
     println!("  reference  {reference:>12.0} results/s  (the same reports decoded and merged in one thread, no network)");
+    println!("  wire       {bytes_per_result:>12.1} bytes per result, encoded");
     println!("  ratio      {:>12.2}", median / reference);
     Ok(true)
 }
@@ -295,10 +296,10 @@ fn report(key: ShardKey, sequences: Range<u64>) -> ShardReport {
 
 /// Results per second of decoding and merging the same reports in one thread: each shard's
 /// reports are encoded first (not timed), then decoded, accepted by its ledger and added to the
-/// histogram table (timed).
-fn reference_rate(shard_sizes: &[u64], batch: u64) -> Result<f64> {
+/// histogram table (timed). Also the encoded bytes per result.
+fn reference_rate(shard_sizes: &[u64], batch: u64) -> Result<(f64, f64)> {
     let mut table = HistogramTable::default();
-    let (mut merged, mut elapsed) = (0u64, Duration::ZERO);
+    let (mut merged, mut elapsed, mut bytes) = (0u64, Duration::ZERO, 0usize);
     for (shard, &size) in shard_sizes.iter().enumerate() {
         let key = ShardKey {
             run: sebs_proto::RunId(1),
@@ -316,6 +317,7 @@ fn reference_rate(shard_sizes: &[u64], batch: u64) -> Result<f64> {
                 bytes
             })
             .collect();
+        bytes += frames.iter().map(Vec::len).sum::<usize>();
         let mut ledger = ShardLedger::new(Some(0..size));
         let start = Instant::now();
         for bytes in &frames {
@@ -331,5 +333,8 @@ fn reference_rate(shard_sizes: &[u64], batch: u64) -> Result<f64> {
         }
         elapsed += start.elapsed();
     }
-    Ok(merged as f64 / elapsed.as_secs_f64())
+    Ok((
+        merged as f64 / elapsed.as_secs_f64(),
+        bytes as f64 / merged as f64,
+    ))
 }
