@@ -15,7 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet};
+use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet, FleetOptions};
+use sebs_testkit::proxy::Proxy;
 use sebs_testkit::wait_until;
 use serde_json::Value;
 use support::{read_json, repo_root, shared_cache, Run};
@@ -24,11 +25,19 @@ use support::{read_json, repo_root, shared_cache, Run};
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 fn fleet(tls: bool, workers: &[(&str, &str)]) -> Fleet {
-    let mut fleet = Fleet::start(
+    let options = FleetOptions {
+        tls,
+        ..FleetOptions::default()
+    };
+    fleet_with(&options, workers)
+}
+
+fn fleet_with(options: &FleetOptions, workers: &[(&str, &str)]) -> Fleet {
+    let mut fleet = Fleet::start_with(
         Path::new(env!("CARGO_BIN_EXE_sebs")),
         &repo_root(),
         &shared_cache(),
-        tls,
+        options,
     );
     for (name, region) in workers {
         fleet.add_worker(name, region);
@@ -55,6 +64,17 @@ fn invoke(fleet: &Fleet, args: &[&str]) -> Run {
     let out_dir = tempfile::tempdir().unwrap();
     let command = invoke_command(fleet, &fleet.credentials.token_file, args, out_dir.path());
     let output = run_bounded(command, RUN_LIMIT);
+    Run { output, out_dir }
+}
+
+/// `invoke` with `during` run meanwhile (once the client has started; it gets the client's
+/// output folder).
+fn invoke_while(fleet: &mut Fleet, args: &[&str], during: impl FnOnce(&mut Fleet, &Path)) -> Run {
+    let out_dir = tempfile::tempdir().unwrap();
+    let command = invoke_command(fleet, &fleet.credentials.token_file, args, out_dir.path());
+    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
+    during(fleet, out_dir.path());
+    let output = client.join().unwrap();
     Run { output, out_dir }
 }
 
@@ -290,9 +310,13 @@ fn a_worker_or_client_without_the_token_is_refused() {
 
 #[test]
 fn killing_a_worker_mid_run_loses_no_invocation() {
-    let mut fleet = fleet(false, &[("a", "r1"), ("b", "r2"), ("victim", "r3")]);
+    // The victim's shard waits a second for it to come back, then goes to another worker.
+    let options = FleetOptions {
+        coordinator_args: vec!["--reassign-after".into(), "1".into()],
+        ..FleetOptions::default()
+    };
+    let mut fleet = fleet_with(&options, &[("a", "r1"), ("b", "r2"), ("victim", "r3")]);
     // 010.sleep sleeps 1 s: each worker runs 2 tasks of 2 invocations, about 2 s.
-    let out_dir = tempfile::tempdir().unwrap();
     let args = [
         "010.sleep",
         "test",
@@ -301,20 +325,12 @@ fn killing_a_worker_mid_run_loses_no_invocation() {
         "--concurrency",
         "6",
     ];
-    let command = invoke_command(&fleet, &fleet.credentials.token_file, &args, out_dir.path());
-    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
-    // Mid-run: the victim has its shard, and its first invocations are in flight.
-    wait_for_line(fleet.worker("victim"), "shard started", RUN_LIMIT);
-    fleet.kill_worker("victim");
-    let output = client.join().unwrap();
-    let run = Run { output, out_dir };
-    assert!(
-        run.output.status.success(),
-        "{}\n{}\n{}",
-        run.stdout(),
-        run.stderr(),
-        fleet.logs()
-    );
+    let run = invoke_while(&mut fleet, &args, |fleet, _| {
+        // Mid-run: the victim has its shard, and its first invocations are in flight.
+        wait_for_line(fleet.worker("victim"), "shard started", RUN_LIMIT);
+        fleet.kill_worker("victim");
+    });
+    run.assert_success_with(&fleet.logs());
     let results = run.invocations();
     assert_eq!(
         results.len(),
@@ -349,4 +365,102 @@ fn killing_a_worker_mid_run_loses_no_invocation() {
         "{}",
         run.stderr()
     );
+}
+
+#[test]
+fn a_worker_cut_off_mid_run_delivers_after_the_partition_heals() {
+    // The far worker reaches the coordinator through a relay the test cuts; its shard waits a
+    // minute for it, far longer than the partition.
+    let options = FleetOptions {
+        coordinator_args: vec!["--reassign-after".into(), "60".into()],
+        ..FleetOptions::default()
+    };
+    let mut fleet = fleet_with(&options, &[("near", "r1")]);
+    let coordinator: std::net::SocketAddr =
+        fleet.url().trim_start_matches("http://").parse().unwrap();
+    let relay = Proxy::start("127.0.0.1:0", coordinator);
+    let via = format!("http://{}", relay.addr());
+    fleet.add_worker_via("far", "r2", &via, &[]);
+    // 010.sleep sleeps 1 s: each worker runs 2 tasks of 6 invocations, a cold start and 5 s.
+    // The cut comes once the far worker's first results have arrived, and lasts 4 s, so that
+    // further ones end while it is cut off.
+    let args = [
+        "010.sleep",
+        "test",
+        "--repetitions",
+        "24",
+        "--concurrency",
+        "4",
+    ];
+    let (mut cut_at, mut healed_at) = (0.0, 0.0);
+    let run = invoke_while(&mut fleet, &args, |_, out_dir| {
+        let results = out_dir.join("invocations.jsonl");
+        wait_until("the far worker's first results", RUN_LIMIT, || {
+            std::fs::read_to_string(&results).is_ok_and(|t| t.contains(r#""worker":"far""#))
+        });
+        cut_at = epoch_s();
+        relay.cut();
+        std::thread::sleep(Duration::from_secs(4));
+        healed_at = epoch_s();
+        relay.heal();
+    });
+    run.assert_success_with(&fleet.logs());
+    let results = run.invocations();
+    assert_eq!(results.len(), 24, "every invocation\n{}", fleet.logs());
+    assert_each_invocation_once(&results);
+    assert_eq!(run.experiments()["complete"], true);
+    assert!(
+        results.iter().all(|r| r["origin"]["attempt"] == 0),
+        "nothing was handed to another attempt\n{}",
+        fleet.logs()
+    );
+    let by_worker = count_by(
+        results
+            .iter()
+            .map(|r| r["origin"]["worker"].as_str().unwrap().to_string()),
+    );
+    assert_eq!(
+        by_worker,
+        BTreeMap::from([("far".into(), 12), ("near".into(), 12)])
+    );
+    // What the far worker finished while it was cut off can only have arrived after the heal.
+    let during_cut = results
+        .iter()
+        .filter(|r| r["origin"]["worker"] == "far")
+        .filter(|r| {
+            let end = r["times"]["client_end"].as_f64().unwrap();
+            end > cut_at && end < healed_at
+        })
+        .count();
+    assert!(
+        during_cut >= 1,
+        "the far worker kept invoking while cut off\n{}",
+        fleet.logs()
+    );
+    assert!(relay.refused() >= 1, "it tried to attach during the cut");
+    assert!(
+        fleet
+            .worker("far")
+            .log()
+            .contains("attached to the coordinator again"),
+        "{}",
+        fleet.logs()
+    );
+    assert!(
+        fleet.coordinator().log().contains("worker attached again"),
+        "{}",
+        fleet.logs()
+    );
+    let fleet_json = read_json(&run.out_dir.path().join("fleet.json"));
+    assert!(
+        !fleet_json["shards"].to_string().contains("reassigned"),
+        "{fleet_json}"
+    );
+}
+
+fn epoch_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

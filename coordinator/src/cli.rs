@@ -44,6 +44,9 @@ pub enum Command {
     /// List or remove what sebs created on a platform.
     #[command(subcommand)]
     Resources(crate::resources::ResourcesCommand),
+    /// Measure how many results per second a coordinator merges from 16+ workers over gRPC,
+    /// against the same reports merged in one thread.
+    MergeBench(crate::fleet::merge_bench::MergeBenchArgs),
 }
 
 #[allow(clippy::large_enum_variant)]

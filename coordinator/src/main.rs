@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     // The in-process fleet of `benchmark invoke` keeps its coordinator's and worker's comings
     // and goings to itself unless asked; `sebs coordinator` and `sebs worker` report them.
     let fleet_level = match (&cli.command, cli.verbose) {
-        (Command::Benchmark(_), false) => "warn",
+        (Command::Benchmark(_) | Command::MergeBench(_), false) => "warn",
         _ => default_level,
     };
     let filter = EnvFilter::try_from_env("SEBS_LOG").unwrap_or_else(|_| {
@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             }
             Command::Experiment(command) => experiments::command(command).await,
             Command::Resources(command) => resources::run(command).await.map(|_| true),
+            Command::MergeBench(args) => fleet::merge_bench::merge_bench(args).await,
         }
     });
     // Instances are child processes killed on drop; shut the runtime down so they are.

@@ -23,6 +23,9 @@ pub struct WorkerHello {
     pub deployments: Vec<Deployment>,
     /// The sebs version it runs.
     pub version: String,
+    /// Random per worker process: the same name and session attaching again is this worker
+    /// coming back (after a partition), not a second worker.
+    pub session: u64,
 }
 
 /// One attempt at one shard of one run.
@@ -87,6 +90,9 @@ pub enum ToWorker {
     /// Stop sending for this shard attempt; invocations in flight finish and are reported.
     Stop(ShardKey),
     Ping(Ping),
+    /// The coordinator has received this many of the worker's messages on this stream (Pongs
+    /// excluded); the worker may forget them.
+    Ack(u64),
 }
 
 /// Records and the histogram delta of exactly those invocations: accepted or refused whole.
@@ -116,4 +122,13 @@ pub enum FromWorker {
     },
     Done(ShardDone),
     Pong(Pong),
+    /// The worker detaches on purpose: its shards go to others at once.
+    Bye,
+}
+
+impl FromWorker {
+    /// Whether the coordinator acknowledges it (everything but the clock's Pongs).
+    pub fn is_acknowledged(&self) -> bool {
+        !matches!(self, FromWorker::Pong(_))
+    }
 }

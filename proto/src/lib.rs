@@ -7,7 +7,8 @@
 //! - [`runs`]: what a client submits and the events it watches;
 //! - [`service`]: `FleetService` and `RunService`, the traits the coordinator implements and
 //!   workers and clients call, in process or over the network;
-//! - [`grpc`]: their remote faces (tonic clients and servers), TLS and the shared token.
+//! - [`grpc`]: their remote faces (tonic clients and servers), TLS and the shared token;
+//! - [`wire`]: a worker's messages as bytes outside a stream (its spool on disk).
 //!
 //! The `.proto` files are under `proto/sebs/`; `build.rs` compiles them with protox, so no
 //! `protoc` is needed. Generated code stays private to this crate: callers convert nothing.
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod job;
 pub mod runs;
 pub mod service;
+pub mod wire;
 
 pub use ids::{Attempt, IdError, Region, RunId, ShardId, WorkerId};
 pub use service::{FleetError, FleetService, RunService};

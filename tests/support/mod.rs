@@ -107,6 +107,19 @@ impl Run {
         self
     }
 
+    /// As `assert_success`, with `context` (other processes' logs) in the failure message.
+    #[allow(dead_code)] // the fleet's tests use it
+    pub fn assert_success_with(&self, context: &str) -> &Self {
+        assert!(
+            self.output.status.success(),
+            "sebs failed ({:?}):\nstdout:\n{}\nstderr:\n{}\n{context}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
     pub fn experiments(&self) -> Value {
         read_json(&self.out_dir.path().join("experiments.json"))
     }

@@ -96,6 +96,17 @@ pub struct CoordinatorArgs {
     /// Keep a copy of every run's result files in DIR/<run id>/.
     #[arg(long, value_name = "DIR")]
     pub results_dir: Option<PathBuf>,
+    /// Seconds a worker whose stream broke keeps its shards, waiting for it to attach again,
+    /// before they go to other workers (0: at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0, value_parser = parse_seconds)]
+    pub reassign_after: f64,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds from 0 to 86400, got {s:?}")),
+    }
 }
 
 impl CoordinatorArgs {
@@ -129,6 +140,13 @@ pub struct WorkerArgs {
     /// The most invocations it runs at once.
     #[arg(long, default_value_t = 256)]
     pub capacity: u32,
+    /// Folder for the spill file of reports it cannot deliver while the coordinator is out of
+    /// reach [default: $TMPDIR/sebs-spool].
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// MiB of undelivered reports kept in memory before they spill to disk.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub spool_memory: u32,
     #[command(flatten)]
     pub security: ClientSecurityArgs,
 }

@@ -17,7 +17,7 @@ use super::coordinator::{Coordinator, CoordinatorConfig};
 use super::membership::InMemoryMembership;
 use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
 use super::state::InMemoryStateStore;
-use super::worker::{WorkerAgent, WorkerExit};
+use super::worker::{SpoolConfig, WorkerAgent};
 use crate::platforms;
 use crate::results::follow::follow;
 
@@ -36,8 +36,12 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
         Some(dir) => dir.clone(),
         None => cache.join("runs"),
     });
+    let config = CoordinatorConfig {
+        reassign_after: Duration::from_secs_f64(args.reassign_after),
+        ..CoordinatorConfig::default()
+    };
     let coordinator = Coordinator::new(
-        CoordinatorConfig::default(),
+        config,
         Arc::new(InMemoryMembership::default()),
         Arc::new(InMemoryStateStore::default()),
         Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
@@ -145,39 +149,28 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         capacity: args.capacity.max(1),
         deployments: factories.deployments(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        session: 0,
     };
-    let agent = WorkerAgent::new(hello, factories);
+    let defaults = SpoolConfig::default();
+    let spool = SpoolConfig {
+        dir: args.spool.clone().unwrap_or(defaults.dir),
+        memory: (args.spool_memory as usize) << 20,
+    };
+    let agent = WorkerAgent::new(hello, factories, spool);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         terminated().await;
         tracing::info!("stopping: finishing the invocations in flight");
         let _ = stop_tx.send(true);
     });
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match agent.run(&fleet, stop.clone()).await {
-            Ok(WorkerExit::Shutdown) => return Ok(true),
-            Ok(WorkerExit::LostCoordinator) => {
-                tracing::warn!(%worker, "lost the coordinator; attaching again");
-                backoff = Duration::from_millis(200);
-            }
-            Err(FleetError::Unauthenticated(m)) => bail!(
-                "the coordinator at {} refused this worker: {m}",
-                args.coordinator
-            ),
-            Err(FleetError::InvalidArgument(m)) => bail!(
-                "the coordinator at {} refused this worker: {m}",
-                args.coordinator
-            ),
-            Err(e) => {
-                tracing::warn!(%worker, error = %e, "cannot attach to the coordinator at {}; trying again in {backoff:?}", args.coordinator)
-            }
-        }
-        if *stop.borrow() {
-            return Ok(true);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+    // The agent attaches again by itself when its stream breaks; it returns when stopped.
+    match agent.run(&fleet, stop).await {
+        Ok(()) => Ok(true),
+        Err(FleetError::Unauthenticated(m) | FleetError::InvalidArgument(m)) => bail!(
+            "the coordinator at {} refused this worker: {m}",
+            args.coordinator
+        ),
+        Err(e) => bail!("worker {worker}: {e}"),
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::clock::{ClockEstimate, ClockSample};
 use super::hooks::Preparer;
+use super::links::{Claim, Links};
 use super::membership::{Lease, Member, Membership, MembershipEvent};
 use super::run;
 use super::state::{RunState, RunStatus, StateStore};
@@ -24,6 +25,8 @@ const EVENT_QUEUE: usize = 1024;
 const INBOX: usize = 1024;
 /// Messages waiting to go to one worker.
 const TO_WORKER: usize = 256;
+/// A worker's messages the coordinator takes before it acknowledges them, at most.
+const ACK_EVERY: u64 = 64;
 
 /// Timings of the coordinator; the defaults suit real fleets and tests alike.
 #[derive(Clone, Debug)]
@@ -37,6 +40,9 @@ pub struct CoordinatorConfig {
     pub worker_wait: Duration,
     /// How often each worker's clock is sampled.
     pub ping_every: Duration,
+    /// How long a worker whose stream broke keeps its shards, waiting for it to attach again,
+    /// before they go to others. Zero: at once.
+    pub reassign_after: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -46,6 +52,7 @@ impl Default for CoordinatorConfig {
             start_lead: Duration::from_millis(250),
             worker_wait: Duration::from_secs(60),
             ping_every: Duration::from_secs(2),
+            reassign_after: Duration::from_secs(15),
         }
     }
 }
@@ -71,11 +78,6 @@ pub(super) enum MemberChange {
     Resync,
 }
 
-struct Link {
-    lease: Lease,
-    to_worker: mpsc::Sender<ToWorker>,
-}
-
 struct RunHandle {
     inbox: mpsc::Sender<RunInput>,
     events: Events,
@@ -86,7 +88,7 @@ pub(super) struct Inner {
     pub(super) membership: Arc<dyn Membership>,
     pub(super) store: Arc<dyn StateStore>,
     preparer: Option<Arc<dyn Preparer>>,
-    links: Mutex<HashMap<WorkerId, Link>>,
+    links: Links,
     /// Kept after a worker leaves: its runs' results cite its offset.
     clocks: Mutex<HashMap<WorkerId, (Region, ClockEstimate)>>,
     runs: Mutex<HashMap<RunId, RunHandle>>,
@@ -116,7 +118,7 @@ impl Coordinator {
             membership,
             store,
             preparer,
-            links: Mutex::new(HashMap::new()),
+            links: Links::default(),
             clocks: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
         }));
@@ -129,13 +131,15 @@ impl Coordinator {
         self.0.preparer.clone()
     }
 
-    /// Sends `message` to `worker`; false when it is not (or no longer) linked.
+    /// Sends `message` to `worker`; false when it is not (or no longer) linked. A stop order
+    /// for a worker whose stream broke waits for it to come back (`links`).
     pub(super) async fn send_to(&self, worker: &WorkerId, message: ToWorker) -> bool {
-        let sender = lock(&self.0.links).get(worker).map(|l| l.to_worker.clone());
-        match sender {
-            Some(s) => s.send(message).await.is_ok(),
-            None => false,
-        }
+        self.0.links.send(worker, message).await
+    }
+
+    /// Whether `worker` has a live stream: only those get new shards.
+    pub(super) fn is_linked(&self, worker: &WorkerId) -> bool {
+        self.0.links.is_linked(worker)
     }
 
     /// Coordinator clock minus `worker`'s, as best known.
@@ -174,17 +178,21 @@ impl Coordinator {
         }
     }
 
-    /// Holds one worker's link: routes what it says, samples its clock, and ends its membership
-    /// when its stream ends.
+    /// Holds one worker's stream: routes what it says, acknowledges it, samples its clock. When
+    /// the stream ends, the worker leaves the fleet if it said goodbye, else after the grace
+    /// period unless it attaches again (`links`).
     async fn serve_link(
         self,
         hello: WorkerHello,
         lease: Lease,
+        generation: u64,
         mut from_worker: mpsc::Receiver<FromWorker>,
         to_worker: mpsc::Sender<ToWorker>,
     ) {
         let worker = hello.worker.clone();
-        let pinger = tokio::spawn(ping(to_worker, self.0.config.ping_every));
+        let pinger = tokio::spawn(ping(to_worker.clone(), self.0.config.ping_every));
+        let (mut received, mut acked) = (0u64, 0u64);
+        let mut ended = None;
         while let Some(message) = from_worker.recv().await {
             let run = match &message {
                 FromWorker::Report(r) => r.key.run,
@@ -203,22 +211,56 @@ impl Coordinator {
                     // A live worker keeps its lease; one whose lease ended must attach again.
                     if let Err(e) = self.0.membership.renew(&lease).await {
                         tracing::warn!(%worker, error = %e, "dropping the worker");
+                        ended = Some("its lease ended");
                         break;
                     }
                     continue;
                 }
+                FromWorker::Bye => {
+                    ended = Some("it detached");
+                    break;
+                }
             };
             self.route(run, RunInput::Worker(message)).await;
-        }
-        pinger.abort();
-        {
-            let mut links = lock(&self.0.links);
-            if links.get(&worker).is_some_and(|l| l.lease == lease) {
-                links.remove(&worker);
+            received += 1;
+            // Acknowledged in batches: when nothing more waits, or every ACK_EVERY messages.
+            // A full stream skips one; the next covers it.
+            if (from_worker.is_empty() || received - acked >= ACK_EVERY)
+                && to_worker.try_send(ToWorker::Ack(received)).is_ok()
+            {
+                acked = received;
             }
         }
-        tracing::info!(%worker, region = %hello.region, "worker left");
-        self.0.membership.leave(&lease, "its stream ended").await;
+        pinger.abort();
+        drop(to_worker);
+        let grace = self.0.config.reassign_after;
+        let reason = match ended {
+            Some(reason) => reason.to_string(),
+            None if grace.is_zero() => "its stream ended".to_string(),
+            None => {
+                if self.0.links.detach(&worker, &lease, generation) {
+                    tracing::warn!(%worker, region = %hello.region, "lost a worker's stream; its shards wait {grace:?} for it to attach again");
+                    tokio::spawn(self.clone().expire(worker, lease, generation));
+                }
+                return;
+            }
+        };
+        if self.0.links.drop_link(&worker, &lease, generation, false) {
+            tracing::info!(%worker, region = %hello.region, "worker left: {reason}");
+            self.0.membership.leave(&lease, &reason).await;
+        }
+    }
+
+    /// Ends the membership of a worker whose stream broke, once the grace period is over and
+    /// it has not attached again.
+    async fn expire(self, worker: WorkerId, lease: Lease, generation: u64) {
+        let grace = self.0.config.reassign_after;
+        tokio::time::sleep(grace).await;
+        if self.0.links.drop_link(&worker, &lease, generation, true) {
+            let reason = format!("its stream broke and it did not attach again within {grace:?}");
+            tracing::info!(%worker, "worker left: {reason}");
+            self.0.membership.leave(&lease, &reason).await;
+        }
     }
 }
 
@@ -256,13 +298,18 @@ async fn forward_membership(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(inner) = inner.upgrade() else { return };
-        let inboxes: Vec<mpsc::Sender<RunInput>> = lock(&inner.runs)
-            .values()
-            .map(|h| h.inbox.clone())
-            .collect();
-        for inbox in inboxes {
-            let _ = inbox.send(RunInput::Member(change.clone())).await;
-        }
+        tell_runs(&inner, change).await;
+    }
+}
+
+/// Tells every run of a change of the fleet.
+async fn tell_runs(inner: &Inner, change: MemberChange) {
+    let inboxes: Vec<mpsc::Sender<RunInput>> = lock(&inner.runs)
+        .values()
+        .map(|h| h.inbox.clone())
+        .collect();
+    for inbox in inboxes {
+        let _ = inbox.send(RunInput::Member(change.clone())).await;
     }
 }
 
@@ -280,37 +327,43 @@ impl FleetService for Coordinator {
             deployments: hello.deployments.clone(),
         };
         let (to_worker, rx) = mpsc::channel(TO_WORKER);
-        // Linked before it is a member, so that a run that hears of it can reach it.
-        {
-            let mut links = lock(&self.0.links);
-            if links.contains_key(&hello.worker) {
-                return Err(FleetError::InvalidArgument(format!(
-                    "a worker named {} is already attached; give each worker its own --name",
-                    hello.worker
-                )));
+        match self.0.links.claim(&hello, &to_worker)? {
+            Claim::Resumed {
+                lease,
+                generation,
+                held,
+            } => {
+                tracing::info!(worker = %hello.worker, region = %hello.region, held = held.len(), "worker attached again: it keeps its shards");
+                for message in held {
+                    let _ = to_worker.send(message).await;
+                }
+                tokio::spawn(self.clone().serve_link(
+                    hello,
+                    lease,
+                    generation,
+                    from_worker,
+                    to_worker,
+                ));
+                // Shards that waited for a linked worker may go to it again.
+                tell_runs(&self.0, MemberChange::Joined).await;
+                return Ok(rx);
             }
-            let placeholder = Lease {
-                worker: hello.worker.clone(),
-                id: 0,
-            };
-            links.insert(
-                hello.worker.clone(),
-                Link {
-                    lease: placeholder,
-                    to_worker: to_worker.clone(),
-                },
-            );
+            Claim::Replaces(old) => {
+                self.0
+                    .membership
+                    .leave(&old, "it started again under the same name")
+                    .await;
+            }
+            Claim::New => {}
         }
         let lease = match self.0.membership.join(member).await {
             Ok(lease) => lease,
             Err(e) => {
-                lock(&self.0.links).remove(&hello.worker);
+                self.0.links.abandon(&hello.worker);
                 return Err(FleetError::InvalidArgument(e.to_string()));
             }
         };
-        if let Some(link) = lock(&self.0.links).get_mut(&hello.worker) {
-            link.lease = lease.clone();
-        }
+        self.0.links.joined(&hello.worker, lease.clone());
         lock(&self.0.clocks)
             .entry(hello.worker.clone())
             .or_insert_with(|| (hello.region.clone(), ClockEstimate::default()))
@@ -318,7 +371,7 @@ impl FleetService for Coordinator {
         tracing::info!(worker = %hello.worker, region = %hello.region, capacity = hello.capacity, version = %hello.version, "worker joined");
         tokio::spawn(
             self.clone()
-                .serve_link(hello, lease, from_worker, to_worker),
+                .serve_link(hello, lease, 0, from_worker, to_worker),
         );
         Ok(rx)
     }

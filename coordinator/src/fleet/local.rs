@@ -14,13 +14,13 @@ use super::coordinator::{Coordinator, CoordinatorConfig};
 use super::hooks::Preparer;
 use super::membership::{InMemoryMembership, Membership, MembershipEvent};
 use super::state::InMemoryStateStore;
-use super::worker::{WorkerAgent, WorkerExit};
+use super::worker::{SpoolConfig, WorkerAgent};
 use crate::platforms;
 
 #[derive(Debug)]
 pub struct LocalFleet {
     coordinator: Coordinator,
-    worker: JoinHandle<Result<WorkerExit, FleetError>>,
+    worker: JoinHandle<Result<(), FleetError>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -43,8 +43,9 @@ impl LocalFleet {
             capacity: u32::MAX,
             deployments: factories.deployments(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            session: 0,
         };
-        let agent = WorkerAgent::new(hello, factories);
+        let agent = WorkerAgent::new(hello, factories, SpoolConfig::default());
         let (shutdown, stop) = watch::channel(false);
         let fleet = coordinator.clone();
         let worker = tokio::spawn(async move { agent.run(&fleet, stop).await });

@@ -8,11 +8,14 @@
 //! - [`membership`], [`state`]: who is in the fleet and the runs' state, as traits with
 //!   in-memory implementations;
 //! - [`clock`]: workers' clock offsets from round trips (pure);
-//! - [`worker`]: the worker agent, which runs shards through the invocation engine;
+//! - [`worker`]: the worker agent, which runs shards through the invocation engine, and
+//!   [`spool`], where its messages wait while it cannot reach the coordinator; [`links`], the
+//!   coordinator's side of a broken stream (the grace period);
 //! - [`hooks`], [`prepare`]: what a run needs from its job's owner, and the benchmark preparer
 //!   that deploys on the coordinator;
 //! - [`local`], [`client`], [`commands`], [`cli`]: the in-process fleet, `benchmark invoke`'s
-//!   client side, `sebs coordinator` and `sebs worker`.
+//!   client side, `sebs coordinator` and `sebs worker`;
+//! - [`merge_bench`]: `sebs merge-bench`, the coordinator's merge throughput.
 
 pub mod cli;
 pub mod client;
@@ -21,11 +24,14 @@ pub mod commands;
 pub mod coordinator;
 pub mod hooks;
 pub mod ledger;
+mod links;
 pub mod local;
 pub mod membership;
+pub mod merge_bench;
 pub mod planner;
 pub mod prepare;
 mod run;
+pub mod spool;
 pub mod state;
 #[cfg(test)]
 mod tests;

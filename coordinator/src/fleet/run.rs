@@ -15,7 +15,7 @@ use sebs_proto::runs::{
     Origin, PlannedShard as PlannedEvent, RunEvent, RunFinished, RunInterval, RunRecord,
     RunStarted, ShardChange, ShardState, Submission,
 };
-use sebs_proto::{Region, RunId, WorkerId};
+use sebs_proto::{Attempt, Region, RunId, WorkerId};
 use tokio::sync::mpsc;
 
 use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
@@ -104,13 +104,14 @@ async fn prepare(
     }
 }
 
-/// The members that can invoke the job's function, as the planner sees them.
+/// The members that can invoke the job's function, as the planner sees them: those with a
+/// live stream (one whose stream broke keeps what it has, and gets nothing new).
 fn eligible(c: &Coordinator, prepared: &Prepared) -> Vec<WorkerSlot> {
     let deployment = prepared.job.trigger.deployment;
     c.0.membership
         .members()
         .into_iter()
-        .filter(|m| m.deployments.contains(&deployment))
+        .filter(|m| m.deployments.contains(&deployment) && c.is_linked(&m.worker))
         .map(|m| WorkerSlot {
             worker: m.worker,
             region: m.region,
@@ -176,6 +177,8 @@ struct Shard {
     waiting_since: Option<Instant>,
     /// Why its current attempt was started, when it was handed over.
     why: String,
+    /// The worker each attempt went to, to stop a replaced one that is still running.
+    attempts: Vec<(Attempt, WorkerId)>,
     dirty: bool,
 }
 
@@ -197,6 +200,10 @@ struct Driver {
     cancelled: bool,
     error: Option<String>,
     duplicates: u64,
+    /// Reports of replaced attempts, refused (`late_report`).
+    late: u64,
+    /// Replaced attempts told to stop once their late reports came.
+    stopped_late: Vec<ShardKey>,
     /// Every worker that ran a shard, for the clock table.
     workers_used: Vec<WorkerId>,
 }
@@ -224,6 +231,7 @@ impl Driver {
                 failed_on: Vec::new(),
                 waiting_since: None,
                 why: String::new(),
+                attempts: Vec::new(),
                 dirty: true,
             })
             .collect();
@@ -244,6 +252,8 @@ impl Driver {
             cancelled: false,
             error: None,
             duplicates: 0,
+            late: 0,
+            stopped_late: Vec::new(),
             workers_used: Vec::new(),
         }
     }
@@ -412,6 +422,7 @@ impl Driver {
         shard.sent = 0;
         shard.intended = 0;
         shard.waiting_since = None;
+        shard.attempts.push((key.attempt, target.worker.clone()));
         shard.dirty = true;
         let state = if key.attempt.0 == 0 {
             ShardState::Assigned
@@ -465,9 +476,12 @@ impl Driver {
                 }
             }
             RunInput::Worker(FromWorker::Done(done)) => self.done(done).await,
-            RunInput::Worker(FromWorker::Pong(_)) => {}
+            // The coordinator's link handles these; they are never routed to a run.
+            RunInput::Worker(FromWorker::Pong(_) | FromWorker::Bye) => {}
             RunInput::Member(MemberChange::Left { worker, reason }) => {
                 self.left(&[worker], &reason).await;
+                // Also shards that found their worker gone while it was being handed them.
+                self.dispatch_waiting().await;
             }
             RunInput::Member(MemberChange::Resync) => {
                 let members: Vec<WorkerId> = self
@@ -554,7 +568,7 @@ impl Driver {
         match shard.ledger.accept(report.key.attempt, &sequences) {
             Verdict::Accepted => {}
             Verdict::Stale { current } => {
-                tracing::debug!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, %current, "a report of a replaced attempt, refused");
+                self.late_report(report.key, current).await;
                 return;
             }
             Verdict::Duplicate => {
@@ -602,6 +616,27 @@ impl Driver {
             .collect();
         if !records.is_empty() {
             self.events.send(RunEvent::Records(Arc::new(records))).await;
+        }
+    }
+
+    /// A report of an attempt that was replaced (its worker came back after the grace period):
+    /// refused whole, since the new attempt runs everything that was not done when it started.
+    /// Its worker is told once to stop that attempt.
+    async fn late_report(&mut self, key: ShardKey, current: Attempt) {
+        self.late += 1;
+        if self.stopped_late.contains(&key) {
+            return;
+        }
+        self.stopped_late.push(key);
+        let Some(i) = self.shard_of(&key) else { return };
+        let worker = self.shards[i]
+            .attempts
+            .iter()
+            .find(|(a, _)| *a == key.attempt)
+            .map(|(_, w)| w.clone());
+        tracing::info!(run = %self.run, shard = %key.shard, attempt = %key.attempt, %current, worker = ?worker.as_ref().map(|w| w.to_string()), "late reports of a replaced attempt: refused, and the attempt stopped");
+        if let Some(worker) = worker {
+            self.c.send_to(&worker, ToWorker::Stop(key)).await;
         }
     }
 
@@ -766,7 +801,7 @@ impl Driver {
             started_at: self.started_at,
         };
         let _ = self.c.0.store.put_run(&state).await;
-        tracing::info!(run = %self.run, complete, invocations = sent, "run finished");
+        tracing::info!(run = %self.run, complete, invocations = sent, late_reports = self.late, duplicate_reports = self.duplicates, "run finished");
         self.events
             .send(RunEvent::Finished(Arc::new(finished)))
             .await;

@@ -21,9 +21,15 @@ use super::membership::InMemoryMembership;
 use super::state::InMemoryStateStore;
 
 fn coordinator() -> Coordinator {
+    coordinator_with_grace(Duration::ZERO)
+}
+
+/// A coordinator whose workers keep their shards `grace` after their stream breaks.
+fn coordinator_with_grace(grace: Duration) -> Coordinator {
     let config = CoordinatorConfig {
         flush_every: Duration::from_millis(50),
         worker_wait: Duration::from_secs(10),
+        reassign_after: grace,
         ..CoordinatorConfig::default()
     };
     Coordinator::new(
@@ -63,6 +69,11 @@ struct Scripted {
 }
 
 async fn attach(c: &Coordinator, name: &str) -> Scripted {
+    attach_session(c, name, 1).await
+}
+
+/// Attaches as the worker process `session` (the same again: it comes back).
+async fn attach_session(c: &Coordinator, name: &str, session: u64) -> Scripted {
     let (to_coordinator, rx) = mpsc::channel(64);
     let hello = WorkerHello {
         worker: WorkerId::new(name).unwrap(),
@@ -70,6 +81,7 @@ async fn attach(c: &Coordinator, name: &str) -> Scripted {
         capacity: 4,
         deployments: vec![Deployment::Local],
         version: "test".into(),
+        session,
     };
     let from_coordinator = c.attach(hello, rx).await.unwrap();
     Scripted {
@@ -84,7 +96,29 @@ impl Scripted {
         loop {
             match self.from_coordinator.recv().await.expect("a message") {
                 ToWorker::Assign(a) => return *a,
-                ToWorker::Ping(_) | ToWorker::Stop(_) => continue,
+                ToWorker::Ping(_) | ToWorker::Stop(_) | ToWorker::Ack(_) => continue,
+            }
+        }
+    }
+
+    /// The next stop order, skipping pings and acknowledgements.
+    async fn stop_order(&mut self) -> ShardKey {
+        loop {
+            match self.from_coordinator.recv().await.expect("a message") {
+                ToWorker::Stop(key) => return key,
+                ToWorker::Ping(_) | ToWorker::Ack(_) => continue,
+                ToWorker::Assign(a) => panic!("an assignment: {:?}", a.key),
+            }
+        }
+    }
+
+    /// Waits for an acknowledgement of at least `count` messages.
+    async fn acknowledged(&mut self, count: u64) {
+        loop {
+            match self.from_coordinator.recv().await.expect("a message") {
+                ToWorker::Ack(n) if n >= count => return,
+                ToWorker::Assign(a) => panic!("an assignment: {:?}", a.key),
+                _ => continue,
             }
         }
     }
@@ -129,12 +163,21 @@ impl Scripted {
     }
 }
 
-async fn finished(mut events: mpsc::Receiver<RunEvent>) -> (Arc<RunFinished>, u64) {
-    let mut records = 0;
+async fn finished(events: mpsc::Receiver<RunEvent>) -> (Arc<RunFinished>, u64) {
+    let (f, records, _) = finished_and_reassigned(events).await;
+    (f, records)
+}
+
+/// The run's end, its records, and whether any shard went to another attempt.
+async fn finished_and_reassigned(
+    mut events: mpsc::Receiver<RunEvent>,
+) -> (Arc<RunFinished>, u64, bool) {
+    let (mut records, mut reassigned) = (0, false);
     while let Some(e) = events.recv().await {
         match e {
             RunEvent::Records(r) => records += r.len() as u64,
-            RunEvent::Finished(f) => return (f, records),
+            RunEvent::Shard(change) => reassigned |= change.attempt.0 > 0,
+            RunEvent::Finished(f) => return (f, records, reassigned),
             RunEvent::Failed(m) => panic!("the run failed: {m}"),
             _ => {}
         }
@@ -210,4 +253,93 @@ async fn a_shard_that_ends_short_is_run_again_for_what_is_missing() {
     w.done(b.key, 2).await;
     let (f, _) = finished(events).await;
     assert!(f.complete && f.sent == 3, "{f:?}");
+}
+
+#[tokio::test]
+async fn a_worker_back_within_the_grace_period_keeps_its_shard() {
+    let c = coordinator_with_grace(Duration::from_secs(60));
+    let mut w = attach_session(&c, "w1", 42).await;
+    let (_, events) = c.submit(Submission::Job(Box::new(job(5)))).await.unwrap();
+    let a = w.assignment().await;
+    w.report(a.key, 0..2).await;
+    w.acknowledged(1).await;
+    // The stream breaks (no goodbye); the worker keeps running and attaches again.
+    drop(w);
+    let back = attach_session(&c, "w1", 42).await;
+    back.report(a.key, 2..5).await;
+    back.done(a.key, 5).await;
+    let (f, records, reassigned) = finished_and_reassigned(events).await;
+    assert!(f.complete, "{f:?}");
+    assert!(!reassigned, "the shard stayed with its worker");
+    assert_eq!((f.sent, records, f.duplicates), (5, 5, 0));
+}
+
+#[tokio::test]
+async fn a_second_worker_process_under_a_linked_name_is_refused() {
+    let c = coordinator_with_grace(Duration::from_secs(60));
+    let _w = attach_session(&c, "w1", 1).await;
+    let (_tx, rx) = mpsc::channel(1);
+    let hello = WorkerHello {
+        worker: WorkerId::new("w1").unwrap(),
+        region: Region::new("r").unwrap(),
+        capacity: 1,
+        deployments: vec![Deployment::Local],
+        version: "test".into(),
+        session: 2,
+    };
+    let refused = c.attach(hello, rx).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("already attached"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn after_the_grace_period_late_reports_are_refused_and_their_attempt_stopped() {
+    let c = coordinator_with_grace(Duration::from_millis(300));
+    let mut first = attach_session(&c, "first", 1).await;
+    let (_, events) = c.submit(Submission::Job(Box::new(job(5)))).await.unwrap();
+    let a = first.assignment().await;
+    first.report(a.key, 0..2).await;
+    first.acknowledged(1).await;
+    let mut second = attach(&c, "second").await;
+    drop(first);
+    let b = second.assignment().await;
+    assert_eq!((b.key.attempt.0, b.skip.len()), (1, 2));
+    // The first worker comes back too late, with what it ran meanwhile.
+    let mut late = attach_session(&c, "first", 1).await;
+    late.report(a.key, 2..4).await;
+    assert_eq!(
+        late.stop_order().await,
+        a.key,
+        "the replaced attempt is stopped"
+    );
+    second.report(b.key, 2..5).await;
+    second.done(b.key, 3).await;
+    let (f, records) = finished(events).await;
+    assert!(f.complete, "{f:?}");
+    assert_eq!(
+        (f.sent, records, f.duplicates),
+        (5, 5, 0),
+        "nothing counted twice"
+    );
+    let total: u64 = f.totals.iter().map(|k| k.recorder.count()).sum();
+    assert_eq!(total, 5);
+}
+
+#[tokio::test]
+async fn a_worker_that_says_goodbye_is_not_waited_for() {
+    let c = coordinator_with_grace(Duration::from_secs(3600));
+    let mut first = attach(&c, "first").await;
+    let (_, events) = c.submit(Submission::Job(Box::new(job(3)))).await.unwrap();
+    let a = first.assignment().await;
+    let mut second = attach(&c, "second").await;
+    first.to_coordinator.send(FromWorker::Bye).await.unwrap();
+    let b = second.assignment().await;
+    assert_eq!(b.key.attempt.0, 1, "handed on at once");
+    second.report(b.key, 0..3).await;
+    second.done(b.key, 3).await;
+    let (f, _) = finished(events).await;
+    assert!(f.complete && f.sent == 3, "{f:?}");
+    drop(a);
 }

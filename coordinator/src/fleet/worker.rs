@@ -1,11 +1,18 @@
 //! The worker: attaches to a coordinator (in this process or across the network), runs the
 //! shards it is given through the invocation engine, and streams back what they measured.
 //!
+//! A worker outlives its link to the coordinator: when the stream breaks, its shards keep
+//! running, their messages wait in the [`Spool`] (bounded in memory, spilled to disk), and it
+//! attaches again with backoff; once back, everything not acknowledged goes out in order. The
+//! coordinator keeps a worker's shards for it a grace period (`--reassign-after`) and counts
+//! each report once, so nothing is lost or counted twice.
+//!
 //! Shutdown goes in a fixed order (STYLE §9): stop taking shards, stop every shard's sends,
-//! let invocations in flight finish and their results flush, then detach (which ends the
-//! worker's membership) and return.
+//! let invocations in flight finish and their messages be acknowledged, then say goodbye (the
+//! coordinator hands nothing on to wait for) and return.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -13,6 +20,7 @@ use sebs_platform::TriggerFactories;
 use sebs_proto::fleet::{
     Assignment, FromWorker, Pong, ShardDone, ShardKey, ShardReport, ToWorker, WorkerHello,
 };
+use sebs_proto::wire::{decode_from_worker, encode_from_worker};
 use sebs_proto::{FleetError, FleetService};
 use sebs_worker::engine::recorder::Recorder;
 use sebs_worker::engine::records::Record;
@@ -20,46 +28,115 @@ use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineSink, Progress
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-/// Messages waiting to go to the coordinator. A full queue slows the engine's aggregator, never
-/// the tasks' sends (they hand over on a timer).
-const OUTBOX: usize = 256;
+use super::spool::Spool;
 
-/// Why a worker stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum WorkerExit {
-    /// Asked to (shutdown): everything it ran was reported.
-    Shutdown,
-    /// The coordinator went away; its shards were stopped.
-    LostCoordinator,
+/// Messages from the shards waiting for the agent, which moves them into the spool at once.
+const OUTBOX: usize = 256;
+/// The first pause before attaching again; it doubles up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long a stopping worker tries to deliver what it has before it gives up.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How long a stopping worker waits for the coordinator to close its stream after goodbye.
+const GOODBYE_WAIT: Duration = Duration::from_secs(5);
+
+/// Where a worker keeps messages it cannot deliver yet.
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    /// The folder of its spill file (created when first needed, deleted once read).
+    pub dir: PathBuf,
+    /// Bytes of messages it keeps in memory before spilling.
+    pub memory: usize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: std::env::temp_dir().join("sebs-spool"),
+            memory: 64 << 20,
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct WorkerAgent {
     hello: WorkerHello,
     factories: TriggerFactories,
+    spool: SpoolConfig,
 }
 
 impl WorkerAgent {
-    pub fn new(hello: WorkerHello, factories: TriggerFactories) -> Self {
-        WorkerAgent { hello, factories }
+    /// `hello.session` is replaced by a fresh random one: it names this agent's lifetime.
+    pub fn new(mut hello: WorkerHello, factories: TriggerFactories, spool: SpoolConfig) -> Self {
+        hello.session = rand::random::<u64>().max(1);
+        WorkerAgent {
+            hello,
+            factories,
+            spool,
+        }
     }
 
-    /// Attaches and serves until `shutdown` turns true or the coordinator goes away. An error:
-    /// the coordinator refused to attach it (a wrong token, say).
+    /// Attaches and serves until `shutdown` turns true, attaching again whenever the stream
+    /// breaks. An error: the coordinator refused it (a wrong token, a name taken).
     pub async fn run(
         &self,
         fleet: &dyn FleetService,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<WorkerExit, FleetError> {
-        let (outbox, from_worker) = mpsc::channel(OUTBOX);
-        let mut inbox = fleet.attach(self.hello.clone(), from_worker).await?;
-        tracing::info!(worker = %self.hello.worker, region = %self.hello.region, "attached to the coordinator");
+    ) -> Result<(), FleetError> {
+        let worker = &self.hello.worker;
+        let (outbox, mut messages) = mpsc::channel(OUTBOX);
+        let mut spool = Spool::new(self.spool.dir.clone(), self.spool.memory);
         let mut shards: HashMap<ShardKey, watch::Sender<bool>> = HashMap::new();
         let mut running: JoinSet<ShardKey> = JoinSet::new();
-        let exit = loop {
+        // The current stream, both ways, and how many spooled messages went out on it and
+        // were acknowledged.
+        let mut to: Option<mpsc::Sender<FromWorker>> = None;
+        let mut from: Option<mpsc::Receiver<ToWorker>> = None;
+        let (mut sent, mut acked) = (0u64, 0u64);
+        let mut attached_once = false;
+        let mut backoff = FIRST_BACKOFF;
+        let mut retry_at = Instant::now();
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            let stopping = drain_until.is_some();
+            if stopping && running.is_empty() && messages.is_empty() && spool.is_empty() {
+                break;
+            }
+            if drain_until.is_some_and(|t| Instant::now() >= t) {
+                tracing::warn!(%worker, undelivered = spool.len(), "stopping without delivering everything: the coordinator is out of reach");
+                break;
+            }
+            if to.is_none() && Instant::now() >= retry_at {
+                let (to_coordinator, from_worker) = mpsc::channel(OUTBOX);
+                let attach = fleet.attach(self.hello.clone(), from_worker);
+                match attach.await {
+                    Ok(inbox) => {
+                        let undelivered = spool.len();
+                        if attached_once {
+                            tracing::info!(%worker, undelivered, memory_bytes = spool.memory(), spilled_ever = spool.spilled(), "attached to the coordinator again");
+                        } else {
+                            tracing::info!(%worker, region = %self.hello.region, "attached to the coordinator");
+                        }
+                        attached_once = true;
+                        backoff = FIRST_BACKOFF;
+                        (to, from) = (Some(to_coordinator), Some(inbox));
+                        (sent, acked) = (0, 0);
+                    }
+                    Err(e @ (FleetError::Unauthenticated(_) | FleetError::InvalidArgument(_))) => {
+                        return Err(e)
+                    }
+                    Err(e) => {
+                        tracing::warn!(%worker, error = %e, undelivered = spool.len(), "cannot attach to the coordinator; trying again in {backoff:?}");
+                        retry_at = back_off(&mut backoff);
+                    }
+                }
+                continue;
+            }
+            let ready = spool.ready();
+            let mut lost = false;
             tokio::select! {
-                message = inbox.recv() => match message {
-                    Some(ToWorker::Assign(a)) => {
+                message = next_from(&mut from) => match message {
+                    Some(ToWorker::Assign(a)) if !stopping => {
                         let (stop, stopped) = watch::channel(false);
                         shards.insert(a.key, stop);
                         let (factories, outbox) = (self.factories.clone(), outbox.clone());
@@ -69,6 +146,9 @@ impl WorkerAgent {
                             key
                         });
                     }
+                    Some(ToWorker::Assign(a)) => {
+                        tracing::debug!(%worker, shard = %a.key.shard, "an assignment while stopping, ignored");
+                    }
                     Some(ToWorker::Stop(key)) => {
                         if let Some(stop) = shards.get(&key) {
                             let _ = stop.send(true);
@@ -76,29 +156,96 @@ impl WorkerAgent {
                     }
                     Some(ToWorker::Ping(ping)) => {
                         let now = now_s();
-                        let _ = outbox.send(FromWorker::Pong(Pong::answer(ping, now, now_s()))).await;
+                        if let Some(to) = &to {
+                            // Clock samples are best effort: a full stream skips one.
+                            let _ = to.try_send(FromWorker::Pong(Pong::answer(ping, now, now_s())));
+                        }
                     }
-                    None => break WorkerExit::LostCoordinator,
+                    Some(ToWorker::Ack(received)) => {
+                        let received = received.min(sent);
+                        spool.ack(received.saturating_sub(acked) as usize);
+                        acked = acked.max(received);
+                    }
+                    None => lost = true,
+                },
+                Some(message) = messages.recv() => {
+                    let mut bytes = Vec::new();
+                    encode_from_worker(&message, &mut bytes);
+                    if let Err(e) = spool.push(bytes) {
+                        tracing::error!(%worker, error = %e, "cannot keep a message for the coordinator; it is lost");
+                    }
+                }
+                permit = reserve(&to), if ready => match permit {
+                    Some(permit) => match spool.take_next() {
+                        Ok(Some(bytes)) => match decode_from_worker(&bytes) {
+                            Ok(message) => {
+                                permit.send(message);
+                                spool.sent(bytes);
+                                sent += 1;
+                            }
+                            Err(e) => tracing::error!(%worker, error = %e, "a spooled message does not decode; it is lost"),
+                        },
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(%worker, error = %e, "cannot read the spool"),
+                    },
+                    // The stream is closing: it is lost, as when `next_from` ends.
+                    None => lost = true,
                 },
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok(key) = done {
                         shards.remove(&key);
                     }
                 }
-                _ = stopped(&mut shutdown) => break WorkerExit::Shutdown,
+                _ = stopped(&mut shutdown), if !stopping => {
+                    // Stop taking shards, stop sending; what is in flight finishes and reports.
+                    for stop in shards.values() {
+                        let _ = stop.send(true);
+                    }
+                    drain_until = Some(Instant::now() + DRAIN_LIMIT);
+                }
+                _ = tokio::time::sleep_until(retry_at.into()), if to.is_none() => {}
+                _ = tokio::time::sleep_until(drain_until.unwrap_or(retry_at).into()), if stopping => {}
             }
-        };
-        // Stop taking shards (the inbox is no longer read), stop sending, let what is in flight
-        // finish and report, then detach by dropping the outbox.
-        for stop in shards.values() {
-            let _ = stop.send(true);
+            if lost {
+                (to, from) = (None, None);
+                spool.rewind();
+                tracing::warn!(%worker, undelivered = spool.len(), shards = shards.len(), "lost the coordinator; shards keep running, attaching again");
+                retry_at = back_off(&mut backoff);
+            }
         }
-        if exit == WorkerExit::LostCoordinator {
-            tracing::warn!(worker = %self.hello.worker, "lost the coordinator; stopping every shard");
+        if let (Some(to), Some(mut from)) = (to, from) {
+            // Goodbye: the coordinator hands nothing on to wait for, then closes the stream.
+            if to.send(FromWorker::Bye).await.is_ok() {
+                let _ = tokio::time::timeout(GOODBYE_WAIT, async {
+                    while from.recv().await.is_some() {}
+                })
+                .await;
+            }
         }
-        while running.join_next().await.is_some() {}
-        drop(outbox);
-        Ok(exit)
+        Ok(())
+    }
+}
+
+/// When to attach again: after `backoff`, which doubles for the next time.
+fn back_off(backoff: &mut Duration) -> Instant {
+    let at = Instant::now() + *backoff;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    at
+}
+
+/// The coordinator's next message; never, without a stream.
+async fn next_from(from: &mut Option<mpsc::Receiver<ToWorker>>) -> Option<ToWorker> {
+    match from {
+        Some(from) => from.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Room for one message on the stream; `None` when it is closing; never, without a stream.
+async fn reserve(to: &Option<mpsc::Sender<FromWorker>>) -> Option<mpsc::Permit<'_, FromWorker>> {
+    match to {
+        Some(to) => to.reserve().await.ok(),
+        None => std::future::pending().await,
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) fn hello_to_pb(h: &WorkerHello) -> pb::Hello {
             .map(|d| d.as_str().to_string())
             .collect(),
         version: h.version.clone(),
+        session: h.session,
     }
 }
 
@@ -47,6 +48,7 @@ pub(crate) fn hello_from_pb(h: pb::Hello) -> Result<WorkerHello, ConvertError> {
             .map(|d| parse(d, "hello.deployments"))
             .collect::<Result<_, _>>()?,
         version: h.version,
+        session: h.session,
     })
 }
 
@@ -75,6 +77,9 @@ pub(crate) fn to_worker_to_pb(m: &ToWorker) -> pb::CoordinatorMessage {
             id: p.id,
             sent_at: p.sent_at,
         }),
+        ToWorker::Ack(received) => Kind::Ack(pb::Ack {
+            received: *received,
+        }),
     };
     pb::CoordinatorMessage { kind: Some(kind) }
 }
@@ -98,6 +103,7 @@ pub(crate) fn to_worker_from_pb(m: pb::CoordinatorMessage) -> Result<ToWorker, C
             id: p.id,
             sent_at: p.sent_at,
         }),
+        Kind::Ack(a) => ToWorker::Ack(a.received),
     })
 }
 
@@ -135,6 +141,7 @@ pub(crate) fn from_worker_to_pb(m: &FromWorker) -> pb::WorkerMessage {
             received_at: p.received_at,
             sent_at: p.sent_at,
         }),
+        FromWorker::Bye => Kind::Bye(pb::Bye {}),
     };
     pb::WorkerMessage { kind: Some(kind) }
 }
@@ -169,5 +176,6 @@ pub(crate) fn from_worker_from_pb(m: pb::WorkerMessage) -> Result<FromWorker, Co
             received_at: p.received_at,
             sent_at: p.sent_at,
         }),
+        Kind::Bye(_) => FromWorker::Bye,
     })
 }

@@ -28,6 +28,11 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn generate() -> Self {
+        Credentials::generate_for(&[])
+    }
+
+    /// As `generate`, the server certificate also valid for `hosts` (IP addresses or names).
+    pub fn generate_for(hosts: &[&str]) -> Self {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
         let dir = tempfile::Builder::new()
             .prefix("sebs-fleet-credentials-")
@@ -41,8 +46,9 @@ impl Credentials {
             .push(DnType::CommonName, "sebs test CA");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        names.extend(hosts.iter().map(|h| h.to_string()));
+        let mut params = CertificateParams::new(names).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, "sebs coordinator");
@@ -59,6 +65,30 @@ impl Credentials {
             token_file: write("token", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
             wrong_token_file: write("wrong-token", "ffffffffffffffffffffffffffffffff"),
             _dir: dir,
+        }
+    }
+}
+
+/// How `Fleet::start_with` starts the coordinator.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// TLS with fresh certificates; else plain text (loopback only).
+    pub tls: bool,
+    /// `--listen`, `127.0.0.1:0` by default.
+    pub listen: String,
+    /// More names or addresses the server certificate is valid for.
+    pub cert_hosts: Vec<String>,
+    /// More arguments of `sebs coordinator`.
+    pub coordinator_args: Vec<String>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            tls: false,
+            listen: "127.0.0.1:0".into(),
+            cert_hosts: Vec::new(),
+            coordinator_args: Vec::new(),
         }
     }
 }
@@ -80,15 +110,27 @@ impl Fleet {
     /// Starts `bin coordinator` on 127.0.0.1:0 with the catalogue at `root` and `cache` as its
     /// cache, over TLS or (`tls` false) plain text, and waits for its address.
     pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
-        let credentials = Credentials::generate();
+        let options = FleetOptions {
+            tls,
+            ..FleetOptions::default()
+        };
+        Fleet::start_with(bin, root, cache, &options)
+    }
+
+    /// As `start`, with `options`.
+    pub fn start_with(bin: &Path, root: &Path, cache: &Path, options: &FleetOptions) -> Fleet {
+        let tls = options.tls;
+        let hosts: Vec<&str> = options.cert_hosts.iter().map(String::as_str).collect();
+        let credentials = Credentials::generate_for(&hosts);
         let results = tempfile::Builder::new()
             .prefix("sebs-fleet-results-")
             .tempdir()
             .unwrap();
         let mut command = Command::new(bin);
         command
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--cache"])
+            .args(["coordinator", "--listen", &options.listen, "--cache"])
             .arg(cache)
+            .args(&options.coordinator_args)
             .arg("--results-dir")
             .arg(results.path())
             .arg("--token-file")
@@ -156,10 +198,32 @@ impl Fleet {
 
     /// `bin worker` for this fleet, with `token_file`.
     pub fn worker_command(&self, name: &str, region: &str, token_file: &Path) -> Command {
-        let mut command = Command::new(&self.bin);
+        self.worker_command_via(name, region, token_file, &self.url, &[])
+    }
+
+    /// `bin worker` reaching the coordinator at `url` (a relay in front of it, or one of its
+    /// other addresses), run through `prefix` (e.g. `ip netns exec NS`) when not empty.
+    pub fn worker_command_via(
+        &self,
+        name: &str,
+        region: &str,
+        token_file: &Path,
+        url: &str,
+        prefix: &[&str],
+    ) -> Command {
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let mut client_args = self.client_args(token_file);
+        client_args[1] = url.to_string();
         command
             .args(["worker", "--name", name, "--region", region])
-            .args(self.client_args(token_file))
+            .args(client_args)
             .current_dir(&self.root)
             .env("SEBS_ROOT", &self.root)
             .env_remove("SEBS_LOG");
@@ -168,7 +232,14 @@ impl Fleet {
 
     /// Starts a worker with the fleet's token and waits until the coordinator has it.
     pub fn add_worker(&mut self, name: &str, region: &str) {
-        let command = self.worker_command(name, region, &self.credentials.token_file);
+        let url = self.url.clone();
+        self.add_worker_via(name, region, &url, &[]);
+    }
+
+    /// As `add_worker`, through `url` and `prefix` (see `worker_command_via`).
+    pub fn add_worker_via(&mut self, name: &str, region: &str, url: &str, prefix: &[&str]) {
+        let token_file = self.credentials.token_file.clone();
+        let command = self.worker_command_via(name, region, &token_file, url, prefix);
         let worker = Server::start(&format!("sebs-worker-{name}"), command);
         wait_for_line(&worker, "attached to the coordinator", START);
         self.workers.insert(name.to_string(), worker);
