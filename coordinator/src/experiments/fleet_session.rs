@@ -1,0 +1,240 @@
+//! Experiment sessions on a coordinator: `sebs experiment invoke --coordinator` runs the
+//! experiment on the client, but the platform belongs to the coordinator. A session holds it (an
+//! [`InProcess`] backend, used for its platform half only) from the experiment's first step to
+//! its last, so that warm instances survive from one batch to the next and cold starts are
+//! forced where the platform is. The experiment's invocations are jobs of the session
+//! ([`SessionJob`]), which the fleet's workers run; their results are read with the session's
+//! platform, as in one process.
+//!
+//! The client speaks [`Step`]s as JSON (`ExperimentCall::Step`); [`Opened`] is the reply to
+//! `ExperimentCall::Open`. A session ends with [`Step::Close`] (or when the coordinator stops):
+//! a client that vanishes leaves its session's platform running until then.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use sebs_common::config::ConfigFile;
+use sebs_common::ExecutionResult;
+use sebs_platform::DeployedFunction;
+use sebs_proto::runs::{BenchmarkInvoke, ExperimentCall, SessionId, SessionJob};
+use sebs_worker::engine::records::Record;
+use sebs_worker::RawInvocation;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Prepared, Region};
+use super::in_process::InProcess;
+use crate::commands::Session;
+use crate::fleet::hooks::{self, JobHooks};
+
+/// One step of an open session, as the client sends it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum Step {
+    /// The regions of the workers attached now: `{"worker_regions": [...]}`.
+    Regions,
+    /// Prepares the benchmark's input of `size` and builds its package: a [`Prepared`].
+    Prepare { size: String },
+    /// Creates or updates one function: a `FunctionHandle`. (A package with an added file,
+    /// invocation-overhead's code sizes, is not sent over the network.)
+    Deploy {
+        prepared: Prepared,
+        suffix: String,
+        memory_mb: Option<u32>,
+        region: Option<Region>,
+    },
+    /// Retires the function's warm instances: `{}`.
+    ColdStart { function: FunctionHandle },
+    /// Stops the session's platform: `{}`.
+    Close,
+}
+
+impl Step {
+    /// The step's name in messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Step::Regions => "regions",
+            Step::Prepare { .. } => "prepare",
+            Step::Deploy { .. } => "deploy",
+            Step::ColdStart { .. } => "cold-start",
+            Step::Close => "close",
+        }
+    }
+}
+
+/// The reply to opening a session.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Opened {
+    pub session: u64,
+    /// `--deployment`'s name.
+    pub deployment: String,
+    /// Where functions are deployed (one region: the platform's).
+    pub deployment_regions: Vec<Region>,
+    /// The regions of the workers attached when the session opened.
+    pub worker_regions: Vec<Region>,
+    pub benchmarks_bucket: String,
+    /// The platform as the environment manifest describes it.
+    pub describe: Value,
+}
+
+struct Open {
+    backend: Arc<InProcess>,
+    /// Held so the backend's stop flag never fires: a session is stopped by `Close`.
+    _stop: watch::Sender<bool>,
+}
+
+/// The open sessions of a coordinator, which prepares benchmarks from the catalogue it finds
+/// with `cache` as its cache.
+pub struct ExperimentSessions {
+    cache: PathBuf,
+    next: AtomicU64,
+    open: Mutex<HashMap<SessionId, Open>>,
+}
+
+impl std::fmt::Debug for ExperimentSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExperimentSessions")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExperimentSessions {
+    pub fn new(cache: &Path) -> Self {
+        ExperimentSessions {
+            cache: cache.to_path_buf(),
+            next: AtomicU64::new(1),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn backend(&self, session: SessionId) -> Result<Arc<InProcess>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&session)
+            .map(|o| o.backend.clone())
+            .with_context(|| format!("no experiment session {session} is open on this coordinator"))
+    }
+
+    /// Opens a session or runs a step of one; `fleet_regions` are the workers' regions now.
+    pub async fn call(&self, call: ExperimentCall, fleet_regions: Vec<Region>) -> Result<Value> {
+        match call {
+            ExperimentCall::Open(invoke) => self.open(*invoke, fleet_regions).await,
+            ExperimentCall::Step { session, step } => {
+                let step: Step = serde_json::from_value(step)
+                    .with_context(|| format!("a step of experiment session {session}"))?;
+                self.step(session, step, fleet_regions).await
+            }
+        }
+    }
+
+    async fn open(&self, invoke: BenchmarkInvoke, fleet_regions: Vec<Region>) -> Result<Value> {
+        let (file, origin) = match &invoke.config {
+            Some(c) => (
+                ConfigFile::parse(&c.text, Path::new(&c.origin))?,
+                c.origin.clone(),
+            ),
+            None => (ConfigFile::default(), "command line".to_string()),
+        };
+        let session = Session::open_with(
+            &invoke.benchmark,
+            &file,
+            &origin,
+            &invoke.overrides,
+            &self.cache,
+        )
+        .await?;
+        let (stop, stopped) = watch::channel(false);
+        let backend = Arc::new(InProcess::new(session, stopped));
+        let id = SessionId(self.next.fetch_add(1, Ordering::Relaxed));
+        let opened = Opened {
+            session: id.0,
+            deployment: backend.deployment().as_str().to_string(),
+            deployment_regions: backend.regions().deployments,
+            worker_regions: fleet_regions,
+            benchmarks_bucket: backend.benchmarks_bucket(),
+            describe: backend.describe(),
+        };
+        tracing::info!(session = %id, benchmark = %invoke.benchmark, "experiment session opened");
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            id,
+            Open {
+                backend,
+                _stop: stop,
+            },
+        );
+        Ok(serde_json::to_value(opened)?)
+    }
+
+    async fn step(&self, session: SessionId, step: Step, fleet: Vec<Region>) -> Result<Value> {
+        if let Step::Close = step {
+            let open = self
+                .open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&session);
+            if let Some(open) = open {
+                open.backend.shutdown().await;
+                tracing::info!(%session, "experiment session closed");
+            }
+            return Ok(json!({}));
+        }
+        let backend = self.backend(session)?;
+        Ok(match step {
+            Step::Regions => json!({ "worker_regions": fleet }),
+            Step::Prepare { size } => serde_json::to_value(backend.prepare(&size).await?)?,
+            Step::Deploy {
+                prepared,
+                suffix,
+                memory_mb,
+                region,
+            } => {
+                let request = DeployRequest {
+                    suffix,
+                    memory_mb,
+                    region,
+                    extra_file: None,
+                };
+                serde_json::to_value(backend.deploy(&prepared, &request).await?)?
+            }
+            Step::ColdStart { function } => {
+                backend.enforce_cold_start(&function).await?;
+                json!({})
+            }
+            Step::Close => unreachable!("handled above"),
+        })
+    }
+
+    /// A job of a session, read with its platform; the session outlives it.
+    pub fn job(&self, job: SessionJob) -> Result<hooks::Prepared> {
+        let backend = self.backend(job.session)?;
+        let function = backend.deployed(&job.job.function)?;
+        Ok(hooks::Prepared {
+            title: format!("{} (experiment session {})", function.name, job.session),
+            metadata: job.metadata,
+            job: job.job,
+            hooks: Arc::new(SessionHooks { backend, function }),
+        })
+    }
+}
+
+/// A session job's hooks: results with the platform's metrics; nothing to release (the
+/// session keeps its platform until it closes).
+struct SessionHooks {
+    backend: Arc<InProcess>,
+    function: DeployedFunction,
+}
+
+#[async_trait]
+impl JobHooks for SessionHooks {
+    fn execution_result(&self, record: &Record, raw: &RawInvocation) -> ExecutionResult {
+        self.backend
+            .execution_result(&self.function, record.request_id.as_str(), raw)
+    }
+}
