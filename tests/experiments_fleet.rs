@@ -15,7 +15,7 @@ mod support;
 #[path = "experiments/helpers.rs"]
 mod helpers;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -153,7 +153,7 @@ fn perf_cost_through_a_fleet_sends_from_one_region_with_cold_starts_forced_betwe
 }
 
 #[test]
-fn load_through_a_fleet_is_sent_by_every_region_into_the_same_files() {
+fn open_loops_through_a_fleet_are_sent_by_every_region_into_the_same_files() {
     let fleet = fleet(&[("east-a", "us-east-1"), ("west-a", "eu-west-1")]);
     let e = through(
         &fleet,
@@ -220,6 +220,42 @@ fn load_through_a_fleet_is_sent_by_every_region_into_the_same_files() {
         "from the merged interval histograms: {stats}"
     );
     check_pngs(&e.dir(), &["rate", "latency-over-time", "latency-cdf"]);
+
+    // trace-replay: two functions replayed at once, each a job of the same session.
+    let e = through(
+        &fleet,
+        "trace-replay",
+        r#"{"experiments": {"trace-replay": {"benchmark": "110.dynamic-html", "start-minute": 181,
+            "minutes": 2, "time-scale": 60, "functions": 2, "arrival": "constant", "tasks": 4}}}"#,
+        &[],
+    );
+    let (_, schedule) = read_csv(&e.file("schedule.csv"));
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &schedule {
+        *expected.entry(row["function"].clone()).or_default() += number(row, "invocations") as u64;
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir(e.file("functions"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 2);
+    for (k, dir) in dirs.iter().enumerate() {
+        let summary = support::read_json(&dir.join("summary.json"));
+        assert_eq!(
+            summary["sent"].as_u64(),
+            expected.get(&k.to_string()).copied(),
+            "function {k} sends its trace counts: {summary}"
+        );
+        let matrix = support::read_json(&dir.join("latency-matrix.json"));
+        assert_eq!(
+            strings(&matrix["functions"]).len(),
+            1,
+            "one deployed copy per trace function: {matrix}"
+        );
+    }
+    e.process();
+    check_pngs(&e.dir(), &["trace", "rate", "latency-cdf"]);
 }
 
 #[test]

@@ -7,13 +7,15 @@
 //! platform, as in one process.
 //!
 //! The client speaks [`Step`]s as JSON (`ExperimentCall::Step`); [`Opened`] is the reply to
-//! `ExperimentCall::Open`. A session ends with [`Step::Close`] (or when the coordinator stops):
-//! a client that vanishes leaves its session's platform running until then.
+//! `ExperimentCall::Open`. A session ends with [`Step::Close`], when the coordinator stops, or
+//! once it has been idle (no step, no job running) for [`IDLE_LIMIT`]: its client is gone, and
+//! its platform (a local platform's function instances) is stopped.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -82,18 +84,43 @@ pub(crate) struct Opened {
     pub describe: Value,
 }
 
+/// How long a session may go without a step or a running job before it is closed.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// How often idle sessions are looked for.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
 struct Open {
-    backend: Arc<InProcess>,
+    backend: InProcess,
+    /// When a step or a job last used it.
+    touched: Mutex<Instant>,
     /// Held so the backend's stop flag never fires: a session is stopped by `Close`.
     _stop: watch::Sender<bool>,
 }
+
+impl Open {
+    fn touch(&self) {
+        *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+}
+
+type Sessions = Mutex<HashMap<SessionId, Arc<Open>>>;
 
 /// The open sessions of a coordinator, which prepares benchmarks from the catalogue it finds
 /// with `cache` as its cache.
 pub struct ExperimentSessions {
     cache: PathBuf,
     next: AtomicU64,
-    open: Mutex<HashMap<SessionId, Open>>,
+    open: Arc<Sessions>,
+    /// Whether the task that closes idle sessions runs (started with the first session).
+    reaping: AtomicBool,
 }
 
 impl std::fmt::Debug for ExperimentSessions {
@@ -109,17 +136,24 @@ impl ExperimentSessions {
         ExperimentSessions {
             cache: cache.to_path_buf(),
             next: AtomicU64::new(1),
-            open: Mutex::new(HashMap::new()),
+            open: Arc::new(Mutex::new(HashMap::new())),
+            reaping: AtomicBool::new(false),
         }
     }
 
-    fn backend(&self, session: SessionId) -> Result<Arc<InProcess>> {
-        self.open
+    /// The open session `session`, marked as used now.
+    fn session(&self, session: SessionId) -> Result<Arc<Open>> {
+        let open = self
+            .open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&session)
-            .map(|o| o.backend.clone())
-            .with_context(|| format!("no experiment session {session} is open on this coordinator"))
+            .cloned()
+            .with_context(|| {
+                format!("no experiment session {session} is open on this coordinator (closed, idle for {IDLE_LIMIT:?}, or the coordinator restarted)")
+            })?;
+        open.touch();
+        Ok(open)
     }
 
     /// Opens a session or runs a step of one; `fleet_regions` are the workers' regions now.
@@ -151,7 +185,7 @@ impl ExperimentSessions {
         )
         .await?;
         let (stop, stopped) = watch::channel(false);
-        let backend = Arc::new(InProcess::new(session, stopped));
+        let backend = InProcess::new(session, stopped);
         let id = SessionId(self.next.fetch_add(1, Ordering::Relaxed));
         let opened = Opened {
             session: id.0,
@@ -162,13 +196,18 @@ impl ExperimentSessions {
             describe: backend.describe(),
         };
         tracing::info!(session = %id, benchmark = %invoke.benchmark, "experiment session opened");
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            id,
-            Open {
-                backend,
-                _stop: stop,
-            },
-        );
+        let open = Open {
+            backend,
+            touched: Mutex::new(Instant::now()),
+            _stop: stop,
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::new(open));
+        if !self.reaping.swap(true, Ordering::Relaxed) {
+            tokio::spawn(close_idle(Arc::downgrade(&self.open)));
+        }
         Ok(serde_json::to_value(opened)?)
     }
 
@@ -185,7 +224,8 @@ impl ExperimentSessions {
             }
             return Ok(json!({}));
         }
-        let backend = self.backend(session)?;
+        let open = self.session(session)?;
+        let backend = &open.backend;
         Ok(match step {
             Step::Regions => json!({ "worker_regions": fleet }),
             Step::Prepare { size } => serde_json::to_value(backend.prepare(&size).await?)?,
@@ -213,28 +253,59 @@ impl ExperimentSessions {
 
     /// A job of a session, read with its platform; the session outlives it.
     pub fn job(&self, job: SessionJob) -> Result<hooks::Prepared> {
-        let backend = self.backend(job.session)?;
-        let function = backend.deployed(&job.job.function)?;
+        let session = self.session(job.session)?;
+        let function = session.backend.deployed(&job.job.function)?;
         Ok(hooks::Prepared {
             title: format!("{} (experiment session {})", function.name, job.session),
             metadata: job.metadata,
             job: job.job,
-            hooks: Arc::new(SessionHooks { backend, function }),
+            hooks: Arc::new(SessionHooks { session, function }),
         })
     }
 }
 
-/// A session job's hooks: results with the platform's metrics; nothing to release (the
-/// session keeps its platform until it closes).
+/// Closes the sessions that have been idle for [`IDLE_LIMIT`] (a session a step or a job holds
+/// is in use), until the sessions are dropped.
+async fn close_idle(sessions: Weak<Sessions>) {
+    loop {
+        tokio::time::sleep(IDLE_CHECK).await;
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        let idle: Vec<(SessionId, Arc<Open>)> = {
+            let mut open = sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<SessionId> = open
+                .iter()
+                .filter(|(_, o)| Arc::strong_count(o) == 1 && o.idle_for() > IDLE_LIMIT)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| open.remove(&id).map(|o| (id, o)))
+                .collect()
+        };
+        for (session, open) in idle {
+            tracing::warn!(%session, idle = ?open.idle_for(), "closing an idle experiment session: its client is gone");
+            open.backend.shutdown().await;
+        }
+    }
+}
+
+/// A session job's hooks: results with the platform's metrics. The session keeps its platform
+/// when the job ends; the job counts as a use of it.
 struct SessionHooks {
-    backend: Arc<InProcess>,
+    session: Arc<Open>,
     function: DeployedFunction,
 }
 
 #[async_trait]
 impl JobHooks for SessionHooks {
     fn execution_result(&self, record: &Record, raw: &RawInvocation) -> ExecutionResult {
-        self.backend
+        self.session
+            .backend
             .execution_result(&self.function, record.request_id.as_str(), raw)
+    }
+
+    async fn cleanup(&self) {
+        self.session.touch();
     }
 }
