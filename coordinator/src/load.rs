@@ -1,6 +1,6 @@
-//! An open-loop run through the invocation engine in this process, for the experiments' own
-//! backend (`experiments/in_process.rs`) until they run as fleet jobs; `benchmark invoke
-//! --rate/--ramp` goes through the fleet (`fleet/`, `results/load_files.rs`).
+//! An open-loop run through the invocation engine in this process, for the experiments'
+//! in-process backend (`experiments/in_process.rs`); `benchmark invoke --rate/--ramp` and
+//! experiments with `--coordinator` go through the fleet (`fleet/`, `results/load_files.rs`).
 //!
 //! Writes to the output folder, as results arrive: `records.csv` (one line per invocation),
 //! `latency.hlog` (HdrHistogram interval log, one interval a second, tags `latency` and `lag`);
