@@ -364,3 +364,98 @@ pub(crate) fn event_from_pb(e: pb::RunEvent) -> Result<RunEvent, ConvertError> {
         Kind::Failed(f) => RunEvent::Failed(f.message),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sebs_common::config::{Deployment, TriggerKind};
+    use sebs_platform::TriggerSpec;
+
+    use super::*;
+    use crate::job::{ClosedLoad, JobSpec, Load, Placement};
+
+    fn job() -> JobSpec {
+        JobSpec {
+            function: "sebs-110-python".into(),
+            trigger: TriggerSpec {
+                deployment: Deployment::Local,
+                kind: TriggerKind::Http,
+                function: "sebs-110-python".into(),
+                url: Some("http://127.0.0.1:9/sebs-110-python".into()),
+                timeout: Duration::from_secs(30),
+                settings: serde_json::Value::Null,
+            },
+            payload: Bytes::from_static(b"{\"size\": 1}"),
+            load: Load::Closed(ClosedLoad {
+                invocations: 4,
+                concurrency: 4,
+                batches: false,
+            }),
+            keep_outputs: true,
+            placement: Placement::parse("eu-west-1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn session_jobs_and_experiment_steps_cross_the_wire() {
+        let submission = Submission::SessionJob(Box::new(SessionJob {
+            session: SessionId(7),
+            job: job(),
+            metadata: serde_json::json!({"experiment": "perf-cost"}),
+        }));
+        let Submission::SessionJob(back) =
+            submission_from_pb(submission_to_pb(&submission)).unwrap()
+        else {
+            panic!("not a session job");
+        };
+        assert_eq!(back.session, SessionId(7));
+        assert_eq!(back.metadata["experiment"], "perf-cost");
+        assert_eq!(back.job.trigger, job().trigger);
+        assert_eq!(back.job.placement, job().placement);
+        assert_eq!(back.job.payload, job().payload);
+
+        let step = serde_json::json!({"step": "prepare", "size": "test"});
+        let call = ExperimentCall::Step {
+            session: SessionId(7),
+            step: step.clone(),
+        };
+        let ExperimentCall::Step { session, step: got } =
+            experiment_call_from_pb(experiment_call_to_pb(&call)).unwrap()
+        else {
+            panic!("not a step");
+        };
+        assert_eq!((session, got), (SessionId(7), step));
+
+        let open = ExperimentCall::Open(Box::new(BenchmarkInvoke {
+            benchmark: "110.dynamic-html".into(),
+            overrides: Overrides {
+                memory: Some(256),
+                ..Overrides::default()
+            },
+            ..BenchmarkInvoke::default()
+        }));
+        let ExperimentCall::Open(b) =
+            experiment_call_from_pb(experiment_call_to_pb(&open)).unwrap()
+        else {
+            panic!("not an open");
+        };
+        assert_eq!(
+            (b.benchmark.as_str(), b.overrides.memory),
+            ("110.dynamic-html", Some(256))
+        );
+    }
+
+    #[test]
+    fn a_step_that_is_not_json_names_its_field() {
+        let bad = pb::ExperimentCall {
+            kind: Some(pb::experiment_call::Kind::Step(pb::SessionStep {
+                session: 1,
+                step_json: "{not json".into(),
+            })),
+        };
+        let e = experiment_call_from_pb(bad).unwrap_err();
+        assert_eq!(e.field, "session_step.step_json");
+    }
+}
