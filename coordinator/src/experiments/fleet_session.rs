@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use sebs_common::config::ConfigFile;
 use sebs_common::ExecutionResult;
 use sebs_platform::DeployedFunction;
 use sebs_proto::runs::{BenchmarkInvoke, ExperimentCall, SessionId, SessionJob};
@@ -31,8 +30,8 @@ use tokio::sync::watch;
 
 use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Prepared, Region};
 use super::in_process::InProcess;
-use crate::commands::Session;
 use crate::fleet::hooks::{self, JobHooks};
+use crate::fleet::prepare::open_session;
 
 /// One step of an open session, as the client sends it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -169,21 +168,7 @@ impl ExperimentSessions {
     }
 
     async fn open(&self, invoke: BenchmarkInvoke, fleet_regions: Vec<Region>) -> Result<Value> {
-        let (file, origin) = match &invoke.config {
-            Some(c) => (
-                ConfigFile::parse(&c.text, Path::new(&c.origin))?,
-                c.origin.clone(),
-            ),
-            None => (ConfigFile::default(), "command line".to_string()),
-        };
-        let session = Session::open_with(
-            &invoke.benchmark,
-            &file,
-            &origin,
-            &invoke.overrides,
-            &self.cache,
-        )
-        .await?;
+        let session = open_session(&invoke, &self.cache).await?;
         let (stop, stopped) = watch::channel(false);
         let backend = InProcess::new(session, stopped);
         let id = SessionId(self.next.fetch_add(1, Ordering::Relaxed));

@@ -75,22 +75,7 @@ impl Preparer for BenchmarkPreparer {
         invoke: BenchmarkInvoke,
         status: mpsc::UnboundedSender<String>,
     ) -> Result<Prepared> {
-        let (file, origin) = match &invoke.config {
-            Some(c) => (
-                ConfigFile::parse(&c.text, Path::new(&c.origin))?,
-                c.origin.clone(),
-            ),
-            None => (ConfigFile::default(), "command line".to_string()),
-        };
-        let session = Session::open_with(
-            &invoke.benchmark,
-            &file,
-            &origin,
-            &invoke.overrides,
-            &self.cache,
-        )
-        .await?;
-        let session = Arc::new(session);
+        let session = Arc::new(open_session(&invoke, &self.cache).await?);
         match prepare_session(&session, &invoke, &status, self.files.dir(run)).await {
             Ok(prepared) => Ok(prepared),
             Err(e) => {
@@ -325,6 +310,19 @@ fn validation_report(ids: &[String], verdicts: Option<&[Verdict]>) -> Value {
         verdicts.len()
     );
     json!({"checked": verdicts.len(), "invalid": invalid, "verdict": verdict})
+}
+
+/// The session of a submitted benchmark: its configuration text read, with the client's
+/// options, against the catalogue this process finds and `cache`.
+pub(crate) async fn open_session(invoke: &BenchmarkInvoke, cache: &Path) -> Result<Session> {
+    let (file, origin) = match &invoke.config {
+        Some(c) => (
+            ConfigFile::parse(&c.text, Path::new(&c.origin))?,
+            c.origin.clone(),
+        ),
+        None => (ConfigFile::default(), "command line".to_string()),
+    };
+    Session::open_with(&invoke.benchmark, &file, &origin, &invoke.overrides, cache).await
 }
 
 /// Where the cache is made absolute (platforms and the package builder want full paths).

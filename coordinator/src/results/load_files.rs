@@ -100,26 +100,7 @@ impl LoadFiles {
         } else {
             0.0
         };
-        let status = IntervalStatus {
-            elapsed_s: i.to_s,
-            sent: i.sent,
-            rate: latency.len() as f64 / length.max(1e-9),
-            p50_ms: latency.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
-            behind: behind.max(0.0),
-        };
-        match &mut self.status {
-            Some(report) => report(&status),
-            None => tracing::info!(
-                "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
-                status.elapsed_s,
-                status.sent,
-                status.rate,
-                status.p50_ms,
-                status.p99_ms,
-                status.behind * 100.0
-            ),
-        }
+        IntervalStatus::of(i.to_s, i.sent, length, &latency, behind).report(&mut self.status);
     }
 
     /// The percentile files and `summary.json`; prints the summary. Returns whether any
