@@ -41,7 +41,8 @@ pub(crate) enum Step {
     Regions,
     /// Prepares the benchmark's input of `size` and builds its package: a [`Prepared`].
     Prepare { size: String },
-    /// Creates or updates one function: a `FunctionHandle`. (A package with an added file,
+    /// Creates or updates one function of what this session prepared (`prepared` names it by
+    /// package hash and input size): a `FunctionHandle`. (A package with an added file,
     /// invocation-overhead's code sizes, is not sent over the network.)
     Deploy {
         prepared: Prepared,
@@ -91,6 +92,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(60);
 
 struct Open {
     backend: InProcess,
+    /// What this session prepared: a deployment uses these, never paths a client sends.
+    prepared: Mutex<Vec<Prepared>>,
     /// When a step or a job last used it.
     touched: Mutex<Instant>,
     /// Held so the backend's stop flag never fires: a session is stopped by `Close`.
@@ -100,6 +103,17 @@ struct Open {
 impl Open {
     fn touch(&self) {
         *self.touched.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// This session's own copy of what a client sends back as `prepared`.
+    fn own(&self, prepared: &Prepared) -> Option<Prepared> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .find(|p| p.package_hash == prepared.package_hash && p.size == prepared.size)
+            .cloned()
     }
 
     fn idle_for(&self) -> Duration {
@@ -183,6 +197,7 @@ impl ExperimentSessions {
         tracing::info!(session = %id, benchmark = %invoke.benchmark, "experiment session opened");
         let open = Open {
             backend,
+            prepared: Mutex::new(Vec::new()),
             touched: Mutex::new(Instant::now()),
             _stop: stop,
         };
@@ -213,13 +228,27 @@ impl ExperimentSessions {
         let backend = &open.backend;
         Ok(match step {
             Step::Regions => json!({ "worker_regions": fleet }),
-            Step::Prepare { size } => serde_json::to_value(backend.prepare(&size).await?)?,
+            Step::Prepare { size } => {
+                let prepared = backend.prepare(&size).await?;
+                let reply = serde_json::to_value(&prepared)?;
+                open.prepared
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(prepared);
+                reply
+            }
             Step::Deploy {
                 prepared,
                 suffix,
                 memory_mb,
                 region,
             } => {
+                let prepared = open.own(&prepared).with_context(|| {
+                    format!(
+                        "session {session} did not prepare package {} ({} input)",
+                        prepared.package_hash, prepared.size
+                    )
+                })?;
                 let request = DeployRequest {
                     suffix,
                     memory_mb,

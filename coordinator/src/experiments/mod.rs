@@ -5,9 +5,9 @@
 //! Every experiment is written against [`backend::ExperimentBackend`], the narrow seam to what
 //! runs invocations: [`in_process::InProcess`] (this process's platform, closed loop and
 //! engine), or with `--coordinator` [`fleet_backend::FleetBackend`] (the coordinator holds the
-//! platform in an experiment session, [`fleet_session`]; its workers invoke). `invoke` writes raw results into `OUTPUT_DIR/NAME/` as
-//! they arrive, beside `environment.json` (the manifest: versions, host, git commit, the
-//! configuration and the experiment's effective settings). `process` reads only those files
+//! platform in an experiment session, [`fleet_session`]; its workers invoke). `invoke` writes
+//! raw results into `OUTPUT_DIR/NAME/` as they arrive, beside `environment.json` (the manifest:
+//! versions, host, git commit, the configuration and the experiment's effective settings). `process` reads only those files
 //! and writes CSV tables, `statistics.json`, plots (SVG and PNG) and a self-contained
 //! `report.html`, so it can run anywhere the folder is copied to.
 
