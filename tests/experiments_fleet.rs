@@ -142,6 +142,23 @@ fn perf_cost_through_a_fleet_sends_from_one_region_with_cold_starts_forced_betwe
         let mem = number(row, "mem_used");
         assert!(mem > 1.0 && mem <= 128.0, "MB: {row:?}");
     }
+
+    // --regions picks the region (and its order) the experiment sees.
+    let e = through(
+        &fleet,
+        "perf-cost",
+        r#"{"experiments": {"perf-cost": {"benchmark": "110.dynamic-html", "repetitions": 1,
+            "concurrent-invocations": 1, "memory-sizes": [128], "experiments": ["warm"],
+            "batch-pause": 0}}}"#,
+        &["--regions", "us-east-1"],
+    );
+    assert_eq!(
+        strings(&e.json("environment.json")["platform"]["fleet"]["worker_regions"]),
+        ["us-east-1"]
+    );
+    for r in lines(&e.file("warm_results_128.jsonl")) {
+        assert_eq!(r["origin"]["worker"], "east-a", "{r}");
+    }
     assert!(
         fleet
             .coordinator()
