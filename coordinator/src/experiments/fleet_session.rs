@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -130,7 +130,6 @@ type Sessions = Mutex<HashMap<SessionId, Arc<Open>>>;
 /// with `cache` as its cache.
 pub struct ExperimentSessions {
     cache: PathBuf,
-    next: AtomicU64,
     open: Arc<Sessions>,
     /// Whether the task that closes idle sessions runs (started with the first session).
     reaping: AtomicBool,
@@ -148,7 +147,6 @@ impl ExperimentSessions {
     pub fn new(cache: &Path) -> Self {
         ExperimentSessions {
             cache: cache.to_path_buf(),
-            next: AtomicU64::new(1),
             open: Arc::new(Mutex::new(HashMap::new())),
             reaping: AtomicBool::new(false),
         }
@@ -185,7 +183,8 @@ impl ExperimentSessions {
         let session = open_session(&invoke, &self.cache).await?;
         let (stop, stopped) = watch::channel(false);
         let backend = InProcess::new(session, stopped);
-        let id = SessionId(self.next.fetch_add(1, Ordering::Relaxed));
+        // Random, so that a client of a restarted coordinator never reaches another's session.
+        let id = SessionId(rand::random::<u64>().max(1));
         let opened = Opened {
             session: id.0,
             deployment: backend.deployment().as_str().to_string(),
