@@ -1,6 +1,6 @@
-//! An open-loop run through the invocation engine in this process, for the experiments' own
-//! backend (`experiments/in_process.rs`) until they run as fleet jobs; `benchmark invoke
-//! --rate/--ramp` goes through the fleet (`fleet/`, `results/load_files.rs`).
+//! An open-loop run through the invocation engine in this process, for the experiments'
+//! in-process backend (`experiments/in_process.rs`); `benchmark invoke --rate/--ramp` and
+//! experiments with `--coordinator` go through the fleet (`fleet/`, `results/load_files.rs`).
 //!
 //! Writes to the output folder, as results arrive: `records.csv` (one line per invocation),
 //! `latency.hlog` (HdrHistogram interval log, one interval a second, tags `latency` and `lag`);
@@ -56,6 +56,43 @@ pub struct IntervalStatus {
     pub behind: f64,
 }
 
+impl IntervalStatus {
+    /// The status after an interval of `length` s ending `elapsed_s` into the run, from its
+    /// client-latency histogram (µs).
+    pub fn of(
+        elapsed_s: f64,
+        sent: u64,
+        length: f64,
+        latency: &Histogram<u64>,
+        behind: f64,
+    ) -> Self {
+        IntervalStatus {
+            elapsed_s,
+            sent,
+            rate: latency.len() as f64 / length.max(1e-9),
+            p50_ms: latency.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
+            behind: behind.max(0.0),
+        }
+    }
+
+    /// Hands the status to `to`, or logs the status line when there is none.
+    pub fn report(&self, to: &mut Option<StatusFn>) {
+        match to {
+            Some(report) => report(self),
+            None => tracing::info!(
+                "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
+                self.elapsed_s,
+                self.sent,
+                self.rate,
+                self.p50_ms,
+                self.p99_ms,
+                self.behind * 100.0
+            ),
+        }
+    }
+}
+
 /// Receives an [`IntervalStatus`] once a second instead of the default log line.
 pub type StatusFn = Box<dyn FnMut(&IntervalStatus) + Send>;
 
@@ -90,26 +127,7 @@ impl EngineSink for Intervals {
             }
         }
         let latency = delta.histogram(Metric::Client, None, None);
-        let status = IntervalStatus {
-            elapsed_s: p.to_s,
-            sent: p.sent,
-            rate: latency.len() as f64 / length.max(1e-9),
-            p50_ms: latency.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
-            behind: p.behind().max(0.0),
-        };
-        match &mut self.status {
-            Some(report) => report(&status),
-            None => tracing::info!(
-                "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
-                status.elapsed_s,
-                status.sent,
-                status.rate,
-                status.p50_ms,
-                status.p99_ms,
-                status.behind * 100.0
-            ),
-        }
+        IntervalStatus::of(p.to_s, p.sent, length, &latency, p.behind()).report(&mut self.status);
     }
 }
 

@@ -17,6 +17,37 @@ pub enum Submission {
     Benchmark(Box<BenchmarkInvoke>),
     /// A job on a function that is already deployed.
     Job(Box<JobSpec>),
+    /// A job on a function an experiment session deployed.
+    SessionJob(Box<SessionJob>),
+}
+
+/// An experiment session on the coordinator: it holds the platform (and so the function's warm
+/// instances) from one job of the experiment to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A job of an experiment session: its results are read with the session's platform.
+#[derive(Clone, Debug)]
+pub struct SessionJob {
+    pub session: SessionId,
+    pub job: JobSpec,
+    /// The run's settings, as its result files hold them.
+    pub metadata: Value,
+}
+
+/// A step of an experiment on the coordinator: open a session for a benchmark (its
+/// configuration and options as `benchmark invoke` sends them; the load fields are unused), or
+/// a step of an open session. Steps are JSON, read by the session's owner.
+#[derive(Clone, Debug)]
+pub enum ExperimentCall {
+    Open(Box<BenchmarkInvoke>),
+    Step { session: SessionId, step: Value },
 }
 
 /// `sebs benchmark invoke`, as the client asked for it.

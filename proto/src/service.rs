@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::fleet::{FromWorker, ToWorker, WorkerHello};
 use crate::ids::RunId;
-use crate::runs::{RunEvent, Submission};
+use crate::runs::{ExperimentCall, RunEvent, Submission};
 
 /// What workers call: attach and hold one stream each way.
 #[async_trait]
@@ -38,6 +38,9 @@ pub trait RunService: Send + Sync {
 
     /// Stops sending; in-flight invocations finish and the run ends incomplete.
     async fn cancel(&self, run: RunId) -> Result<(), FleetError>;
+
+    /// A step of an experiment whose platform the coordinator holds; returns the step's reply.
+    async fn experiment(&self, call: ExperimentCall) -> Result<serde_json::Value, FleetError>;
 }
 
 /// Why a call failed. Each kind maps to one gRPC status code.

@@ -23,26 +23,42 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// Runs `sebs <args>` against the experiments' catalogue root.
-pub fn sebs(args: &[&str]) -> Output {
+/// `sebs <args>` against the experiments' catalogue root.
+pub fn command(args: &[&str]) -> Command {
     let root = experiments_root();
-    Command::new(env!("CARGO_BIN_EXE_sebs"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sebs"));
+    command
         .args(args)
         .current_dir(&root)
         .env("SEBS_ROOT", &root)
-        .env_remove("SEBS_LOG")
-        .output()
-        .expect("start sebs")
+        .env_remove("SEBS_LOG");
+    command
+}
+
+/// Runs `sebs <args>` against the experiments' catalogue root.
+pub fn sebs(args: &[&str]) -> Output {
+    command(args).output().expect("start sebs")
 }
 
 impl Experiment {
     /// `experiment invoke NAME` with `config` (JSON) as the configuration file; must succeed.
     pub fn invoke(name: &'static str, config: &str) -> Experiment {
+        Self::invoke_with(name, config, &[], None)
+    }
+
+    /// `experiment invoke NAME` with `config` and `extra` arguments (a fleet's, say), killed
+    /// after `limit` if given; must succeed.
+    pub fn invoke_with(
+        name: &'static str,
+        config: &str,
+        extra: &[String],
+        limit: Option<std::time::Duration>,
+    ) -> Experiment {
         let out = tempfile::tempdir().expect("output dir");
         let config_path = out.path().join("config.json");
         std::fs::write(&config_path, config).expect("config");
         let cache = shared_cache();
-        let output = sebs(&[
+        let mut args = vec![
             "experiment",
             "invoke",
             name,
@@ -52,7 +68,12 @@ impl Experiment {
             out.path().to_str().expect("utf-8 path"),
             "--cache",
             cache.to_str().expect("utf-8 path"),
-        ]);
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        let output = match limit {
+            None => sebs(&args),
+            Some(limit) => sebs_testkit::fleet::run_bounded(command(&args), limit),
+        };
         assert!(
             output.status.success(),
             "invoke {name} failed: {}",

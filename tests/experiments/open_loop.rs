@@ -158,8 +158,9 @@ fn bad_requests_are_refused_with_a_reason() {
                 "load",
                 "--coordinator",
                 "http://127.0.0.1:1",
+                "--plaintext",
             ],
-            "--coordinator",
+            "opening an experiment session on http://127.0.0.1:1",
         ),
         (
             "{}",

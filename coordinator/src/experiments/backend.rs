@@ -1,12 +1,12 @@
 //! What experiments need from a deployment, and nothing more: the seam between the experiments
 //! and whatever runs them.
 //!
-//! Today [`super::in_process::InProcess`] implements it with this process's machinery (the
-//! platform, the closed loop, the invocation engine). The fleet's job API will implement it with
-//! a coordinator and workers in several regions: every method takes or returns data that can
-//! cross a process boundary (a [`TriggerSpec`] names the function, results are
-//! `ExecutionResult`s, open-loop runs leave their files in a folder), so the experiments do not
-//! change when it lands.
+//! [`super::in_process::InProcess`] implements it with this process's machinery (the platform,
+//! the closed loop, the invocation engine); [`super::fleet_backend::FleetBackend`] with a
+//! coordinator, which holds the platform in an experiment session, and its workers in several
+//! regions, which invoke. Every method takes or returns data that can cross a process boundary
+//! (a [`TriggerSpec`] names the function, results are `ExecutionResult`s, open-loop runs leave
+//! their files in a folder), so the experiments are the same code either way.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +18,7 @@ use bytes::Bytes;
 use sebs_common::config::Deployment;
 use sebs_common::ExecutionResult;
 use sebs_platform::TriggerSpec;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -34,8 +35,9 @@ pub struct Regions {
     pub deployments: Vec<Region>,
 }
 
-/// A benchmark ready to deploy: its package built and its input in storage.
-#[derive(Clone, Debug)]
+/// A benchmark ready to deploy: its package built and its input in storage. Through a fleet
+/// it travels back to the coordinator that made it (`package_dir` is a path there).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Prepared {
     pub benchmark: String,
     pub size: String,
@@ -65,7 +67,7 @@ pub struct DeployRequest {
 }
 
 /// A deployed function, as data.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FunctionHandle {
     pub name: String,
     pub memory_mb: u32,

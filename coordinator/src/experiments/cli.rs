@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::cli::DeploymentArgs;
+use crate::fleet::cli::InvokeFleetArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ExperimentCommand {
     /// Run an experiment; its raw results go to OUTPUT_DIR/NAME/ as they arrive.
-    Invoke(ExperimentInvokeArgs),
+    Invoke(Box<ExperimentInvokeArgs>),
     /// Turn an experiment's raw results into CSV tables, statistics, plots and report.html.
     Process(ExperimentProcessArgs),
 }
@@ -55,9 +56,10 @@ pub struct ExperimentInvokeArgs {
     /// Upload input data again even if it is already in storage.
     #[arg(long)]
     pub update_storage: bool,
-    /// Run through the fleet's coordinator at this URL instead of in this process.
-    #[arg(long, value_name = "URL")]
-    pub coordinator: Option<String>,
+    /// Through a fleet: --coordinator URL, --regions, and the credentials (--ca, --token-file,
+    /// --tls-cert/--tls-key, --plaintext).
+    #[command(flatten)]
+    pub fleet: InvokeFleetArgs,
     /// Results go to OUTPUT_DIR/NAME/.
     #[arg(long, default_value = ".")]
     pub output_dir: PathBuf,

@@ -1,6 +1,7 @@
 //! [`ExperimentBackend`] with this process's machinery: the platform deploys, the closed loop
 //! fires batches, the invocation engine drives open loops, client-side services run as tasks
-//! here. This is what runs until the fleet's job API takes over with `--coordinator`.
+//! here. On a coordinator, an experiment session (`fleet_session.rs`) holds one for its platform
+//! half (prepare, deploy, cold starts) while the fleet's workers invoke.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,9 +14,9 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::config::Deployment;
-use sebs_common::Language;
+use sebs_common::{ExecutionResult, Language};
 use sebs_platform::{BuiltTrigger, DeployedFunction, FunctionSpec};
-use sebs_worker::{run_closed_loop, ClosedLoop};
+use sebs_worker::{run_closed_loop, ClosedLoop, RawInvocation};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -70,6 +71,22 @@ impl InProcess {
             functions: Mutex::new(HashMap::new()),
             succeeded: AtomicBool::new(false),
         }
+    }
+
+    /// The platform's view of a function this backend deployed.
+    pub(crate) fn deployed(&self, name: &str) -> Result<DeployedFunction> {
+        Ok(self.function(name)?.0)
+    }
+
+    /// SeBS's result of one invocation of `deployed`, with the platform's provider metrics.
+    pub(crate) fn execution_result(
+        &self,
+        deployed: &DeployedFunction,
+        request_id: &str,
+        raw: &RawInvocation,
+    ) -> ExecutionResult {
+        let metrics = self.session.platform.provider_metrics(deployed, raw);
+        execution_result(request_id, raw, &metrics, deployed.memory_mb)
     }
 
     fn function(&self, name: &str) -> Result<(DeployedFunction, BuiltTrigger)> {
@@ -271,9 +288,7 @@ impl ExperimentBackend for InProcess {
             self.stop.clone(),
         ));
         while let Some(done) = rx.recv().await {
-            let metrics = self.session.platform.provider_metrics(&deployed, &done.raw);
-            let result =
-                execution_result(&done.request_id, &done.raw, &metrics, deployed.memory_mb);
+            let result = self.execution_result(&deployed, &done.request_id, &done.raw);
             if result.error.is_none() {
                 self.succeeded.store(true, Ordering::Relaxed);
             }

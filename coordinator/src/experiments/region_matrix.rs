@@ -3,13 +3,16 @@
 //! sends one discarded warm-up batch, then batches of `concurrency` until `repetitions`
 //! invocations are measured.
 //!
-//! In this process there is one region, `local`, so the matrix is 1 × 1 until the fleet
-//! provides workers and deployments in other regions (the experiment does not change).
+//! In one process there is one region (`local`, or the platform's), so the matrix is 1 × 1.
+//! Through a fleet (`--coordinator`) the rows are the regions of its workers: each cell's
+//! batches are jobs placed on that region, spread over its workers, against the deployment the
+//! coordinator made.
 //!
 //! `invoke` writes `results.jsonl` (`{worker_region, deployment_region, warm_up, result}` per
-//! invocation, as they arrive) and `matrix.json` (per cell: counts, percentiles in ms, and the
+//! invocation, as they arrive; through a fleet each result's `origin` names the worker) and
+//! `matrix.json` (per cell: counts, the workers that sent, percentiles in ms, and the
 //! client-time HDR histogram, V2 compressed in base64, µs), rewritten after every cell.
-//! `process` draws the median and p99 heatmaps from the histograms.
+//! `process` draws the median and p99 heatmaps from the histograms and writes `matrix.csv`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -22,6 +25,7 @@ use sebs_report::{Body, Chart, Heatmap, Series};
 use serde_json::{json, Value};
 
 use super::backend::{DeployRequest, ExperimentBackend, Region};
+use super::csv::CsvWriter;
 use super::hdr;
 use super::report::{number, ReportWriter};
 use crate::progress;
@@ -34,7 +38,7 @@ fn chosen(asked: &Option<Vec<String>>, available: Vec<Region>, field: &str) -> R
         Some(list) => {
             for r in list {
                 if !available.contains(r) {
-                    bail!("{field}: region `{r}` is not available here (available: {}); other regions need the fleet (`--coordinator`)", available.join(", "));
+                    bail!("{field}: region `{r}` is not available here (available: {}); with --coordinator the worker regions are those of the fleet's workers, or --regions", available.join(", "));
                 }
             }
             Ok(list.clone())
@@ -81,6 +85,7 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
         for worker in &workers {
             let mut histogram = hdr::empty();
             let (mut measured, mut failures) = (0u32, 0u32);
+            let mut senders = std::collections::BTreeSet::new();
             let mut warm_up = true;
             // Bounded even if every invocation fails: the warm-up and three tries per batch.
             let batches = 1 + 3 * plan.repetitions.div_ceil(plan.concurrency);
@@ -94,6 +99,9 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
                         serde_json::to_writer(&mut lines, &line)?;
                         lines.write_all(b"\n")?;
                         lines.flush()?;
+                        if let Some(origin) = &r.origin {
+                            senders.insert(origin.worker.clone());
+                        }
                         if warm_up {
                             return Ok(());
                         }
@@ -111,7 +119,7 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
             }
             cells.push(json!({
                 "worker_region": worker, "deployment_region": deployment, "function": function.name,
-                "measured": measured, "failures": failures,
+                "measured": measured, "failures": failures, "workers": senders,
                 "client_time_ms": hdr::percentiles_ms(&histogram),
                 "client_time_histogram": hdr::encode(&histogram)?,
             }));
@@ -132,6 +140,20 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
     );
     Ok(())
 }
+
+/// `matrix.csv`: one row per cell, client time of the measured invocations in ms (empty when
+/// none succeeded).
+const MATRIX_COLUMNS: [&str; 9] = [
+    "worker_region",
+    "deployment_region",
+    "count",
+    "mean_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p99_9_ms",
+    "max_ms",
+];
 
 pub fn process(dir: &Path) -> Result<()> {
     let path = dir.join("matrix.json");
@@ -233,6 +255,22 @@ pub fn process(dir: &Path) -> Result<()> {
             })
             .collect(),
     });
+    let mut csv = CsvWriter::create(&dir.join("matrix.csv"), &MATRIX_COLUMNS)?;
+    for (w, d, h) in &histograms {
+        let p = hdr::percentiles_ms(h);
+        let ms = |k: &str| p[k].as_f64().map_or_else(String::new, |x| x.to_string());
+        csv.row(&[
+            w.clone(),
+            d.clone(),
+            h.len().to_string(),
+            ms("mean"),
+            ms("p50"),
+            ms("p90"),
+            ms("p99"),
+            ms("p99_9"),
+            ms("max"),
+        ])?;
+    }
     write_atomically(
         &dir.join("statistics.json"),
         &serde_json::to_vec_pretty(&json!({

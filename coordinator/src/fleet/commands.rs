@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sebs_proto::fleet::WorkerHello;
 use sebs_proto::grpc::{self, RemoteFleet};
-use sebs_proto::runs::{RunEvent, Submission};
+use sebs_proto::runs::{ExperimentCall, RunEvent, Submission};
 use sebs_proto::{FleetError, Region, RunId, RunService, WorkerId};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -128,6 +128,10 @@ impl RunService for KeepCopies {
 
     async fn cancel(&self, run: RunId) -> Result<(), FleetError> {
         self.inner.cancel(run).await
+    }
+
+    async fn experiment(&self, call: ExperimentCall) -> Result<serde_json::Value, FleetError> {
+        self.inner.experiment(call).await
     }
 }
 

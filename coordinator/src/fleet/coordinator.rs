@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use sebs_proto::fleet::{FromWorker, Ping, ToWorker, WorkerHello};
-use sebs_proto::runs::{RunEvent, Submission, WorkerClock};
+use sebs_proto::runs::{ExperimentCall, RunEvent, Submission, WorkerClock};
 use sebs_proto::{FleetError, FleetService, Region, RunId, RunService, WorkerId};
 use tokio::sync::{broadcast, mpsc};
 
@@ -406,7 +406,11 @@ impl RunService for Coordinator {
         &self,
         submission: Submission,
     ) -> Result<(RunId, mpsc::Receiver<RunEvent>), FleetError> {
-        if matches!(submission, Submission::Benchmark(_)) && self.0.preparer.is_none() {
+        let needs_preparer = matches!(
+            submission,
+            Submission::Benchmark(_) | Submission::SessionJob(_)
+        );
+        if needs_preparer && self.0.preparer.is_none() {
             return Err(FleetError::InvalidArgument(
                 "this coordinator runs jobs only; it cannot prepare benchmarks".into(),
             ));
@@ -467,6 +471,27 @@ impl RunService for Coordinator {
             }
             None => Err(FleetError::NotFound(format!("no run {run} is going on"))),
         }
+    }
+
+    async fn experiment(&self, call: ExperimentCall) -> Result<serde_json::Value, FleetError> {
+        let preparer = self.0.preparer.clone().ok_or_else(|| {
+            FleetError::InvalidArgument(
+                "this coordinator runs jobs only; it holds no platform for experiments".into(),
+            )
+        })?;
+        let mut regions: Vec<Region> = self
+            .0
+            .membership
+            .members()
+            .into_iter()
+            .map(|m| m.region)
+            .collect();
+        regions.sort();
+        regions.dedup();
+        preparer
+            .experiment(call, regions)
+            .await
+            .map_err(|e| FleetError::Internal(format!("{e:#}")))
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sebs_common::ExecutionResult;
 use sebs_proto::job::JobSpec;
-use sebs_proto::runs::BenchmarkInvoke;
-use sebs_proto::RunId;
+use sebs_proto::runs::{BenchmarkInvoke, ExperimentCall, SessionJob};
+use sebs_proto::{Region, RunId};
 use sebs_worker::engine::records::Record;
 use sebs_worker::RawInvocation;
 use serde_json::Value;
@@ -98,4 +98,24 @@ pub trait Preparer: Send + Sync {
         invoke: BenchmarkInvoke,
         status: mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Prepared>;
+
+    /// A step of an experiment session (`sebs experiment invoke --coordinator`): the session
+    /// holds the platform between the experiment's jobs. `fleet_regions`: the regions of the
+    /// workers attached now. By default refused.
+    async fn experiment(
+        &self,
+        _call: ExperimentCall,
+        _fleet_regions: Vec<Region>,
+    ) -> anyhow::Result<Value> {
+        anyhow::bail!("this coordinator does not hold experiment sessions")
+    }
+
+    /// A job of an experiment session, with hooks that read its results with the session's
+    /// platform. By default refused.
+    fn session_job(&self, job: SessionJob) -> anyhow::Result<Prepared> {
+        anyhow::bail!(
+            "this coordinator does not hold experiment sessions (session {})",
+            job.session
+        )
+    }
 }

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use sebs_common::config::ConfigFile;
 use sebs_common::{ExecutionResult, Language};
 use sebs_proto::job::{ClosedLoad, JobSpec, Load};
-use sebs_proto::runs::BenchmarkInvoke;
-use sebs_proto::RunId;
+use sebs_proto::runs::{BenchmarkInvoke, ExperimentCall, SessionJob};
+use sebs_proto::{Region, RunId};
 use sebs_worker::engine::records::Record;
 use sebs_worker::RawInvocation;
 use serde_json::{json, Value};
@@ -25,6 +25,7 @@ use super::hooks::{JobHooks, Prepared, Preparer};
 use crate::benchmark_side::{self, ClientSideArgs, RunningClientSide};
 use crate::commands::Session;
 use crate::execution::execution_result;
+use crate::experiments::fleet_session::ExperimentSessions;
 use crate::inputs::{InputPreparer, InputSize, Verdict};
 use crate::platforms::{DeployedFunction, FunctionSpec};
 
@@ -47,16 +48,22 @@ impl SideFiles {
     }
 }
 
-/// Prepares benchmarks from the catalogue this process finds, with `cache` as its cache.
+/// Prepares benchmarks from the catalogue this process finds, with `cache` as its cache, and
+/// holds the experiment sessions of `sebs experiment invoke --coordinator`.
 #[derive(Debug)]
 pub struct BenchmarkPreparer {
     cache: PathBuf,
     files: SideFiles,
+    sessions: ExperimentSessions,
 }
 
 impl BenchmarkPreparer {
     pub fn new(cache: PathBuf, files: SideFiles) -> Self {
-        BenchmarkPreparer { cache, files }
+        BenchmarkPreparer {
+            sessions: ExperimentSessions::new(&cache),
+            cache,
+            files,
+        }
     }
 }
 
@@ -68,22 +75,7 @@ impl Preparer for BenchmarkPreparer {
         invoke: BenchmarkInvoke,
         status: mpsc::UnboundedSender<String>,
     ) -> Result<Prepared> {
-        let (file, origin) = match &invoke.config {
-            Some(c) => (
-                ConfigFile::parse(&c.text, Path::new(&c.origin))?,
-                c.origin.clone(),
-            ),
-            None => (ConfigFile::default(), "command line".to_string()),
-        };
-        let session = Session::open_with(
-            &invoke.benchmark,
-            &file,
-            &origin,
-            &invoke.overrides,
-            &self.cache,
-        )
-        .await?;
-        let session = Arc::new(session);
+        let session = Arc::new(open_session(&invoke, &self.cache).await?);
         match prepare_session(&session, &invoke, &status, self.files.dir(run)).await {
             Ok(prepared) => Ok(prepared),
             Err(e) => {
@@ -91,6 +83,15 @@ impl Preparer for BenchmarkPreparer {
                 Err(e)
             }
         }
+    }
+
+    async fn experiment(&self, call: ExperimentCall, fleet_regions: Vec<Region>) -> Result<Value> {
+        let regions = fleet_regions.iter().map(ToString::to_string).collect();
+        self.sessions.call(call, regions).await
+    }
+
+    fn session_job(&self, job: SessionJob) -> Result<Prepared> {
+        self.sessions.job(job)
     }
 }
 
@@ -309,6 +310,19 @@ fn validation_report(ids: &[String], verdicts: Option<&[Verdict]>) -> Value {
         verdicts.len()
     );
     json!({"checked": verdicts.len(), "invalid": invalid, "verdict": verdict})
+}
+
+/// The session of a submitted benchmark: its configuration text read, with the client's
+/// options, against the catalogue this process finds and `cache`.
+pub(crate) async fn open_session(invoke: &BenchmarkInvoke, cache: &Path) -> Result<Session> {
+    let (file, origin) = match &invoke.config {
+        Some(c) => (
+            ConfigFile::parse(&c.text, Path::new(&c.origin))?,
+            c.origin.clone(),
+        ),
+        None => (ConfigFile::default(), "command line".to_string()),
+    };
+    Session::open_with(&invoke.benchmark, &file, &origin, &invoke.overrides, cache).await
 }
 
 /// Where the cache is made absolute (platforms and the package builder want full paths).

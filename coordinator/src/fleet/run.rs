@@ -84,6 +84,11 @@ async fn prepare(
 ) -> Result<Prepared, String> {
     match submission {
         Submission::Job(job) => Ok(Prepared::bare(*job)),
+        Submission::SessionJob(job) => c
+            .preparer()
+            .ok_or("this coordinator holds no experiment sessions")?
+            .session_job(*job)
+            .map_err(|e| format!("{e:#}")),
         Submission::Benchmark(invoke) => {
             let preparer = c
                 .preparer()

@@ -12,6 +12,7 @@ use super::fleet_files::FleetFiles;
 use super::load_files::LoadFiles;
 use super::summary::RunSummary;
 use super::{write_atomically, ResultWriter};
+use crate::load::StatusFn;
 
 /// What a started run writes: whole results (SeBS's files) or records (the engine's).
 enum Output {
@@ -26,9 +27,19 @@ enum Output {
 /// returns whether any invocation succeeded. `echo_status`: log the coordinator's preparation
 /// steps (a remote coordinator's; the in-process one logs them itself).
 pub async fn follow(
+    events: mpsc::Receiver<RunEvent>,
+    dir: &Path,
+    echo_status: bool,
+) -> Result<bool> {
+    follow_with(events, dir, echo_status, None).await
+}
+
+/// [`follow`], with an open loop's interval status handed to `status` instead of logged.
+pub async fn follow_with(
     mut events: mpsc::Receiver<RunEvent>,
     dir: &Path,
     echo_status: bool,
+    mut status: Option<StatusFn>,
 ) -> Result<bool> {
     let mut started: Option<(std::sync::Arc<RunStarted>, Output)> = None;
     let mut fleet = FleetFiles::default();
@@ -47,7 +58,9 @@ pub async fn follow(
                         summary: RunSummary::default(),
                     }
                 } else {
-                    Output::Records(LoadFiles::create(dir, s.started_at)?)
+                    Output::Records(
+                        LoadFiles::create(dir, s.started_at)?.with_status(status.take()),
+                    )
                 };
                 tracing::debug!(run = %s.run, shards = s.shards.len(), "run started");
                 started = Some((s, output));

@@ -24,6 +24,7 @@ use sebs_worker::engine::schedule::Arrival;
 use serde_json::{json, Value};
 
 use super::write_atomically;
+use crate::load::{IntervalStatus, StatusFn};
 
 /// Columns after the engine's in `records.csv`.
 pub const ORIGIN_COLUMNS: &str = "region,worker,shard,attempt,sequence";
@@ -32,6 +33,8 @@ pub struct LoadFiles {
     dir: PathBuf,
     records: BufWriter<File>,
     hlog: IntervalLog<BufWriter<File>>,
+    /// Told each interval instead of the status line (an experiment's progress display).
+    status: Option<StatusFn>,
 }
 
 impl std::fmt::Debug for LoadFiles {
@@ -54,7 +57,14 @@ impl LoadFiles {
             dir: dir.to_path_buf(),
             records,
             hlog: IntervalLog::new(BufWriter::new(hlog), started_at)?,
+            status: None,
         })
+    }
+
+    /// Hands each interval's status to `status` instead of logging a line.
+    pub fn with_status(mut self, status: Option<StatusFn>) -> Self {
+        self.status = status;
+        self
     }
 
     /// Appends a batch of records and flushes it.
@@ -90,15 +100,7 @@ impl LoadFiles {
         } else {
             0.0
         };
-        tracing::info!(
-            "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
-            i.to_s,
-            i.sent,
-            latency.len() as f64 / length.max(1e-9),
-            latency.value_at_quantile(0.5) as f64 / 1000.0,
-            latency.value_at_quantile(0.99) as f64 / 1000.0,
-            behind.max(0.0) * 100.0
-        );
+        IntervalStatus::of(i.to_s, i.sent, length, &latency, behind).report(&mut self.status);
     }
 
     /// The percentile files and `summary.json`; prints the summary. Returns whether any

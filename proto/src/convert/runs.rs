@@ -13,46 +13,79 @@ use super::{parse, required, ConvertError};
 use crate::generated::sebs::runs::v1 as pb;
 use crate::ids::{Attempt, Region, RunId, ShardId, WorkerId};
 use crate::runs::{
-    BenchmarkInvoke, ConfigText, KeyedRecorder, Origin, PlannedShard, RunEvent, RunFinished,
-    RunInterval, RunRecord, RunStarted, ShardChange, ShardState, Submission, WorkerClock,
+    BenchmarkInvoke, ConfigText, ExperimentCall, KeyedRecorder, Origin, PlannedShard, RunEvent,
+    RunFinished, RunInterval, RunRecord, RunStarted, SessionId, SessionJob, ShardChange,
+    ShardState, Submission, WorkerClock,
 };
 
 pub(crate) fn submission_to_pb(s: &Submission) -> pb::Submission {
     use pb::submission::Kind;
     let kind = match s {
         Submission::Job(job) => Kind::Job(job_to_pb(job)),
-        Submission::Benchmark(b) => {
-            let o = &b.overrides;
-            Kind::Benchmark(pb::BenchmarkInvoke {
-                benchmark: b.benchmark.clone(),
-                size: b.size.clone(),
-                config_json: b.config.as_ref().map(|c| c.text.clone()),
-                config_origin: b
-                    .config
-                    .as_ref()
-                    .map(|c| c.origin.clone())
-                    .unwrap_or_default(),
-                deployment: o.deployment.map(|d| d.as_str().to_string()),
-                language: o.language.map(|l| l.to_string()),
-                language_version: o.language_version.clone(),
-                architecture: o.architecture.map(|a| a.to_string()),
-                update_code: o.update_code,
-                update_storage: o.update_storage,
-                repetitions: o.repetitions,
-                concurrency: o.concurrency,
-                memory: o.memory,
-                timeout: o.timeout,
-                trigger: o.trigger.map(|t| t.as_str().to_string()),
-                cold: b.cold,
-                validate: b.validate,
-                open: b.open.as_ref().map(open_to_pb),
-                placement: Some(placement_to_pb(&b.placement)),
-                client_host: b.client_host.clone(),
-                data_url: b.data_url.clone(),
-            })
-        }
+        Submission::Benchmark(b) => Kind::Benchmark(benchmark_to_pb(b)),
+        Submission::SessionJob(j) => Kind::SessionJob(pb::SessionJob {
+            session: j.session.0,
+            job: Some(job_to_pb(&j.job)),
+            metadata_json: j.metadata.to_string(),
+        }),
     };
     pb::Submission { kind: Some(kind) }
+}
+
+fn benchmark_to_pb(b: &BenchmarkInvoke) -> pb::BenchmarkInvoke {
+    let o = &b.overrides;
+    pb::BenchmarkInvoke {
+        benchmark: b.benchmark.clone(),
+        size: b.size.clone(),
+        config_json: b.config.as_ref().map(|c| c.text.clone()),
+        config_origin: b
+            .config
+            .as_ref()
+            .map(|c| c.origin.clone())
+            .unwrap_or_default(),
+        deployment: o.deployment.map(|d| d.as_str().to_string()),
+        language: o.language.map(|l| l.to_string()),
+        language_version: o.language_version.clone(),
+        architecture: o.architecture.map(|a| a.to_string()),
+        update_code: o.update_code,
+        update_storage: o.update_storage,
+        repetitions: o.repetitions,
+        concurrency: o.concurrency,
+        memory: o.memory,
+        timeout: o.timeout,
+        trigger: o.trigger.map(|t| t.as_str().to_string()),
+        cold: b.cold,
+        validate: b.validate,
+        open: b.open.as_ref().map(open_to_pb),
+        placement: Some(placement_to_pb(&b.placement)),
+        client_host: b.client_host.clone(),
+        data_url: b.data_url.clone(),
+    }
+}
+
+pub(crate) fn experiment_call_to_pb(call: &ExperimentCall) -> pb::ExperimentCall {
+    use pb::experiment_call::Kind;
+    let kind = match call {
+        ExperimentCall::Open(b) => Kind::Open(benchmark_to_pb(b)),
+        ExperimentCall::Step { session, step } => Kind::Step(pb::SessionStep {
+            session: session.0,
+            step_json: step.to_string(),
+        }),
+    };
+    pb::ExperimentCall { kind: Some(kind) }
+}
+
+pub(crate) fn experiment_call_from_pb(
+    call: pb::ExperimentCall,
+) -> Result<ExperimentCall, ConvertError> {
+    use pb::experiment_call::Kind;
+    Ok(match required(call.kind, "experiment_call.kind")? {
+        Kind::Open(b) => ExperimentCall::Open(Box::new(benchmark_from_pb(b)?)),
+        Kind::Step(s) => ExperimentCall::Step {
+            session: SessionId(s.session),
+            step: json(&s.step_json, "session_step.step_json")?.unwrap_or_default(),
+        },
+    })
 }
 
 fn optional<T: std::str::FromStr>(
@@ -69,33 +102,42 @@ pub(crate) fn submission_from_pb(s: pb::Submission) -> Result<Submission, Conver
     use pb::submission::Kind;
     Ok(match required(s.kind, "submission.kind")? {
         Kind::Job(job) => Submission::Job(Box::new(job_from_pb(job)?)),
-        Kind::Benchmark(b) => Submission::Benchmark(Box::new(BenchmarkInvoke {
-            config: b.config_json.map(|text| ConfigText {
-                text,
-                origin: b.config_origin,
-            }),
-            overrides: Overrides {
-                deployment: optional(b.deployment, "benchmark.deployment")?,
-                language: optional(b.language, "benchmark.language")?,
-                language_version: b.language_version,
-                architecture: optional(b.architecture, "benchmark.architecture")?,
-                update_code: b.update_code,
-                update_storage: b.update_storage,
-                repetitions: b.repetitions,
-                concurrency: b.concurrency,
-                memory: b.memory,
-                timeout: b.timeout,
-                trigger: optional(b.trigger, "benchmark.trigger")?,
-            },
-            benchmark: b.benchmark,
-            size: b.size,
-            cold: b.cold,
-            validate: b.validate,
-            open: b.open.map(open_from_pb).transpose()?,
-            placement: placement_from_pb(b.placement)?,
-            client_host: b.client_host,
-            data_url: b.data_url,
+        Kind::Benchmark(b) => Submission::Benchmark(Box::new(benchmark_from_pb(b)?)),
+        Kind::SessionJob(j) => Submission::SessionJob(Box::new(SessionJob {
+            session: SessionId(j.session),
+            job: job_from_pb(required(j.job, "session_job.job")?)?,
+            metadata: json(&j.metadata_json, "session_job.metadata_json")?.unwrap_or_default(),
         })),
+    })
+}
+
+fn benchmark_from_pb(b: pb::BenchmarkInvoke) -> Result<BenchmarkInvoke, ConvertError> {
+    Ok(BenchmarkInvoke {
+        config: b.config_json.map(|text| ConfigText {
+            text,
+            origin: b.config_origin,
+        }),
+        overrides: Overrides {
+            deployment: optional(b.deployment, "benchmark.deployment")?,
+            language: optional(b.language, "benchmark.language")?,
+            language_version: b.language_version,
+            architecture: optional(b.architecture, "benchmark.architecture")?,
+            update_code: b.update_code,
+            update_storage: b.update_storage,
+            repetitions: b.repetitions,
+            concurrency: b.concurrency,
+            memory: b.memory,
+            timeout: b.timeout,
+            trigger: optional(b.trigger, "benchmark.trigger")?,
+        },
+        benchmark: b.benchmark,
+        size: b.size,
+        cold: b.cold,
+        validate: b.validate,
+        open: b.open.map(open_from_pb).transpose()?,
+        placement: placement_from_pb(b.placement)?,
+        client_host: b.client_host,
+        data_url: b.data_url,
     })
 }
 
@@ -321,4 +363,99 @@ pub(crate) fn event_from_pb(e: pb::RunEvent) -> Result<RunEvent, ConvertError> {
         })),
         Kind::Failed(f) => RunEvent::Failed(f.message),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sebs_common::config::{Deployment, TriggerKind};
+    use sebs_platform::TriggerSpec;
+
+    use super::*;
+    use crate::job::{ClosedLoad, JobSpec, Load, Placement};
+
+    fn job() -> JobSpec {
+        JobSpec {
+            function: "sebs-110-python".into(),
+            trigger: TriggerSpec {
+                deployment: Deployment::Local,
+                kind: TriggerKind::Http,
+                function: "sebs-110-python".into(),
+                url: Some("http://127.0.0.1:9/sebs-110-python".into()),
+                timeout: Duration::from_secs(30),
+                settings: serde_json::Value::Null,
+            },
+            payload: Bytes::from_static(b"{\"size\": 1}"),
+            load: Load::Closed(ClosedLoad {
+                invocations: 4,
+                concurrency: 4,
+                batches: false,
+            }),
+            keep_outputs: true,
+            placement: Placement::parse("eu-west-1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn session_jobs_and_experiment_steps_cross_the_wire() {
+        let submission = Submission::SessionJob(Box::new(SessionJob {
+            session: SessionId(7),
+            job: job(),
+            metadata: serde_json::json!({"experiment": "perf-cost"}),
+        }));
+        let Submission::SessionJob(back) =
+            submission_from_pb(submission_to_pb(&submission)).unwrap()
+        else {
+            panic!("not a session job");
+        };
+        assert_eq!(back.session, SessionId(7));
+        assert_eq!(back.metadata["experiment"], "perf-cost");
+        assert_eq!(back.job.trigger, job().trigger);
+        assert_eq!(back.job.placement, job().placement);
+        assert_eq!(back.job.payload, job().payload);
+
+        let step = serde_json::json!({"step": "prepare", "size": "test"});
+        let call = ExperimentCall::Step {
+            session: SessionId(7),
+            step: step.clone(),
+        };
+        let ExperimentCall::Step { session, step: got } =
+            experiment_call_from_pb(experiment_call_to_pb(&call)).unwrap()
+        else {
+            panic!("not a step");
+        };
+        assert_eq!((session, got), (SessionId(7), step));
+
+        let open = ExperimentCall::Open(Box::new(BenchmarkInvoke {
+            benchmark: "110.dynamic-html".into(),
+            overrides: Overrides {
+                memory: Some(256),
+                ..Overrides::default()
+            },
+            ..BenchmarkInvoke::default()
+        }));
+        let ExperimentCall::Open(b) =
+            experiment_call_from_pb(experiment_call_to_pb(&open)).unwrap()
+        else {
+            panic!("not an open");
+        };
+        assert_eq!(
+            (b.benchmark.as_str(), b.overrides.memory),
+            ("110.dynamic-html", Some(256))
+        );
+    }
+
+    #[test]
+    fn a_step_that_is_not_json_names_its_field() {
+        let bad = pb::ExperimentCall {
+            kind: Some(pb::experiment_call::Kind::Step(pb::SessionStep {
+                session: 1,
+                step_json: "{not json".into(),
+            })),
+        };
+        let e = experiment_call_from_pb(bad).unwrap_err();
+        assert_eq!(e.field, "session_step.step_json");
+    }
 }

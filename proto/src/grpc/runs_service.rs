@@ -13,14 +13,18 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::security::{Authorize, CheckToken, CoordinatorAddress, MAX_MESSAGE};
 use super::{forward, from_status, to_status, StreamEnd};
-use crate::convert::runs::{event_from_pb, event_to_pb, submission_from_pb, submission_to_pb};
+use crate::convert::runs::{
+    event_from_pb, event_to_pb, experiment_call_from_pb, experiment_call_to_pb, submission_from_pb,
+    submission_to_pb,
+};
 use crate::generated::sebs::runs::v1::runs_client::RunsClient;
 use crate::generated::sebs::runs::v1::runs_server::{Runs, RunsServer};
 use crate::generated::sebs::runs::v1::{
-    CancelReply, CancelRequest, RunEvent as PbEvent, Submission as PbSubmission, WatchRequest,
+    CancelReply, CancelRequest, ExperimentCall as PbExperimentCall, ExperimentReply,
+    RunEvent as PbEvent, Submission as PbSubmission, WatchRequest,
 };
 use crate::ids::RunId;
-use crate::runs::{RunEvent, Submission};
+use crate::runs::{ExperimentCall, RunEvent, Submission};
 use crate::service::{FleetError, RunService};
 
 pub(super) struct Server {
@@ -71,6 +75,18 @@ impl Runs for Server {
         let run = RunId(request.into_inner().run_id);
         self.service.cancel(run).await.map_err(to_status)?;
         Ok(Response::new(CancelReply {}))
+    }
+
+    async fn experiment(
+        &self,
+        request: Request<PbExperimentCall>,
+    ) -> Result<Response<ExperimentReply>, Status> {
+        let call = experiment_call_from_pb(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let reply = self.service.experiment(call).await.map_err(to_status)?;
+        Ok(Response::new(ExperimentReply {
+            reply_json: reply.to_string(),
+        }))
     }
 }
 
@@ -151,5 +167,17 @@ impl RunService for RemoteRuns {
             .await
             .map_err(from_status)?;
         Ok(())
+    }
+
+    async fn experiment(&self, call: ExperimentCall) -> Result<serde_json::Value, FleetError> {
+        let mut client = self.client()?;
+        let reply = client
+            .experiment(experiment_call_to_pb(&call))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        serde_json::from_str(&reply.reply_json).map_err(|e| {
+            FleetError::Internal(format!("the coordinator sent a bad experiment reply: {e}"))
+        })
     }
 }
