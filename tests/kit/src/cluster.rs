@@ -1,6 +1,9 @@
 //! The deployment of `deploy/` for tests: the fleet's images ([`fleet_images`]) and a Docker
 //! Compose project started from a compose file and torn down on drop ([`ComposeProject`]).
 //!
+//! [`cluster_tools_python`] is the interpreter of the venv with Helm's SDK and the Kubernetes
+//! schemas that `deploy/validate.py` runs in.
+//!
 //! [`compose_command`] finds Compose v2, as the Docker CLI plugin (`docker compose`) or as the
 //! standalone `docker-compose` binary it also ships as; `.ci/setup.d/70-cluster.sh` installs it.
 
@@ -9,7 +12,22 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::fleet::run_bounded;
-use crate::skip;
+use crate::{require, skip};
+
+/// The Python of `.ci/setup.d/70-cluster.sh`'s venv (`$SEBS_CLUSTER_TOOLS`, default
+/// `~/.cache/sebs-cluster-tools`), or `None` (skip the test) when it is not there.
+#[must_use]
+pub fn cluster_tools_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("SEBS_CLUSTER_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/sebs-cluster-tools"))
+        })?;
+    require(
+        &venv.join("bin/python3").display().to_string(),
+        "bash .ci/setup.d/70-cluster.sh makes the venv with helm-python-sdk and kubernetes-validate",
+    )
+}
 
 /// How long `dockerfiles/fleet-images.sh` may take: from an engine with only the base and build
 /// images, about 70 s on two quiet cores; seconds from the layer cache.
