@@ -6,10 +6,15 @@
 # built): python3-venv for the tools environment (generate.py and input.py), so that the
 # coordinator prepares inputs and builds packages as on a developer's machine, and runs the local
 # platform's functions when its workers share its network (docker-compose with host networking).
+#
+# The programs some benchmarks' config.json asks for are left out by default, being large:
+# ffmpeg (220.video-processing) and gcc with binutils (411.image-recognition's package build).
+# fleet-images.sh --coordinator-packages "ffmpeg gcc binutils" adds them (EXTRA_PACKAGES).
 ARG BASE=sebs/build:bookworm
 FROM ${BASE}
+ARG EXTRA_PACKAGES=""
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv ${EXTRA_PACKAGES} \
     && rm -rf /var/lib/apt/lists/*
 # One unprivileged user; its home holds the cache and the results (one volume in a deployment).
 RUN groupadd --gid 10001 sebs \

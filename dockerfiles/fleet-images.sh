@@ -6,12 +6,15 @@
 #   sebs/etcd:<suite>        Debian's etcd-server (on sebs/base), for docker-compose
 #
 #   dockerfiles/fleet-images.sh [--binary PATH] [--tag TAG] [--suite SUITE]
+#                               [--coordinator-packages "DEBIAN PACKAGES"]
 #
 #   --binary PATH   the sebs binary to put in the images [default: build it with
 #                   `cargo build --release --locked -p sebs-coordinator --bin sebs`]
 #   --tag TAG       the coordinator's and the worker's tag [default: the workspace's version]
 #   --suite SUITE   the Debian release of the base images [default: bookworm]; the binary is
 #                   built on the host, so its glibc must be no newer than the suite's
+#   --coordinator-packages "P..."   more Debian packages in the coordinator image, e.g.
+#                   "ffmpeg gcc binutils" for the benchmarks whose config.json asks for them
 #
 # The base and build images come from images.sh (made when missing). The binary is stripped of
 # its debug information into a staging folder with the catalogue, and each image is rebuilt from
@@ -24,12 +27,14 @@ root="$(cd "$here/.." && pwd)"
 binary=""
 tag=""
 suite=bookworm
+packages=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) binary="$2"; shift 2 ;;
         --tag) tag="$2"; shift 2 ;;
         --suite) suite="$2"; shift 2 ;;
-        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+        --coordinator-packages) packages="$2"; shift 2 ;;
+        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "fleet-images.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -57,10 +62,10 @@ mkdir "$context/catalogue"
 cp -r "$root/benchmarks" "$root/benchmark-data" "$root/config" "$context/catalogue/"
 find "$context/catalogue" \( -name __pycache__ -o -name node_modules \) -prune -exec rm -rf {} +
 
-build() { # TAG DOCKERFILE BASE
+build() { # TAG DOCKERFILE BASE [BUILD-ARG...]
     local started=$SECONDS log
     log="$(mktemp)"
-    if ! DOCKER_BUILDKIT=0 docker build --network host --build-arg "BASE=$3" \
+    if ! DOCKER_BUILDKIT=0 docker build --network host --build-arg "BASE=$3" "${@:4}" \
         -t "$1" -f "$here/$2" "$context" >"$log" 2>&1; then
         tail -30 "$log" >&2
         rm -f "$log"
@@ -73,7 +78,7 @@ build() { # TAG DOCKERFILE BASE
 
 build "sebs/etcd:$suite" etcd.Dockerfile "sebs/base:$suite"
 build "sebs/worker:$tag" worker.Dockerfile "sebs/base:$suite"
-build "sebs/coordinator:$tag" coordinator.Dockerfile "sebs/build:$suite"
+build "sebs/coordinator:$tag" coordinator.Dockerfile "sebs/build:$suite" --build-arg "EXTRA_PACKAGES=$packages"
 
 # Each image must run here: the binary against the image's libraries, etcd as installed.
 docker run --rm --network none "sebs/worker:$tag" --version >/dev/null

@@ -106,6 +106,7 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         .unwrap();
     let credentials = write_secrets(secrets.path());
     let coordinator_port = free_port();
+    let coordinator_metrics_port = free_port();
     let metrics_ports: Vec<u16> = WORKERS.iter().map(|_| free_port()).collect();
     let mut env = vec![
         ("SEBS_TAG", TAG.to_string()),
@@ -113,7 +114,10 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         ("SEBS_COORDINATOR_PORT", coordinator_port.to_string()),
         ("SEBS_ETCD_PORT", free_port().to_string()),
         ("SEBS_ETCD_PEER_PORT", free_port().to_string()),
-        ("SEBS_COORDINATOR_METRICS_PORT", free_port().to_string()),
+        (
+            "SEBS_COORDINATOR_METRICS_PORT",
+            coordinator_metrics_port.to_string(),
+        ),
         ("SEBS_USE1A_METRICS_PORT", metrics_ports[0].to_string()),
         ("SEBS_USE1B_METRICS_PORT", metrics_ports[1].to_string()),
         ("SEBS_EUW1A_METRICS_PORT", metrics_ports[2].to_string()),
@@ -217,19 +221,28 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         );
     }
 
-    // A worker's metrics, where this build serves them.
+    // The coordinator's and a worker's probes and metrics, where this build serves them.
     if serves_metrics() {
-        let port = metrics_ports[2];
-        for path in ["/healthz", "/readyz"] {
-            let reply = http_get(port, path);
-            assert_eq!(reply.as_ref().map(|r| r.0), Some(200), "{path}: {reply:?}");
+        for (who, port) in [
+            ("coordinator", coordinator_metrics_port),
+            ("worker eu-west-1-a", metrics_ports[2]),
+        ] {
+            for path in ["/healthz", "/readyz"] {
+                let reply = http_get(port, path);
+                assert_eq!(
+                    reply.as_ref().map(|r| r.0),
+                    Some(200),
+                    "{who} {path}: {reply:?}"
+                );
+            }
+            let (status, body) = http_get(port, "/metrics")
+                .unwrap_or_else(|| panic!("{who}'s /metrics does not answer"));
+            assert_eq!(status, 200, "{who}: {body}");
+            assert!(
+                body.lines().any(|l| l.starts_with("# TYPE ")),
+                "{who}: Prometheus text format expected:\n{body}"
+            );
         }
-        let (status, body) = http_get(port, "/metrics").expect("a worker's /metrics answers");
-        assert_eq!(status, 200, "{body}");
-        assert!(
-            body.lines().any(|l| l.starts_with("# TYPE ")),
-            "Prometheus text format expected:\n{body}"
-        );
     } else {
         eprintln!("NOTE: this build's `sebs worker` has no --metrics-listen; /metrics not checked");
     }
