@@ -13,8 +13,9 @@ checks, in order:
    --kube-version in strict mode (unknown fields are errors), then against what the fleet
    needs (probes, non-root, resources, scrape annotations, one workload per region, etcd's
    endpoints).
-3. Values the chart must refuse (a wrong workers.kind, a region that is no label, etcd off
-   without endpoints, no coordinator and no coordinatorUrl) fail to render, naming the value.
+3. Values the chart must refuse (by values.schema.json or its templates: a wrong workers.kind,
+   a region that is no label, two regions with one workload name, etcd off without endpoints,
+   no coordinator and no coordinatorUrl, ...) fail to render, naming the value.
 4. deploy/kubernetes/sebs.yaml is the chart rendered with its defaults (--update rewrites it),
    and every file of deploy/kubernetes/ passes the schema check; `kubectl kustomize` (offline)
    builds the kustomization when kubectl is installed.
@@ -78,8 +79,14 @@ VARIANTS = {
 
 # Values the chart must refuse, with what its error must say.
 REFUSED = [
-    ({"workers": {"kind": "ReplicaSet"}}, "workers.kind"),
-    ({"workers": {"regions": [{"name": "US East"}]}}, "workers.regions"),
+    ({"workers": {"kind": "ReplicaSet"}}, "/workers/kind"),
+    ({"workers": {"regions": [{"name": "US East"}]}}, "/workers/regions/0/name"),
+    ({"workers": {"regions": [{"name": "eu-west-1-"}]}}, "/workers/regions/0/name"),
+    ({"workers": {"regions": []}}, "/workers/regions"),
+    ({"workers": {"regions": [{"name": "eu-west-1", "replica": 2}]}}, "replica"),
+    ({"workers": {"coordinatorUrl": "coordinator:7070"}}, "/workers/coordinatorUrl"),
+    ({"etcd": {"replicas": 0}}, "/etcd/replicas"),
+    ({"workers": {"regions": [{"name": "eu.west"}, {"name": "eu-west"}]}}, "both make the workload"),
     ({"etcd": {"enabled": False}}, "etcd.external.endpoints"),
     ({"coordinator": {"enabled": False}}, "workers.coordinatorUrl"),
 ]
