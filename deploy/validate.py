@@ -183,6 +183,8 @@ def fleet_check(docs, values, where, failures):
     if etcd["enabled"]:
         headless = [s for s in kinds["Service"] if s["spec"].get("clusterIP") == "None"]
         failures.check(len(headless) == 1, f"{where}: etcd has no headless Service")
+    failures.check(("NetworkPolicy" in kinds) == (etcd["enabled"] and etcd["networkPolicy"]),
+                   f"{where}: etcd's NetworkPolicy present iff etcd.enabled and etcd.networkPolicy")
     failures.check(("Service" in kinds and any(s["metadata"]["name"].endswith("-coordinator") for s in kinds["Service"]))
                    == values["coordinator"]["enabled"], f"{where}: coordinator Service present iff coordinator.enabled")
 

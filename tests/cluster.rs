@@ -42,10 +42,11 @@ const ATTACH_LIMIT: Duration = Duration::from_secs(90);
 /// Invocations of the run: enough for every worker to get a shard.
 const REPETITIONS: usize = 24;
 
-const WORKERS: [(&str, &str); 3] = [
-    ("worker-us-east-1-a", "us-east-1"),
-    ("worker-us-east-1-b", "us-east-1"),
-    ("worker-eu-west-1-a", "eu-west-1"),
+/// The workers of deploy/docker-compose.yaml: service, worker name, region.
+const WORKERS: [(&str, &str, &str); 3] = [
+    ("worker-us-east-1-a", "us-east-1-a", "us-east-1"),
+    ("worker-us-east-1-b", "us-east-1-b", "us-east-1"),
+    ("worker-eu-west-1-a", "eu-west-1-a", "eu-west-1"),
 ];
 
 /// The fleet's secrets as deploy/docker-compose.yaml names them, readable by the containers'
@@ -108,7 +109,7 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
     let coordinator_port = free_port();
     let coordinator_metrics_port = free_port();
     let metrics_ports: Vec<u16> = WORKERS.iter().map(|_| free_port()).collect();
-    let mut env = vec![
+    let env = [
         ("SEBS_TAG", TAG.to_string()),
         ("SEBS_SECRETS", secrets.path().display().to_string()),
         ("SEBS_COORDINATOR_PORT", coordinator_port.to_string()),
@@ -121,20 +122,19 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         ("SEBS_USE1A_METRICS_PORT", metrics_ports[0].to_string()),
         ("SEBS_USE1B_METRICS_PORT", metrics_ports[1].to_string()),
         ("SEBS_EUW1A_METRICS_PORT", metrics_ports[2].to_string()),
+        ("RUST_LOG", "info".to_string()),
     ];
-    env.push(("RUST_LOG", "info".to_string()));
-    let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let mut project = ComposeProject::new(
+    // etcd starts empty each time; the coordinator's cache is kept.
+    let project = ComposeProject::new(
         compose,
         &repo_root().join("deploy/docker-compose.yaml"),
         PROJECT,
-        env,
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        &["etcd-data"],
     );
-    // etcd starts empty each time; the coordinator's cache is kept.
-    project.remove_volumes_on_down(&["etcd-data"]);
     project.up(UP_LIMIT);
 
-    for (service, _) in WORKERS {
+    for (service, _, _) in WORKERS {
         wait_until(&format!("{service} attached"), ATTACH_LIMIT, || {
             project
                 .logs(Some(service))
@@ -189,7 +189,7 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         .collect();
     assert_eq!(
         regions,
-        BTreeSet::from(["eu-west-1", "us-east-1"]),
+        WORKERS.iter().map(|w| w.2).collect(),
         "invocations from both regions"
     );
     let workers: BTreeSet<&str> = results
@@ -198,7 +198,7 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         .collect();
     assert_eq!(
         workers,
-        BTreeSet::from(["eu-west-1-a", "us-east-1-a", "us-east-1-b"]),
+        WORKERS.iter().map(|w| w.1).collect(),
         "every worker of the compose file invoked"
     );
 
@@ -214,7 +214,7 @@ fn a_compose_fleet_runs_a_benchmark_across_two_regions() {
         assert_eq!(last["state"], "done", "every shard finished: {shard}");
     }
     let matrix = read_json(&run.out_dir.path().join("latency-matrix.json"));
-    for region in ["us-east-1", "eu-west-1"] {
+    for region in regions {
         assert!(
             matrix["matrix"][region].is_object(),
             "latency matrix without {region}: {matrix}"

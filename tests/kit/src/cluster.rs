@@ -82,43 +82,37 @@ pub fn compose_command() -> Option<Vec<String>> {
     None
 }
 
-/// A started Compose project; dropping it runs `down` (containers and networks go, named
-/// volumes are kept unless listed in `volumes_to_remove`).
+/// A started Compose project; dropping it runs `down` (containers and networks go; named volumes
+/// are kept, but for the project's `fresh_volumes`).
 #[derive(Debug)]
 pub struct ComposeProject {
     compose: Vec<String>,
     file: PathBuf,
     name: String,
     env: Vec<(String, String)>,
-    volumes_to_remove: Vec<String>,
+    fresh_volumes: Vec<String>,
 }
 
 impl ComposeProject {
-    /// A project `name` of `file` with `env` as the file's variables. Nothing runs yet; `down`
-    /// is run first, so that what a killed test left behind goes.
-    pub fn new(compose: Vec<String>, file: &Path, name: &str, env: Vec<(String, String)>) -> Self {
+    /// A project `name` of `file` with `env` as the file's variables, whose named volumes
+    /// `fresh_volumes` (without the project's prefix) start empty. Nothing runs yet; `down` is
+    /// run first, so that what a killed test left behind goes.
+    pub fn new(
+        compose: Vec<String>,
+        file: &Path,
+        name: &str,
+        env: Vec<(String, String)>,
+        fresh_volumes: &[&str],
+    ) -> Self {
         let project = ComposeProject {
             compose,
             file: file.to_path_buf(),
             name: name.to_string(),
             env,
-            volumes_to_remove: Vec::new(),
+            fresh_volumes: fresh_volumes.iter().map(|v| format!("{name}_{v}")).collect(),
         };
         project.down();
         project
-    }
-
-    /// Named volumes (without the project prefix) that `down` also removes.
-    pub fn remove_volumes_on_down(&mut self, volumes: &[&str]) {
-        self.volumes_to_remove = volumes
-            .iter()
-            .map(|v| format!("{}_{v}", self.name))
-            .collect();
-        for volume in &self.volumes_to_remove {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "--force", volume])
-                .output();
-        }
     }
 
     /// `compose ARGS...` in this project, bounded by `timeout`.
@@ -167,7 +161,7 @@ impl ComposeProject {
 
     fn down(&self) {
         let _ = self.run(&["down", "--remove-orphans", "--timeout", "30"], DOWN_LIMIT);
-        for volume in &self.volumes_to_remove {
+        for volume in &self.fresh_volumes {
             let _ = Command::new("docker")
                 .args(["volume", "rm", "--force", volume])
                 .output();
