@@ -53,7 +53,8 @@ HEADER = """\
 VARIANTS = {
     "defaults": {},
     "external etcd, DaemonSet workers, persistence, tracing": {
-        "etcd": {"enabled": False, "external": {"endpoints": ["https://etcd-0.example:2379", "https://etcd-1.example:2379"]}},
+        "etcd": {"enabled": False, "external": {"endpoints": ["https://etcd-0.example:2379", "https://etcd-1.example:2379"],
+                                                "caSecret": "etcd-ca"}},
         "workers": {"kind": "DaemonSet", "regions": [
             {"name": "us-east-1", "nodeSelector": {"topology.kubernetes.io/region": "us-east-1"}},
             {"name": "eu-west-1", "nodeSelector": {"topology.kubernetes.io/region": "eu-west-1"}},
@@ -86,6 +87,7 @@ REFUSED = [
     ({"workers": {"regions": [{"name": "eu-west-1", "replica": 2}]}}, "replica"),
     ({"workers": {"coordinatorUrl": "coordinator:7070"}}, "/workers/coordinatorUrl"),
     ({"etcd": {"replicas": 0}}, "/etcd/replicas"),
+    ({"etcd": {"enabled": False, "external": {"endpoints": ["http://etcd.example:2379"]}}}, "/etcd/external/endpoints/0"),
     ({"workers": {"regions": [{"name": "eu.west"}, {"name": "eu-west"}]}}, "both make the workload"),
     ({"etcd": {"enabled": False}}, "etcd.external.endpoints"),
     ({"coordinator": {"enabled": False}}, "workers.coordinatorUrl"),
@@ -179,6 +181,14 @@ def fleet_check(docs, values, where, failures):
     etcd = values["etcd"]
     want = etcd["replicas"] if etcd["enabled"] else len(etcd["external"]["endpoints"])
     failures.check(len(config["SEBS_ETCD"].split(",")) == want, f"{where}: SEBS_ETCD has not {want} endpoints")
+    failures.check(all(url.startswith("https://") for url in config["SEBS_ETCD"].split(",")),
+                   f"{where}: SEBS_ETCD is not https:// (sebs refuses plain HTTP beyond the loopback)")
+    ca = etcd["tlsSecret"] if etcd["enabled"] else etcd["external"].get("caSecret")
+    for c in (w["spec"]["template"]["spec"]["containers"][0] for w in workloads
+              if w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] != "etcd"):
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        failures.check((env.get("SEBS_ETCD_CA") == "/etc/sebs/etcd/ca.crt") == bool(ca),
+                       f"{where}: SEBS_ETCD_CA set iff etcd's CA is given")
     failures.check(("StatefulSet" in kinds) == etcd["enabled"], f"{where}: etcd StatefulSet present iff etcd.enabled")
     if etcd["enabled"]:
         headless = [s for s in kinds["Service"] if s["spec"].get("clusterIP") == "None"]

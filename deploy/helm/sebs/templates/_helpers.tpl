@@ -35,7 +35,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- $name := printf "%s-etcd" (include "sebs.fullname" .) -}}
 {{- $urls := list -}}
 {{- range $i := until (int .Values.etcd.replicas) -}}
-{{- $urls = append $urls (printf "http://%s-%d.%s.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.etcd.clientPort)) -}}
+{{- $urls = append $urls (printf "https://%s-%d.%s.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.etcd.clientPort)) -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- else -}}
@@ -62,6 +62,32 @@ prometheus.io/path: /metrics
 {{- end -}}
 {{- end -}}
 
+{{/* The secret whose ca.crt etcd's certificates are checked against; empty: the system's roots. */}}
+{{- define "sebs.etcdCaSecret" -}}
+{{- if .Values.etcd.enabled -}}
+{{- .Values.etcd.tlsSecret -}}
+{{- else -}}
+{{- .Values.etcd.external.caSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* etcd's CA as a volume and its mount, for the coordinator and the workers. */}}
+{{- define "sebs.etcdCaVolume" -}}
+{{- with include "sebs.etcdCaSecret" . }}
+- name: etcd-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- end -}}
+
+{{- define "sebs.etcdCaMount" -}}
+{{- if include "sebs.etcdCaSecret" . }}
+- {name: etcd-ca, mountPath: /etc/sebs/etcd, readOnly: true}
+{{- end }}
+{{- end -}}
+
 {{/* What the coordinator and the workers share in their environment. */}}
 {{- define "sebs.commonEnv" -}}
 - name: SEBS_ETCD
@@ -74,6 +100,10 @@ prometheus.io/path: /metrics
     configMapKeyRef:
       name: {{ include "sebs.fullname" . }}
       key: RUST_LOG
+{{- if include "sebs.etcdCaSecret" . }}
+- name: SEBS_ETCD_CA
+  value: /etc/sebs/etcd/ca.crt
+{{- end }}
 {{- if .Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ .Values.otel.endpoint | quote }}
