@@ -49,8 +49,8 @@ const WORKERS: [(&str, &str, &str); 3] = [
     ("worker-eu-west-1-a", "eu-west-1-a", "eu-west-1"),
 ];
 
-/// The fleet's secrets as deploy/docker-compose.yaml names them, readable by the containers'
-/// user (uid 10001): the files are bind-mounted as they are.
+/// The fleet's secrets as deploy/docker-compose.yaml names them. The files are bind-mounted as
+/// they are, so they are readable by the containers' user (uid 10001); their folder stays private.
 fn write_secrets(dir: &Path) -> Credentials {
     let credentials = Credentials::generate();
     for (from, to) in [
@@ -63,7 +63,6 @@ fn write_secrets(dir: &Path) -> Credentials {
         std::fs::copy(from, &path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     credentials
 }
 
