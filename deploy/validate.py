@@ -74,7 +74,8 @@ VARIANTS = {
         "coordinator": {"enabled": False},
         "etcd": {"enabled": False, "external": {"endpoints": ["https://etcd.example:2379"]}},
         "workers": {"coordinatorUrl": "https://coordinator.example:7070",
-                    "regions": [{"name": "eu-central-1", "replicas": 4}]},
+                    "regions": [{"name": "eu-central-1", "replicas": 4}, {"name": "eu-north-1", "replicas": 0},
+                                {"name": "eu-south-1"}]},
     },
 }
 
@@ -170,8 +171,12 @@ def fleet_check(docs, values, where, failures):
     regions = [r["name"] for r in values["workers"]["regions"]]
     failures.check(sorted(w["metadata"]["labels"]["sebs/region"] for w in workers) == sorted(regions),
                    f"{where}: worker workloads are not one per region {regions}")
+    replicas = {r["name"]: r.get("replicas", 1) for r in values["workers"]["regions"]}
     for w in workers:
         region = w["metadata"]["labels"]["sebs/region"]
+        if w["kind"] == "Deployment":
+            failures.check(w["spec"]["replicas"] == replicas[region],
+                           f"{where}: the workers of {region} are not {replicas[region]}")
         failures.check(w["kind"] == values["workers"]["kind"], f"{where}: workers are not {values['workers']['kind']}s")
         failures.check(f"--region={region}" in w["spec"]["template"]["spec"]["containers"][0]["args"],
                        f"{where}: the workers of {region} do not say --region={region}")
