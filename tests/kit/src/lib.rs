@@ -9,6 +9,7 @@
 // Test support: a panic with a message is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod docker;
 pub mod emulators;
 pub mod fleet;
