@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod cli;
+mod client_side;
 mod csv;
 mod eviction;
 mod hdr;
@@ -25,7 +26,6 @@ mod perf_cost_process;
 mod ping_pong;
 mod region_matrix;
 mod report;
-mod services;
 mod timeline;
 mod trace;
 mod trace_replay;
