@@ -1,7 +1,8 @@
 //! A built package as Lambda's deployment zip, with the size limits Lambda enforces.
 //!
 //! Layout: the wrapper's `handler.py`/`handler.js` at the root (Lambda's handler is
-//! `handler.handler`), the benchmark in `function/`, Node.js's `node_modules/` at the root, and
+//! `handler.handler`) with the `sebs_handler` and `sebs_storage` it shares with the other
+//! platforms, the benchmark in `function/`, Node.js's `node_modules/` at the root, and
 //! Python's dependencies, which the package builder installs in `.python_packages/`, moved to the
 //! root, where Lambda's Python finds them (`/var/task` is on `sys.path`).
 //!
