@@ -136,6 +136,21 @@ pub struct ExecutionResult {
     /// The instance that served the invocation, from the wrapper (`container_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+    /// Where the invocation was fired from (sebs extension: the fleet's region, worker, shard,
+    /// attempt and sequence number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Which worker of the fleet fired an invocation. A result counts once per (shard, sequence);
+/// `attempt` says how many times the shard had been handed to another worker before.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub region: String,
+    pub worker: String,
+    pub shard: u32,
+    pub attempt: u32,
+    pub sequence: u64,
 }
 
 /// What the wrapper's reply tells about an invocation.

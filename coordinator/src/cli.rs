@@ -9,8 +9,9 @@ use sebs_common::{Architecture, Language};
 use sebs_worker::engine::schedule::{parse_duration, Arrival, RateProfile};
 
 use crate::benchmark_side::ClientSideArgs;
+use crate::fleet::cli::{CoordinatorArgs, InvokeFleetArgs, WorkerArgs};
 use crate::inputs::InputSize;
-use crate::load::OpenLoopPlan;
+use sebs_proto::job::OpenLoad;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,11 +27,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Invoke, package and list benchmarks.
     #[command(subcommand)]
     Benchmark(BenchmarkCommand),
+    /// Run a fleet's coordinator: it deploys functions and hands their invocations to workers.
+    Coordinator(CoordinatorArgs),
+    /// Run a fleet's worker: it attaches to a coordinator and invokes what it is given.
+    Worker(WorkerArgs),
     /// Run experiments and process their results (SeBS's and sebs's own).
     #[command(subcommand)]
     Experiment(crate::experiments::cli::ExperimentCommand),
@@ -39,6 +46,7 @@ pub enum Command {
     Resources(crate::resources::ResourcesCommand),
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum BenchmarkCommand {
     /// Build, deploy and invoke a benchmark; write experiments.json and print a summary.
@@ -132,6 +140,8 @@ pub struct InvokeArgs {
     pub output_dir: PathBuf,
     #[command(flatten)]
     pub client_side: ClientSideArgs,
+    #[command(flatten)]
+    pub fleet: InvokeFleetArgs,
 }
 
 /// How open-loop requests arrive.
@@ -188,7 +198,7 @@ impl InvokeArgs {
         &self,
         concurrency: Option<u32>,
         repetitions: Option<u32>,
-    ) -> Result<Option<OpenLoopPlan>, String> {
+    ) -> Result<Option<OpenLoad>, String> {
         let duration = self
             .duration
             .as_deref()
@@ -213,11 +223,11 @@ impl InvokeArgs {
             ArrivalKind::Constant => Arrival::Constant,
             ArrivalKind::Poisson => Arrival::Poisson { seed: self.seed },
         };
-        Ok(Some(OpenLoopPlan {
+        Ok(Some(OpenLoad {
             profile,
             arrival,
             max_count: repetitions.map(u64::from),
-            tasks: concurrency.unwrap_or(32) as usize,
+            tasks: concurrency.unwrap_or(32),
         }))
     }
 }

@@ -1,4 +1,6 @@
-//! `sebs benchmark invoke --rate/--ramp`: an open-loop run through the invocation engine.
+//! An open-loop run through the invocation engine in this process, for the experiments' own
+//! backend (`experiments/in_process.rs`) until they run as fleet jobs; `benchmark invoke
+//! --rate/--ramp` goes through the fleet (`fleet/`, `results/load_files.rs`).
 //!
 //! Writes to the output folder, as results arrive: `records.csv` (one line per invocation),
 //! `latency.hlog` (HdrHistogram interval log, one interval a second, tags `latency` and `lag`);
@@ -13,15 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use async_trait::async_trait;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use sebs_worker::engine::hgrm::{write_percentiles, IntervalLog};
 use sebs_worker::engine::recorder::{Metric, Recorder};
-use sebs_worker::engine::records::RecordLog;
+use sebs_worker::engine::records::{CsvFile, Record};
 use sebs_worker::engine::runner::{
-    run_engine, EngineConfig, EngineOutcome, IntervalSink, Load, Progress,
+    run_engine, EngineConfig, EngineOutcome, EngineSink, Load, Progress,
 };
 use sebs_worker::engine::schedule::{Arrival, RateProfile};
+use sebs_worker::engine::share::Share;
 use sebs_worker::engine::ReplyReader;
 use sebs_worker::Trigger;
 use serde_json::{json, Value};
@@ -64,14 +68,20 @@ pub struct LoadOutcome {
     pub any_succeeded: bool,
 }
 
-/// Writes interval histograms and a live status line.
+/// Writes records, interval histograms and a live status line.
 struct Intervals {
+    records: CsvFile,
     log: IntervalLog<BufWriter<File>>,
     status: Option<StatusFn>,
 }
 
-impl IntervalSink for Intervals {
-    fn interval(&mut self, p: &Progress, delta: &Recorder) {
+#[async_trait]
+impl EngineSink for Intervals {
+    async fn flush(&mut self, records: &mut Vec<Record>, delta: &mut Recorder) {
+        self.records.flush(records, delta).await;
+    }
+
+    async fn tick(&mut self, p: &Progress, delta: &Recorder) {
         let length = (p.to_s - p.from_s).max(0.0);
         for (tag, metric) in [("latency", Metric::Client), ("lag", Metric::Lag)] {
             let h = delta.histogram(metric, None, None);
@@ -103,26 +113,6 @@ impl IntervalSink for Intervals {
     }
 }
 
-/// Runs the plan against `trigger`, prints its summary; returns whether any invocation
-/// succeeded.
-pub async fn run(
-    plan: &OpenLoopPlan,
-    trigger: Arc<dyn Trigger>,
-    reader: Arc<dyn ReplyReader>,
-    payload: Bytes,
-    out_dir: &Path,
-    metadata: Value,
-    stop: watch::Receiver<bool>,
-) -> Result<bool> {
-    let outcome = record(
-        plan, trigger, reader, payload, out_dir, metadata, stop, None,
-    )
-    .await?;
-    print!("{}", render(&outcome.summary));
-    println!("  results: {}", out_dir.display());
-    Ok(outcome.any_succeeded)
-}
-
 /// Runs the plan against `trigger` and writes its files, printing nothing; `status` replaces
 /// the status line logged once a second.
 #[allow(clippy::too_many_arguments)]
@@ -137,33 +127,25 @@ pub async fn record(
     status: Option<StatusFn>,
 ) -> Result<LoadOutcome> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let records =
-        RecordLog::create(&out_dir.join("records.csv")).context("creating records.csv")?;
+    let records = CsvFile::create(&out_dir.join("records.csv")).context("creating records.csv")?;
     let hlog = File::create(out_dir.join("latency.hlog")).context("creating latency.hlog")?;
     let started = sebs_worker::epoch_seconds(std::time::SystemTime::now());
     let mut sink = Intervals {
+        records,
         log: IntervalLog::new(BufWriter::new(hlog), started)?,
         status,
     };
-    let config = EngineConfig {
-        load: Load::Open {
-            profile: plan.profile.clone(),
-            arrival: plan.arrival,
-            max_count: plan.max_count,
-        },
-        tasks: plan.tasks,
-        flush_every: Duration::from_secs(1),
+    let load = Load::Open {
+        profile: plan.profile.clone(),
+        arrival: plan.arrival,
+        max_count: plan.max_count,
+        share: Share::whole(),
     };
-    let outcome = run_engine(
-        config,
-        trigger,
-        reader,
-        payload,
-        records,
-        Some(&mut sink),
-        stop,
-    )
-    .await;
+    let config = EngineConfig {
+        flush_every: Duration::from_secs(1),
+        ..EngineConfig::new(load, plan.tasks)
+    };
+    let outcome = run_engine(config, trigger, reader, payload, &mut sink, stop).await;
     sink.log.flush()?;
 
     let total = &outcome.total;
@@ -243,48 +225,4 @@ fn summarize(plan: &OpenLoopPlan, o: &EngineOutcome, metadata: Value) -> Value {
         "lag_ms": percentiles_ms(&t.histogram(Metric::Lag, None, None)),
         "run": metadata,
     })
-}
-
-fn render(s: &Value) -> String {
-    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let mut out = format!(
-        "open loop ({}, {} tasks): sent {} of {} intended; target {:.1}/s, achieved {:.1}/s; {} cold, {} warm\n",
-        s["arrival"].as_str().unwrap_or(""),
-        s["tasks"],
-        s["sent"],
-        s["intended_invocations"],
-        f(&s["target_rate"]),
-        f(&s["achieved_rate"]),
-        s["cold"],
-        s["warm"],
-    );
-    if let Some(failures) = s["failures"].as_object().filter(|m| !m.is_empty()) {
-        for (kind, n) in failures {
-            out.push_str(&format!("  failed with {kind}: {n}\n"));
-        }
-    }
-    out.push_str(&format!(
-        "  {:<20}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
-        "(ms)", "p50", "p90", "p99", "p99.9", "max"
-    ));
-    for (name, key) in [
-        ("latency", "latency_ms"),
-        ("benchmark", "benchmark_ms"),
-        ("schedule lag", "lag_ms"),
-    ] {
-        let h = &s[key];
-        if h.is_null() {
-            continue;
-        }
-        out.push_str(&format!(
-            "  {:<20}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n",
-            name,
-            f(&h["p50"]),
-            f(&h["p90"]),
-            f(&h["p99"]),
-            f(&h["p99_9"]),
-            f(&h["max"])
-        ));
-    }
-    out
 }

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod execution;
 mod experiments;
+mod fleet;
 mod inputs;
 mod load;
 mod package;
@@ -25,13 +26,22 @@ use cli::{BenchmarkCommand, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if cli.verbose { "debug" } else { "info" };
+    // The in-process fleet of `benchmark invoke` keeps its coordinator's and worker's comings
+    // and goings to itself unless asked; `sebs coordinator` and `sebs worker` report them.
+    let fleet_level = match (&cli.command, cli.verbose) {
+        (Command::Benchmark(_), false) => "warn",
+        _ => default_level,
+    };
     let filter = EnvFilter::try_from_env("SEBS_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "warn,sebs={default_level},sebs_worker={default_level}"
+            "warn,sebs={default_level},sebs::fleet={fleet_level},sebs_worker={default_level},sebs_proto={default_level}"
         ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Escape codes only for a terminal: logs redirected to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(progress::LogWriter)
         .with_target(false)
         .init();
@@ -53,6 +63,8 @@ fn main() -> ExitCode {
                 commands::package(args).await.map(|_| true)
             }
             Command::Benchmark(BenchmarkCommand::Invoke(args)) => commands::invoke(args).await,
+            Command::Coordinator(args) => fleet::commands::coordinator(args).await,
+            Command::Worker(args) => fleet::commands::worker(args).await,
             Command::Benchmark(BenchmarkCommand::Regression(args)) => {
                 regression::run(args).await.map(|_| true)
             }

@@ -189,6 +189,7 @@ fn invoke_args(args: &RegressionArgs, benchmark: &Benchmark, language: Language)
             .join(&benchmark.name)
             .join(language.as_str()),
         client_side: args.client_side.clone(),
+        fleet: Default::default(),
     }
 }
 

@@ -24,9 +24,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use sebs_worker::engine::recorder::{Metric, Recorder};
-use sebs_worker::engine::records::RecordLog;
-use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineOutcome, IntervalSink, Load};
+use sebs_worker::engine::records::CsvFile;
+use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineOutcome, Load};
 use sebs_worker::engine::schedule::{task_schedule, Arrival, RateProfile};
+use sebs_worker::engine::share::Share;
 use sebs_worker::engine::WrapperReader;
 use sebs_worker::HttpTrigger;
 use tokio::sync::watch;
@@ -646,7 +647,7 @@ async fn engine(
     stop_after: Option<Duration>,
 ) -> (EngineOutcome, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let records = RecordLog::create(&dir.path().join("records.csv")).expect("records file");
+    let mut records = CsvFile::create(&dir.path().join("records.csv")).expect("records file");
     let trigger = Arc::new(HttpTrigger::new(url, Duration::from_secs(10)).expect("trigger URL"));
     let (stop_tx, stop_rx) = watch::channel(false);
     let timer = stop_after.map(|after| {
@@ -655,21 +656,17 @@ async fn engine(
             let _ = stop_tx.send(true);
         })
     });
-    let config = EngineConfig {
-        load,
-        tasks,
-        flush_every: Duration::from_secs(1),
-    };
+    let config = EngineConfig::new(load, tasks);
     let outcome = run_engine(
         config,
         trigger,
         Arc::new(WrapperReader),
         Bytes::from_static(PAYLOAD),
-        records,
-        None::<&mut dyn IntervalSink>,
+        &mut records,
         stop_rx,
     )
     .await;
+    drop(records);
     if let Some(timer) = timer {
         timer.abort();
     }
@@ -696,6 +693,7 @@ async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival)
         profile,
         arrival,
         max_count: None,
+        share: Share::whole(),
     };
     let (outcome, dir) = engine(url, o.connections, load, None).await;
     let lag = outcome.total.histogram(Metric::Lag, None, None);

@@ -4,7 +4,13 @@
 //! - `experiments.json`: SeBS's layout (`_invocations` → function → request id → result),
 //!   rewritten atomically every few seconds and at the end;
 //! - `summary.json`: the statistics printed at the end.
+//!
+//! [`follow`] writes these (or, for runs that keep records only, [`load_files`]'s) from a run's
+//! events, with [`fleet_files`]' latency matrix and fleet record beside them.
 
+pub mod fleet_files;
+pub mod follow;
+pub mod load_files;
 pub mod summary;
 
 use std::fs::{self, File};
@@ -112,10 +118,6 @@ impl ResultWriter {
         let path = self.dir.join(&self.document);
         write_atomically(&path, &serde_json::to_vec_pretty(&doc)?)?;
         Ok(path)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

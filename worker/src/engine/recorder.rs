@@ -35,7 +35,7 @@ pub struct Sample {
 }
 
 /// Which timing of a [`Sample`] a histogram holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
     Client,
     Benchmark,
@@ -195,6 +195,44 @@ impl Recorder {
             .filter(|&(_, n)| n > 0)
     }
 
+    /// The histograms that hold values, with the cell each belongs to: what a delta sent over
+    /// the network carries.
+    pub fn cells(&self) -> impl Iterator<Item = (Cell, &Histogram<u64>)> + '_ {
+        self.cells.iter().enumerate().filter_map(|(i, h)| {
+            let h = h.as_deref().filter(|h| !h.is_empty())?;
+            Some((Cell::from_index(i), h))
+        })
+    }
+
+    /// Adds a histogram received for `cell` (e.g. decoded from a worker's delta). Fails, adding
+    /// nothing, when it holds values beyond the recorder's range ([`HIGHEST_US`]).
+    pub fn add_histogram(
+        &mut self,
+        cell: Cell,
+        h: &Histogram<u64>,
+    ) -> Result<(), hdrhistogram::AdditionError> {
+        if h.is_empty() {
+            return Ok(());
+        }
+        self.cell_mut(cell.index()).add(h)
+    }
+
+    /// Adds counts received with a delta: invocations, clamped values and failures by kind.
+    pub fn add_counts(
+        &mut self,
+        count: u64,
+        clamped: u64,
+        failures: impl IntoIterator<Item = (ErrorKind, u64)>,
+    ) {
+        self.count += count;
+        self.clamped += clamped;
+        for (kind, n) in failures {
+            if let Some(i) = kind_index(kind) {
+                self.failures[i] += n;
+            }
+        }
+    }
+
     /// One histogram merged over the selected cold/warm and ok/failed cells (`None` = both).
     /// Allocates: meant for reports, not the hot loop.
     pub fn histogram(
@@ -236,7 +274,29 @@ fn add_same_bounds(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
 }
 
 fn cell(metric: Metric, cold: bool, ok: bool) -> usize {
-    metric.index() * 4 + usize::from(cold) * 2 + usize::from(ok)
+    Cell { metric, cold, ok }.index()
+}
+
+/// One histogram of a [`Recorder`]: a metric of cold or warm, ok or failed invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cell {
+    pub metric: Metric,
+    pub cold: bool,
+    pub ok: bool,
+}
+
+impl Cell {
+    fn index(self) -> usize {
+        self.metric.index() * 4 + usize::from(self.cold) * 2 + usize::from(self.ok)
+    }
+
+    fn from_index(i: usize) -> Cell {
+        Cell {
+            metric: Metric::ALL[(i / 4) % Metric::ALL.len()],
+            cold: i % 4 >= 2,
+            ok: i % 2 == 1,
+        }
+    }
 }
 
 /// Position of `kind` in [`ErrorKind::ALL`]; `None` only if `ALL` ever missed a kind.
@@ -394,6 +454,39 @@ mod tests {
         let mut total = Recorder::new();
         total.merge(&r);
         assert_eq!(total.clamped(), 2);
+    }
+
+    #[test]
+    fn cells_add_back_into_an_equal_recorder() {
+        let mut r = Recorder::new();
+        fill(&mut r, 0..1000);
+        let mut copy = Recorder::new();
+        for (cell, h) in r.cells() {
+            copy.add_histogram(cell, h).unwrap();
+        }
+        copy.add_counts(r.count(), r.clamped(), r.failures());
+        assert_eq!(copy.count(), r.count());
+        assert_eq!(
+            copy.failures().collect::<Vec<_>>(),
+            r.failures().collect::<Vec<_>>()
+        );
+        for metric in Metric::ALL {
+            assert_eq!(
+                copy.histogram(metric, Some(true), Some(false)),
+                r.histogram(metric, Some(true), Some(false))
+            );
+        }
+        let mut wide = Histogram::<u64>::new(3).unwrap();
+        wide.record(HIGHEST_US * 2).unwrap();
+        let cell = Cell {
+            metric: Metric::Client,
+            cold: false,
+            ok: true,
+        };
+        assert!(
+            copy.add_histogram(cell, &wide).is_err(),
+            "values beyond an hour are refused"
+        );
     }
 
     #[test]

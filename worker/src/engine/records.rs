@@ -1,15 +1,21 @@
-//! Raw per-invocation records, streamed to one CSV file so that memory stays bounded however
-//! long a run is.
+//! Raw per-invocation records: what the engine measured of each invocation, as a plain struct
+//! that a task fills in place (no allocation of its own) and hands over in batches.
 //!
-//! Each task formats its records into its own buffer (no allocation once the buffer has grown)
-//! and appends the buffer to the shared file when it is nearly full, and when the task ends.
+//! A record is written as one CSV line by [`write_csv_fields`]; [`CsvFile`] is the sink that
+//! appends every record to one file, for callers of the engine that want just that.
 
+use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sebs_common::ErrorKind;
 
 use super::reader::Reading;
+use super::recorder::Recorder;
+use super::runner::EngineSink;
+use crate::trigger::RawInvocation;
 
 /// Column names of the records file; units are in the names.
 pub const HEADER: &str =
@@ -17,33 +23,8 @@ pub const HEADER: &str =
 first_byte_us,status,ok,is_cold,benchmark_us,container_id,provider_execution_us,provider_init_us,\
 memory_kib,error\n";
 
-const FLUSH_AT: usize = 60 * 1024;
-
-/// The shared records file.
-#[derive(Clone, Debug)]
-pub struct RecordLog {
-    file: Arc<Mutex<File>>,
-}
-
-impl RecordLog {
-    pub fn create(path: &Path) -> io::Result<Self> {
-        let mut file = File::create(path)?;
-        file.write_all(HEADER.as_bytes())?;
-        Ok(RecordLog {
-            file: Arc::new(Mutex::new(file)),
-        })
-    }
-
-    pub fn buffer(&self) -> RecordBuffer {
-        RecordBuffer {
-            log: self.clone(),
-            buf: Vec::with_capacity(FLUSH_AT + 1024),
-        }
-    }
-}
-
 /// Times of one invocation, as the engine measured them.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Timing {
     /// Seconds from the run's start to the intended send time.
     pub intended_s: f64,
@@ -59,106 +40,221 @@ pub struct Timing {
     pub first_byte_us: u64,
 }
 
-/// One task's buffer in front of the records file.
-#[derive(Debug)]
-pub struct RecordBuffer {
-    log: RecordLog,
-    buf: Vec<u8>,
+/// One invocation as the engine recorded it.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    /// The invocation's number in its load: 0.. for closed loads, the share's own arrival
+    /// number for open loads (see [`super::share`]). Unique within one run of the engine.
+    pub sequence: u64,
+    pub request_id: RequestId,
+    pub timing: Timing,
+    /// HTTP status, 0 when no reply arrived.
+    pub status: u16,
+    pub failure: Option<ErrorKind>,
+    pub cold: bool,
+    /// µs the wrapper measured around the handler (0 when unknown).
+    pub benchmark_us: u64,
+    pub container_id: ShortText,
+    /// What the platform reported: run time, instance start time, peak memory (0 when unknown).
+    pub execution_us: u64,
+    pub init_us: u64,
+    pub memory_kib: u64,
+    /// The whole invocation (reply body and headers included), when outputs are kept. Boxed,
+    /// so that records of runs that keep no replies stay small (a task buffers hundreds).
+    pub raw: Option<Box<RawInvocation>>,
 }
 
-impl RecordBuffer {
-    pub fn write(
-        &mut self,
-        request_id: &str,
-        t: &Timing,
+impl Record {
+    /// The record of an invocation, from its reading (which borrows the raw reply).
+    pub fn new(
+        sequence: u64,
+        request_id: RequestId,
+        timing: Timing,
         status: u16,
         r: &Reading<'_>,
-    ) -> io::Result<()> {
-        let error = r.failure.map(|k| k.as_str()).unwrap_or("");
-        // Container ids come from the function; keep the CSV well-formed whatever they hold.
-        let container = if r
-            .container_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            r.container_id
-        } else {
-            "?"
-        };
-        writeln!(
-            self.buf,
-            "{request_id},{:.6},{:.6},{},{},{},{},{},{status},{},{},{},{container},{},{},{},{error}",
-            t.intended_s,
-            t.client_begin,
-            t.latency_us,
-            t.service_us,
-            t.lag_us,
-            t.connect_us,
-            t.first_byte_us,
-            u8::from(r.failure.is_none()),
-            u8::from(r.cold),
-            r.benchmark_us,
-            r.execution_us,
-            r.init_us,
-            r.memory_kib,
-        )?;
-        if self.buf.len() >= FLUSH_AT {
-            self.flush()?;
+    ) -> Self {
+        Record {
+            sequence,
+            request_id,
+            timing,
+            status,
+            failure: r.failure,
+            cold: r.cold,
+            benchmark_us: r.benchmark_us,
+            container_id: ShortText::new(r.container_id),
+            execution_us: r.execution_us,
+            init_us: r.init_us,
+            memory_kib: r.memory_kib,
+            raw: None,
         }
-        Ok(())
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let mut file = self.log.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
     }
 }
 
-impl Drop for RecordBuffer {
-    fn drop(&mut self) {
-        if let Err(e) = self.flush() {
-            tracing::warn!(error = %e, "could not write the last invocation records");
-        }
+/// Writes the engine's columns of `r` (those of [`HEADER`]), without the line's end.
+pub fn write_csv_fields(out: &mut impl Write, r: &Record) -> io::Result<()> {
+    let t = &r.timing;
+    let error = r.failure.map(|k| k.as_str()).unwrap_or("");
+    // Container ids come from the function; keep the CSV well-formed whatever they hold.
+    let container = r.container_id.as_str();
+    let container = if container
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        container
+    } else {
+        "?"
+    };
+    write!(
+        out,
+        "{},{:.6},{:.6},{},{},{},{},{},{},{},{},{},{container},{},{},{},{error}",
+        r.request_id,
+        t.intended_s,
+        t.client_begin,
+        t.latency_us,
+        t.service_us,
+        t.lag_us,
+        t.connect_us,
+        t.first_byte_us,
+        r.status,
+        u8::from(r.ok()),
+        u8::from(r.cold),
+        r.benchmark_us,
+        r.execution_us,
+        r.init_us,
+        r.memory_kib,
+    )
+}
+
+/// A request id: 32 hex digits, like a uuid4 without dashes, made from a 128-bit number whose
+/// low 48 bits are the invocation's sequence number. Fixed size: making one allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId([u8; 32]);
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId([b'0'; 32])
     }
 }
 
-/// Request ids `<run>-<task>-<seq>` formatted into a fixed buffer.
-#[derive(Debug)]
-pub struct RequestIds {
-    buf: [u8; 40],
-    len: usize,
-    run: u32,
-    task: u32,
-    seq: u64,
+/// Bits of a request id that hold the sequence number.
+pub const SEQUENCE_BITS: u32 = 48;
+
+impl RequestId {
+    /// `prefix` (its low [`SEQUENCE_BITS`] bits ignored) with `sequence` in the low bits.
+    pub fn new(prefix: u128, sequence: u64) -> Self {
+        let low = u128::from(sequence) & ((1u128 << SEQUENCE_BITS) - 1);
+        let value = (prefix & !((1u128 << SEQUENCE_BITS) - 1)) | low;
+        let mut digits = [b'0'; 32];
+        for (i, d) in digits.iter_mut().enumerate() {
+            let nibble = (value >> (4 * (31 - i))) & 0xf;
+            *d = b"0123456789abcdef"[nibble as usize];
+        }
+        RequestId(digits)
+    }
+
+    /// Reads 32 lowercase hex digits back.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes: [u8; 32] = text.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .then_some(RequestId(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
 }
 
-impl RequestIds {
-    pub fn new(run: u32, task: u32) -> Self {
-        RequestIds {
-            buf: [0; 40],
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({})", self.as_str())
+    }
+}
+
+/// A short text kept inline (at most [`ShortText::CAPACITY`] bytes, cut at a character
+/// boundary), so that recording a container id allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortText {
+    len: u8,
+    bytes: [u8; ShortText::CAPACITY],
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        ShortText {
             len: 0,
-            run,
-            task,
-            seq: 0,
+            bytes: [0; ShortText::CAPACITY],
+        }
+    }
+}
+
+impl ShortText {
+    pub const CAPACITY: usize = 63;
+
+    pub fn new(text: &str) -> Self {
+        let mut end = text.len().min(Self::CAPACITY);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; Self::CAPACITY];
+        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
+        ShortText {
+            len: end as u8,
+            bytes,
         }
     }
 
-    pub fn next_id(&mut self) -> &str {
-        let mut cursor = io::Cursor::new(&mut self.buf[..]);
-        // 8 + 1 + 4 + 1 + 12 hex digits: always fits the buffer.
-        let _ = write!(
-            cursor,
-            "{:08x}-{:04x}-{:012x}",
-            self.run, self.task, self.seq
-        );
-        self.len = cursor.position() as usize;
-        self.seq += 1;
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for ShortText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A sink that appends every record to one CSV file (with [`HEADER`]) and keeps nothing else.
+#[derive(Debug)]
+pub struct CsvFile {
+    out: BufWriter<File>,
+}
+
+impl CsvFile {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let mut out = BufWriter::with_capacity(64 * 1024, File::create(path)?);
+        out.write_all(HEADER.as_bytes())?;
+        Ok(CsvFile { out })
+    }
+}
+
+#[async_trait]
+impl EngineSink for CsvFile {
+    async fn flush(&mut self, records: &mut Vec<Record>, _delta: &mut Recorder) {
+        let written = records.iter().try_for_each(|r| {
+            write_csv_fields(&mut self.out, r)?;
+            self.out.write_all(b"\n")
+        });
+        if let Err(e) = written.and_then(|_| self.out.flush()) {
+            tracing::warn!(error = %e, "cannot write invocation records");
+        }
     }
 }
 
@@ -167,58 +263,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_unique_and_fixed_width() {
-        let mut a = RequestIds::new(0xdead_beef, 3);
-        let first = a.next_id().to_string();
-        let second = a.next_id().to_string();
-        assert_eq!(first, "deadbeef-0003-000000000000");
-        assert_eq!(second, "deadbeef-0003-000000000001");
+    fn request_ids_are_32_hex_digits_ending_in_the_sequence() {
+        let prefix = 0xdead_beef_0000_0001_0002_0000_0000_0000u128;
+        let id = RequestId::new(prefix, 0x2a);
+        assert_eq!(id.as_str(), "deadbeef00000001000200000000002a");
+        assert_eq!(RequestId::parse(id.as_str()), Some(id));
+        assert_ne!(RequestId::new(prefix, 1), RequestId::new(prefix, 2));
+        assert!(RequestId::parse("xyz").is_none());
     }
 
     #[test]
-    fn records_reach_the_file_in_order_per_task() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("records.csv");
-        let log = RecordLog::create(&path).unwrap();
-        let mut a = log.buffer();
-        let mut b = log.buffer();
+    fn a_record_stays_small() {
+        // Each of 64 tasks may hold two buffers of BATCH_RECORDS records: keep them few MB.
+        let size = std::mem::size_of::<Record>();
+        assert!(size <= 256, "a Record takes {size} bytes");
+    }
+
+    #[test]
+    fn short_text_cuts_at_a_character_boundary() {
+        assert_eq!(ShortText::new("abc").as_str(), "abc");
+        let long = "é".repeat(40);
+        let cut = ShortText::new(&long);
+        assert_eq!(
+            cut.as_str().len(),
+            62,
+            "31 two-byte characters fit in 63 bytes"
+        );
+        assert!(ShortText::default().is_empty());
+    }
+
+    #[test]
+    fn a_record_is_one_csv_line_of_the_header_columns() {
         let reading = Reading {
             cold: true,
-            container_id: "abc",
+            container_id: "x,y",
             ..Default::default()
         };
-        for i in 0..3000 {
-            let t = Timing {
-                latency_us: i,
-                ..Default::default()
-            };
-            a.write("a", &t, 200, &reading).unwrap();
-            b.write(
-                "b",
-                &t,
-                200,
-                &Reading {
-                    container_id: "x,y",
-                    ..reading
-                },
-            )
-            .unwrap();
-        }
-        drop((a, b));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], HEADER.trim_end());
-        assert_eq!(lines.len(), 6001);
+        let r = Record::new(3, RequestId::new(7, 3), Timing::default(), 200, &reading);
+        let mut line = Vec::new();
+        write_csv_fields(&mut line, &r).unwrap();
+        let line = String::from_utf8(line).unwrap();
         let columns = HEADER.trim_end().split(',').count();
+        assert_eq!(line.split(',').count(), columns, "{line}");
         assert!(
-            lines.iter().all(|l| l.split(',').count() == columns),
-            "a bad container id cannot break the CSV"
+            line.contains(",?,"),
+            "a bad container id cannot break the CSV: {line}"
         );
-        let a_latencies: Vec<u64> = lines[1..]
-            .iter()
-            .filter(|l| l.starts_with("a,"))
-            .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
-            .collect();
-        assert_eq!(a_latencies, (0..3000).collect::<Vec<_>>());
     }
 }

@@ -6,35 +6,43 @@
 //! stalled endpoint that delays later sends shows up in their latency (coordinated omission is
 //! corrected) and in the schedule lag the engine records for itself.
 //!
-//! The hot loop allocates nothing of its own per request: histograms are per task, records go to
-//! a per-task buffer, request ids to a fixed buffer. (hyper still allocates per request inside
-//! the trigger.) Tasks hand their histogram deltas to the aggregator on a timer, never per request.
+//! The hot loop allocates nothing of its own per request: histograms are per task, records are
+//! plain structs pushed into a reused per-task buffer, request ids are fixed-size. (hyper still
+//! allocates per request inside the trigger.) A task hands its records together with the
+//! histogram delta of exactly those invocations to the aggregator on a timer (or when its buffer
+//! is full), never per request; the aggregator passes both to an [`EngineSink`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::reader::ReplyReader;
 use super::recorder::{Recorder, Sample};
-use super::records::{RecordLog, RequestIds, Timing};
-use super::schedule::{task_schedule, Arrival, RateProfile};
+use super::records::{Record, RequestId, Timing};
+use super::schedule::{share_schedule, Arrival, RateProfile};
+use super::seqset::{Positions, SeqSet};
+use super::share::Share;
 use super::timer::PreciseTimer;
 use crate::trigger::{epoch_seconds, InvocationRequest, Trigger};
 
 /// What load to drive.
 #[derive(Clone, Debug)]
 pub enum Load {
-    /// Each task sends its next request as soon as its previous reply arrived.
+    /// Each task sends its next request as soon as its previous reply arrived; invocations are
+    /// numbered 0..invocations.
     Closed { invocations: u64 },
-    /// Requests at intended times from a rate profile.
+    /// Requests at intended times from a rate profile, the engine sending its `share` of them
+    /// (all of them: [`Share::whole`]).
     Open {
         profile: RateProfile,
         arrival: Arrival,
         max_count: Option<u64>,
+        share: Share,
     },
 }
 
@@ -43,13 +51,60 @@ pub struct EngineConfig {
     pub load: Load,
     /// Concurrent tasks (connections), the most requests in flight at once.
     pub tasks: usize,
-    /// How often tasks hand their histogram deltas to the aggregator.
+    /// How often tasks hand their records and histogram deltas over (and at most this many
+    /// records, [`BATCH_RECORDS`], in between).
     pub flush_every: Duration,
+    /// When the schedule starts: its intended times are offsets from here. `None`: now. A
+    /// start in the past sends what was due at once (each request's lag says how late).
+    pub start: Option<Instant>,
+    /// Request ids are this with the sequence number in the low 48 bits.
+    pub id_prefix: u128,
+    /// Keep each whole [`crate::RawInvocation`] (reply body and headers) in its record.
+    pub keep_raw: bool,
+    /// Sequence numbers not to send (already done by an earlier attempt).
+    pub skip: SeqSet,
 }
 
-/// Called by the aggregator once per `flush_every` with what arrived since the last call.
-pub trait IntervalSink: Send {
-    fn interval(&mut self, progress: &Progress, delta: &Recorder);
+impl EngineConfig {
+    /// A config with a random request-id prefix, starting now, keeping no replies, skipping
+    /// nothing, flushing once a second.
+    pub fn new(load: Load, tasks: usize) -> Self {
+        EngineConfig {
+            load,
+            tasks,
+            flush_every: Duration::from_secs(1),
+            start: None,
+            id_prefix: rand::random::<u128>(),
+            keep_raw: false,
+            skip: SeqSet::new(),
+        }
+    }
+}
+
+/// A task hands its records over when it has this many, or on its timer. Small enough that
+/// 64 tasks' buffers stay a few MB, large enough that a hand-over (and, on a worker, one
+/// report with its histogram delta) serves hundreds of invocations.
+pub const BATCH_RECORDS: usize = 256;
+
+/// Where the engine's results go. The aggregator calls it; tasks never do.
+#[async_trait]
+pub trait EngineSink: Send {
+    /// One task's records since its last flush, and the histogram delta of exactly those
+    /// invocations. Take what you keep (`std::mem::take`); the engine reuses what is left.
+    async fn flush(&mut self, records: &mut Vec<Record>, delta: &mut Recorder);
+
+    /// Once per `flush_every` and at the end: where the run stands, and the histograms of what
+    /// arrived since the last tick.
+    async fn tick(&mut self, _progress: &Progress, _interval: &Recorder) {}
+}
+
+/// A sink that keeps nothing (the outcome's total still counts everything).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Discard;
+
+#[async_trait]
+impl EngineSink for Discard {
+    async fn flush(&mut self, _records: &mut Vec<Record>, _delta: &mut Recorder) {}
 }
 
 /// Where the run stands at one tick.
@@ -90,19 +145,39 @@ pub struct EngineOutcome {
 /// Warn when this far behind schedule (InVitro's threshold).
 pub const BEHIND_WARNING: f64 = 0.10;
 
+/// What a task hands over: its records and the histograms of exactly those invocations.
+struct TaskFlush {
+    records: Vec<Record>,
+    delta: Recorder,
+}
+
 struct Shared {
     trigger: Arc<dyn Trigger>,
     reader: Arc<dyn ReplyReader>,
     payload: Bytes,
-    records: RecordLog,
     sent: AtomicU64,
+    /// Closed loads: the next position in `closed`.
     next_closed: AtomicU64,
+    /// Closed loads: the sequence numbers to send, in order.
+    closed: Positions,
+    skip: SeqSet,
     start: Instant,
-    run_id: u32,
-    /// Emptied recorders, handed back by the aggregator so tasks reuse their histograms.
-    spare: Mutex<Vec<Recorder>>,
+    id_prefix: u128,
+    keep_raw: bool,
+    /// Emptied recorders and record buffers, handed back by the aggregator so tasks reuse them.
+    spare: Mutex<Vec<TaskFlush>>,
     /// Open loads wait for their intended send times on this timer (slot = task).
     timer: Option<PreciseTimer>,
+}
+
+impl Shared {
+    fn spare(&self) -> TaskFlush {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| TaskFlush {
+            records: Vec::with_capacity(BATCH_RECORDS),
+            delta: Recorder::new(),
+        })
+    }
 }
 
 /// Runs the load to its end, or until `stop` turns true.
@@ -111,21 +186,30 @@ pub async fn run_engine(
     trigger: Arc<dyn Trigger>,
     reader: Arc<dyn ReplyReader>,
     payload: Bytes,
-    records: RecordLog,
-    mut sink: Option<&mut dyn IntervalSink>,
+    sink: &mut dyn EngineSink,
     stop: watch::Receiver<bool>,
 ) -> EngineOutcome {
     let tasks = config.tasks.max(1);
-    let started_at = epoch_seconds(SystemTime::now());
+    let now = Instant::now();
+    let start = config.start.unwrap_or(now);
+    let started_at = epoch_seconds(SystemTime::now()) - signed_elapsed(start, now);
+    let closed = match &config.load {
+        Load::Closed { invocations } => {
+            Positions::new(&config.skip.complement_within(0..*invocations))
+        }
+        Load::Open { .. } => Positions::default(),
+    };
     let shared = Arc::new(Shared {
         trigger,
         reader,
         payload,
-        records,
         sent: AtomicU64::new(0),
         next_closed: AtomicU64::new(0),
-        start: Instant::now(),
-        run_id: rand::random(),
+        closed,
+        skip: config.skip.clone(),
+        start,
+        id_prefix: config.id_prefix,
+        keep_raw: config.keep_raw,
         spare: Mutex::new(Vec::new()),
         timer: match &config.load {
             Load::Open { .. } => match PreciseTimer::start(tasks) {
@@ -138,7 +222,7 @@ pub async fn run_engine(
             Load::Closed { .. } => None,
         },
     });
-    let (tx, mut rx) = mpsc::channel::<Recorder>(tasks * 4);
+    let (tx, mut rx) = mpsc::channel::<TaskFlush>(tasks * 4);
     let mut set = JoinSet::new();
     for task in 0..tasks {
         let (shared, load, tx, stop) = (
@@ -153,55 +237,58 @@ pub async fn run_engine(
     drop(tx);
 
     let mut total = Recorder::new();
-    let mut delta = Recorder::new();
+    let mut interval = Recorder::new();
     let mut tick = tokio::time::interval(config.flush_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let (mut last_s, mut worst_behind, mut warned_at) = (0.0, 0.0f64, f64::NEG_INFINITY);
-    let mut report = |delta: &mut Recorder,
-                      total: &mut Recorder,
-                      sink: &mut Option<&mut dyn IntervalSink>| {
-        let now_s = shared.start.elapsed().as_secs_f64();
+    let progress = |last_s: f64| {
+        let now_s = signed_elapsed(shared.start, Instant::now());
         let sent = shared.sent.load(Ordering::Relaxed);
-        let progress = Progress {
+        Progress {
             from_s: last_s,
             to_s: now_s,
             sent,
-            intended: intended_by(&config.load, now_s, sent),
-        };
-        if let Some(sink) = sink.as_deref_mut() {
-            sink.interval(&progress, delta);
+            intended: intended_by(&config.load, &shared.closed, now_s, sent),
         }
-        let behind = progress.behind();
-        worst_behind = worst_behind.max(behind);
-        if behind > BEHIND_WARNING && now_s - warned_at >= 10.0 {
-            tracing::warn!(
-                sent = progress.sent,
-                intended = progress.intended,
-                "the engine is {:.0}% behind its schedule: the endpoint or this machine cannot keep up; latencies stay corrected",
-                behind * 100.0
-            );
-            warned_at = now_s;
-        }
-        total.merge(delta);
-        delta.reset();
-        last_s = now_s;
     };
     loop {
         tokio::select! {
             got = rx.recv() => match got {
-                Some(mut d) => {
-                    delta.merge(&d);
-                    d.reset();
-                    shared.spare.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+                Some(mut flush) => {
+                    interval.merge(&flush.delta);
+                    sink.flush(&mut flush.records, &mut flush.delta).await;
+                    flush.records.clear();
+                    flush.delta.reset();
+                    shared.spare.lock().unwrap_or_else(|e| e.into_inner()).push(flush);
                 }
                 None => break,
             },
-            _ = tick.tick() => report(&mut delta, &mut total, &mut sink),
+            _ = tick.tick() => {
+                let p = progress(last_s);
+                sink.tick(&p, &interval).await;
+                let behind = p.behind();
+                worst_behind = worst_behind.max(behind);
+                if behind > BEHIND_WARNING && p.to_s - warned_at >= 10.0 {
+                    tracing::warn!(
+                        sent = p.sent,
+                        intended = p.intended,
+                        "the engine is {:.0}% behind its schedule: the endpoint or this machine cannot keep up; latencies stay corrected",
+                        behind * 100.0
+                    );
+                    warned_at = p.to_s;
+                }
+                total.merge(&interval);
+                interval.reset();
+                last_s = p.to_s;
+            }
         }
     }
     while set.join_next().await.is_some() {}
-    report(&mut delta, &mut total, &mut sink);
+    let p = progress(last_s);
+    sink.tick(&p, &interval).await;
+    worst_behind = worst_behind.max(p.behind());
+    total.merge(&interval);
     EngineOutcome {
         total,
         sent: shared.sent.load(Ordering::Relaxed),
@@ -211,16 +298,25 @@ pub async fn run_engine(
     }
 }
 
+/// Seconds from `start` to `now`, negative when `start` is still ahead.
+fn signed_elapsed(start: Instant, now: Instant) -> f64 {
+    now.saturating_duration_since(start).as_secs_f64()
+        - start.saturating_duration_since(now).as_secs_f64()
+}
+
 /// Arrivals the schedule intended by `now_s` (open loads), or what was sent (closed loads).
-fn intended_by(load: &Load, now_s: f64, sent: u64) -> u64 {
+fn intended_by(load: &Load, closed: &Positions, now_s: f64, sent: u64) -> u64 {
     match load {
-        Load::Closed { .. } => sent,
+        Load::Closed { .. } => sent.min(closed.len()),
         Load::Open {
-            profile, max_count, ..
+            profile,
+            max_count,
+            share,
+            ..
         } => {
-            let t = Duration::from_secs_f64(now_s.min(profile.duration().as_secs_f64()));
-            let expected = profile.cumulative(t).ceil() as u64;
-            max_count.map_or(expected, |cap| expected.min(cap))
+            let t = Duration::from_secs_f64(now_s.clamp(0.0, profile.duration().as_secs_f64()));
+            let expected = (profile.cumulative(t) * share.fraction()).ceil() as u64;
+            max_count.map_or(expected, |cap| expected.min(share.owned_below(cap)))
         }
     }
 }
@@ -238,39 +334,42 @@ async fn drive(
     tasks: usize,
     load: Load,
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Recorder>,
+    tx: mpsc::Sender<TaskFlush>,
     stop: watch::Receiver<bool>,
     flush_every: Duration,
 ) {
-    let mut recorder = Recorder::new();
-    let mut records = shared.records.buffer();
-    let mut ids = RequestIds::new(shared.run_id, task as u32);
+    let mut own = shared.spare();
     let mut last_flush = Instant::now();
     let mut schedule = match &load {
         Load::Open {
             profile,
             arrival,
             max_count,
-        } => Some(task_schedule(profile, *arrival, task, tasks, *max_count)),
+            share,
+        } => Some(share_schedule(
+            profile, *arrival, share, task, tasks, *max_count,
+        )),
         Load::Closed { .. } => None,
     };
     loop {
         if *stop.borrow() {
             break;
         }
-        // The intended send time: from the schedule, or now for closed loads.
-        let due = match (&mut schedule, &load) {
-            (Some(s), _) => match s.next() {
-                Some(offset) => shared.start + offset,
+        // The sequence number and intended send time: from the schedule, or now for closed
+        // loads.
+        let (sequence, due) = match &mut schedule {
+            Some(s) => match s.next_arrival() {
+                Some((sequence, _)) if shared.skip.contains(sequence) => continue,
+                Some((sequence, offset)) => (sequence, shared.start + offset),
                 None => break,
             },
-            (None, Load::Closed { invocations }) => {
-                if shared.next_closed.fetch_add(1, Ordering::Relaxed) >= *invocations {
-                    break;
+            None => {
+                let position = shared.next_closed.fetch_add(1, Ordering::Relaxed);
+                match shared.closed.get(position) {
+                    Some(sequence) => (sequence, Instant::now()),
+                    None => break,
                 }
-                Instant::now()
             }
-            (None, Load::Open { .. }) => break,
         };
         if due > Instant::now() {
             let mut stop = stop.clone();
@@ -288,11 +387,11 @@ async fn drive(
         let sent = Instant::now();
         // Counted when sent, so that progress against the schedule is not late by a reply.
         shared.sent.fetch_add(1, Ordering::Relaxed);
-        let request_id = ids.next_id();
+        let request_id = RequestId::new(shared.id_prefix, sequence);
         let raw = shared
             .trigger
             .invoke(InvocationRequest {
-                request_id,
+                request_id: request_id.as_str(),
                 payload: &shared.payload,
             })
             .await;
@@ -307,7 +406,7 @@ async fn drive(
             connect_us: (raw.http_startup * 1e6) as u64,
             first_byte_us: (raw.first_byte * 1e6) as u64,
         };
-        recorder.record(&Sample {
+        own.delta.record(&Sample {
             client_us: timing.latency_us,
             benchmark_us: reading.benchmark_us,
             connect_us: (raw.http_startup > 0.0).then_some(timing.connect_us),
@@ -316,22 +415,28 @@ async fn drive(
             ok: reading.failure.is_none(),
         });
         if let Some(kind) = reading.failure {
-            recorder.record_failure(kind);
+            own.delta.record_failure(kind);
         }
-        if let Err(e) = records.write(request_id, &timing, raw.status.unwrap_or(0), &reading) {
-            tracing::error!(error = %e, "cannot write invocation records; stopping this task");
-            break;
+        let mut record = Record::new(
+            sequence,
+            request_id,
+            timing,
+            raw.status.unwrap_or(0),
+            &reading,
+        );
+        if shared.keep_raw {
+            record.raw = Some(Box::new(raw));
         }
-        if last_flush.elapsed() >= flush_every {
-            let spare = shared.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let full = std::mem::replace(&mut recorder, spare.unwrap_or_default());
+        own.records.push(record);
+        if own.records.len() >= BATCH_RECORDS || last_flush.elapsed() >= flush_every {
+            let full = std::mem::replace(&mut own, shared.spare());
             if tx.send(full).await.is_err() {
                 break;
             }
             last_flush = Instant::now();
         }
     }
-    let _ = tx.send(recorder).await;
+    let _ = tx.send(own).await;
 }
 
 #[cfg(test)]

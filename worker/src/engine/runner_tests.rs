@@ -14,8 +14,10 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::engine::recorder::Metric;
+use crate::engine::records::{CsvFile, Record};
 use crate::engine::WrapperReader;
 use crate::HttpTrigger;
+use async_trait::async_trait;
 
 const REPLY: &str =
     r#"{"is_cold": false, "begin": 1.0, "end": 1.0002, "container_id": "test0001", "result": {}}"#;
@@ -57,6 +59,7 @@ fn constant_load(rate: f64, duration: Duration) -> Load {
         profile,
         arrival: Arrival::Constant,
         max_count: None,
+        share: Share::whole(),
     }
 }
 
@@ -72,21 +75,20 @@ async fn run(url: &str, load: Load, tasks: usize, flush_every: Duration) -> Run 
     let trigger = Arc::new(HttpTrigger::new(url, Duration::from_secs(10)).unwrap());
     let (_stop_tx, stop) = watch::channel(false);
     let config = EngineConfig {
-        load,
-        tasks,
         flush_every,
+        ..EngineConfig::new(load, tasks)
     };
-    let log = RecordLog::create(&path).unwrap();
+    let mut log = CsvFile::create(&path).unwrap();
     let outcome = run_engine(
         config,
         trigger,
         Arc::new(WrapperReader),
         Bytes::from_static(b"{}"),
-        log,
-        None,
+        &mut log,
         stop,
     )
     .await;
+    drop(log);
     let text = std::fs::read_to_string(&path).unwrap();
     let records = text
         .lines()
@@ -204,20 +206,21 @@ async fn stop_ends_an_open_load_early() {
     let trigger = Arc::new(HttpTrigger::new(&url, Duration::from_secs(10)).unwrap());
     let (stop_tx, stop) = watch::channel(false);
     let config = EngineConfig {
-        load,
-        tasks: 2,
         flush_every: Duration::from_millis(100),
+        ..EngineConfig::new(load, 2)
     };
-    let log = RecordLog::create(&dir.path().join("r.csv")).unwrap();
-    let engine = tokio::spawn(run_engine(
-        config,
-        trigger,
-        Arc::new(WrapperReader),
-        Bytes::new(),
-        log,
-        None,
-        stop,
-    ));
+    let mut log = CsvFile::create(&dir.path().join("r.csv")).unwrap();
+    let engine = tokio::spawn(async move {
+        run_engine(
+            config,
+            trigger,
+            Arc::new(WrapperReader),
+            Bytes::new(),
+            &mut log,
+            stop,
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop_tx.send(true).unwrap();
     let outcome = engine.await.unwrap();
@@ -230,5 +233,126 @@ async fn stop_ends_an_open_load_early() {
         outcome.total.count(),
         outcome.sent,
         "every sent request was recorded"
+    );
+}
+
+/// Keeps every flush: the records and the count of the delta that came with them.
+#[derive(Default)]
+struct Keep {
+    flushes: Vec<(Vec<Record>, u64)>,
+    ticks: u64,
+}
+
+#[async_trait]
+impl EngineSink for Keep {
+    async fn flush(&mut self, records: &mut Vec<Record>, delta: &mut Recorder) {
+        self.flushes.push((std::mem::take(records), delta.count()));
+    }
+
+    async fn tick(&mut self, _progress: &Progress, _interval: &Recorder) {
+        self.ticks += 1;
+    }
+}
+
+async fn keep(url: &str, config: EngineConfig) -> (EngineOutcome, Keep) {
+    let trigger = Arc::new(HttpTrigger::new(url, Duration::from_secs(10)).unwrap());
+    let (_stop_tx, stop) = watch::channel(false);
+    let mut sink = Keep::default();
+    let outcome = run_engine(
+        config,
+        trigger,
+        Arc::new(WrapperReader),
+        Bytes::from_static(b"{}"),
+        &mut sink,
+        stop,
+    )
+    .await;
+    (outcome, sink)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_flush_carries_the_histograms_of_exactly_its_records() {
+    let url = endpoint(u64::MAX, Duration::ZERO).await;
+    let config = EngineConfig {
+        flush_every: Duration::from_millis(20),
+        ..EngineConfig::new(Load::Closed { invocations: 3000 }, 3)
+    };
+    let (outcome, sink) = keep(&url, config).await;
+    assert!(sink.flushes.len() >= 3, "several flushes");
+    for (records, count) in &sink.flushes {
+        assert_eq!(
+            records.len() as u64,
+            *count,
+            "a delta covers exactly its records"
+        );
+        assert!(records.len() <= BATCH_RECORDS);
+    }
+    let mut sequences: Vec<u64> = sink
+        .flushes
+        .iter()
+        .flat_map(|(r, _)| r.iter().map(|r| r.sequence))
+        .collect();
+    sequences.sort();
+    assert_eq!(sequences, (0..3000).collect::<Vec<_>>());
+    assert_eq!(outcome.total.count(), 3000);
+    assert!(sink.ticks >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_sequences_are_not_sent_and_replies_are_kept_on_request() {
+    let url = endpoint(u64::MAX, Duration::ZERO).await;
+    let config = EngineConfig {
+        skip: SeqSet::from_ranges([0..5, 10..12]),
+        keep_raw: true,
+        id_prefix: 0xabcd << 96,
+        ..EngineConfig::new(Load::Closed { invocations: 20 }, 2)
+    };
+    let (outcome, sink) = keep(&url, config).await;
+    assert_eq!(outcome.sent, 13);
+    let mut records: Vec<Record> = sink.flushes.into_iter().flat_map(|(r, _)| r).collect();
+    records.sort_by_key(|r| r.sequence);
+    let sequences: Vec<u64> = records.iter().map(|r| r.sequence).collect();
+    assert_eq!(sequences, [5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19]);
+    let first = &records[0];
+    assert_eq!(
+        first.request_id.as_str(),
+        "0000abcd000000000000000000000005"
+    );
+    let body = &first.raw.as_ref().unwrap().body;
+    assert_eq!(body.as_ref(), REPLY.as_bytes(), "the whole reply is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_of_one_schedule_send_it_together() {
+    let url = endpoint(u64::MAX, Duration::ZERO).await;
+    let profile = RateProfile::constant(500.0, Duration::from_millis(200)).unwrap();
+    let start = std::time::Instant::now() + Duration::from_millis(50);
+    let mut intended = Vec::new();
+    for share in [
+        Share::new(3, vec![0, 2], 0).unwrap(),
+        Share::new(3, vec![1], 1).unwrap(),
+    ] {
+        let load = Load::Open {
+            profile: profile.clone(),
+            arrival: Arrival::Constant,
+            max_count: None,
+            share,
+        };
+        let config = EngineConfig {
+            start: Some(start),
+            ..EngineConfig::new(load, 2)
+        };
+        let (_, sink) = keep(&url, config).await;
+        intended.extend(
+            sink.flushes
+                .iter()
+                .flat_map(|(r, _)| r.iter().map(|r| (r.timing.intended_s * 1e6).round() as u64)),
+        );
+    }
+    intended.sort();
+    let expected: Vec<u64> = (0..100).map(|n| n * 2000).collect();
+    assert_eq!(
+        intended, expected,
+        "the shares' union is the global schedule"
     );
 }

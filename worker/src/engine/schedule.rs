@@ -17,6 +17,8 @@
 
 use std::time::Duration;
 
+use super::share::Share;
+
 /// Arrivals this close (relative to the total) below the profile's end count as at the end, which
 /// is not part of the run: rounding must not add one, e.g. 8.3/s × 30 s = 249.00000000000003.
 const END_SLACK: f64 = 1e-12;
@@ -266,6 +268,25 @@ pub fn task_schedule(
     tasks: usize,
     max_count: Option<u64>,
 ) -> TaskSchedule {
+    share_schedule(profile, arrival, &Share::whole(), task, tasks, max_count)
+}
+
+/// [`task_schedule`] within a [`Share`] of the global arrivals, as one worker of a fleet sends
+/// them: the share's own arrivals j = 0, 1, 2, … are split over its tasks as the global ones are
+/// by `task_schedule` (task k gets j ≡ k mod tasks), and arrival j goes out at the time of global
+/// arrival `share.global(j)`. Poisson tasks run at the share's fraction of the rate, seeded
+/// from (seed, share's stream, k). `max_count` still caps the global count: the share sends
+/// the arrivals it owns below it.
+///
+/// The whole share gives exactly `task_schedule`'s times.
+pub fn share_schedule(
+    profile: &RateProfile,
+    arrival: Arrival,
+    share_of: &Share,
+    task: usize,
+    tasks: usize,
+    max_count: Option<u64>,
+) -> TaskSchedule {
     let process = match arrival {
         Arrival::Constant => Process::Constant {
             next: task as u64,
@@ -273,21 +294,25 @@ pub fn task_schedule(
         },
         Arrival::Poisson { seed } => Process::Poisson {
             at: 0.0,
-            scale: tasks as f64,
-            rng: SplitMix64::for_task(seed, task),
+            scale: tasks as f64 / share_of.fraction(),
+            rng: SplitMix64::for_task(seed, share_of.stream(), task),
+            next: task as u64,
+            stride: tasks as u64,
         },
     };
+    let owned = max_count.map(|n| share_of.owned_below(n));
     TaskSchedule {
         profile: profile.clone(),
+        share: share_of.clone(),
         process,
-        left: share(max_count, task as u64, tasks as u64),
+        left: share(owned, task as u64, tasks as u64),
         limit: profile.expected * (1.0 - END_SLACK),
         piece: 0,
         last: Duration::ZERO,
     }
 }
 
-/// How many of the global arrivals n < `max_count` satisfy n ≡ `task` (mod `tasks`).
+/// How many of the arrivals j < `max_count` satisfy j ≡ `task` (mod `tasks`).
 fn share(max_count: Option<u64>, task: u64, tasks: u64) -> u64 {
     if task >= tasks {
         return 0;
@@ -303,6 +328,7 @@ fn share(max_count: Option<u64>, task: u64, tasks: u64) -> u64 {
 #[derive(Clone, Debug)]
 pub struct TaskSchedule {
     profile: RateProfile,
+    share: Share,
     process: Process,
     /// Arrivals this task may still send (its share of `max_count`); 0 once it has ended.
     left: u64,
@@ -314,15 +340,15 @@ pub struct TaskSchedule {
     last: Duration,
 }
 
-impl Iterator for TaskSchedule {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
+impl TaskSchedule {
+    /// The next arrival: its sequence number within the share (see [`Share`]; for Poisson
+    /// arrivals, i·tasks + k for task k's i-th) and its intended offset from the run's start.
+    pub fn next_arrival(&mut self) -> Option<(u64, Duration)> {
         if self.left == 0 {
             return None;
         }
-        let x = match self.process.next_point() {
-            Some(x) if x < self.limit => x,
+        let (sequence, x) = match self.process.next_point(&self.share) {
+            Some((sequence, x)) if x < self.limit => (sequence, x),
             _ => {
                 self.left = 0;
                 return None;
@@ -331,36 +357,56 @@ impl Iterator for TaskSchedule {
         self.left -= 1;
         self.piece = self.profile.piece_from(self.piece, x);
         self.last = self.profile.time_in(self.piece, x).max(self.last);
-        Some(self.last)
+        Some((sequence, self.last))
+    }
+}
+
+impl Iterator for TaskSchedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.next_arrival().map(|(_, offset)| offset)
     }
 }
 
 impl std::iter::FusedIterator for TaskSchedule {}
 
-/// A task's points in Λ-space, before they are mapped to times.
+/// A task's points in Λ-space, before they are mapped to times, with their sequence numbers.
 #[derive(Clone, Debug)]
 enum Process {
-    /// The global arrival numbers n ≡ task (mod stride), as the next one.
+    /// The share's arrivals j ≡ task (mod stride), as the next one; its point is the global
+    /// arrival number the share maps j to.
     Constant { next: u64, stride: u64 },
-    /// The last point of a Poisson process whose gaps are unit exponentials times `scale`.
+    /// The last point of a Poisson process whose gaps are unit exponentials times `scale`; its
+    /// arrivals are numbered task, task + stride, ….
     Poisson {
         at: f64,
         scale: f64,
         rng: SplitMix64,
+        next: u64,
+        stride: u64,
     },
 }
 
 impl Process {
-    fn next_point(&mut self) -> Option<f64> {
+    fn next_point(&mut self, share: &Share) -> Option<(u64, f64)> {
         match self {
             Process::Constant { next, stride } => {
-                let n = *next;
+                let j = *next;
                 *next = next.checked_add(*stride)?;
-                Some(n as f64)
+                Some((j, share.global(j)? as f64))
             }
-            Process::Poisson { at, scale, rng } => {
+            Process::Poisson {
+                at,
+                scale,
+                rng,
+                next,
+                stride,
+            } => {
                 *at += *scale * rng.exponential();
-                Some(*at)
+                let sequence = *next;
+                *next = next.checked_add(*stride)?;
+                Some((sequence, *at))
             }
         }
     }
@@ -373,9 +419,10 @@ impl Process {
 struct SplitMix64(u64);
 
 impl SplitMix64 {
-    /// Mixes the seed before the task so that nearby seeds and tasks give unrelated streams.
-    fn for_task(seed: u64, task: usize) -> Self {
-        SplitMix64(mix64(mix64(seed) ^ task as u64))
+    /// Mixes the seed before the task so that nearby seeds and tasks give unrelated streams;
+    /// `stream` (a share's) 0 leaves the state as it was before shares existed.
+    fn for_task(seed: u64, stream: u64, task: usize) -> Self {
+        SplitMix64(mix64(mix64(seed) ^ task as u64) ^ mix64(stream))
     }
 
     fn next_u64(&mut self) -> u64 {

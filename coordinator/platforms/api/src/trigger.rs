@@ -65,6 +65,11 @@ impl TriggerFactories {
         TriggerFactories(factories)
     }
 
+    /// The platforms these factories build triggers for.
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.0.iter().map(|f| f.deployment()).collect()
+    }
+
     pub fn build(&self, spec: &TriggerSpec) -> Result<BuiltTrigger> {
         match self.0.iter().find(|f| f.deployment() == spec.deployment) {
             Some(factory) => factory.build(spec),

@@ -1,0 +1,134 @@
+//! Command-line options of the fleet: `sebs coordinator`, `sebs worker`, and the options
+//! `benchmark invoke` takes to run through a coordinator.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sebs_proto::grpc::{ClientSecurity, CoordinatorAddress, KeyPair, ServerSecurity, Token};
+use sebs_proto::job::Placement;
+
+/// How a worker or client proves who it is and checks the coordinator.
+#[derive(Debug, Args, Default)]
+pub struct ClientSecurityArgs {
+    /// CA certificate (PEM) that signed the coordinator's certificate [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM), for a coordinator that requires one (--client-ca).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// File holding the fleet's shared token [default: $SEBS_FLEET_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Allow an http:// coordinator URL: plain text, to a loopback address only.
+    #[arg(long)]
+    pub plaintext: bool,
+}
+
+impl ClientSecurityArgs {
+    pub fn address(&self, url: &str) -> Result<CoordinatorAddress> {
+        let security = ClientSecurity {
+            ca_pem: self.ca.as_deref().map(read).transpose()?,
+            identity: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(KeyPair::read(cert, key)?),
+                _ => None,
+            },
+            token: Token::from_file_or_env(self.token_file.as_deref())?,
+            plaintext: self.plaintext,
+        };
+        Ok(CoordinatorAddress::new(url, security)?)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `benchmark invoke` through a fleet.
+#[derive(Debug, Args, Default)]
+pub struct InvokeFleetArgs {
+    /// Run through the coordinator at this URL (https://HOST:PORT) instead of in this process:
+    /// it deploys the function, its workers invoke it.
+    #[arg(long, value_name = "URL")]
+    pub coordinator: Option<String>,
+    /// Which regions invoke, with weights: `us-east-1=2,eu-west-1` [default: every worker, by
+    /// capacity].
+    #[arg(long, value_name = "REGION[=WEIGHT],...", requires = "coordinator", value_parser = parse_placement)]
+    pub regions: Option<Placement>,
+    #[command(flatten)]
+    pub security: ClientSecurityArgs,
+}
+
+fn parse_placement(s: &str) -> Result<Placement, String> {
+    Placement::parse(s).map_err(|e| e.to_string())
+}
+
+/// `sebs coordinator`.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// Address to listen on; port 0 picks a free one (the bound address is printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The server's certificate (PEM); without it the coordinator speaks plain text, which is
+    /// allowed only with --plaintext on a loopback address.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// File holding the shared token workers and clients must present [default:
+    /// $SEBS_FLEET_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve plain text (no TLS): only on a loopback address.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub plaintext: bool,
+    /// Folder of cached packages, tools and local storage.
+    #[arg(long, default_value = "cache")]
+    pub cache: PathBuf,
+    /// Keep a copy of every run's result files in DIR/<run id>/.
+    #[arg(long, value_name = "DIR")]
+    pub results_dir: Option<PathBuf>,
+}
+
+impl CoordinatorArgs {
+    pub fn security(&self) -> Result<ServerSecurity> {
+        if !self.plaintext && self.tls_cert.is_none() {
+            anyhow::bail!("give --tls-cert and --tls-key, or --plaintext to serve plain text on a loopback address");
+        }
+        Ok(ServerSecurity {
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(KeyPair::read(cert, key)?),
+                _ => None,
+            },
+            client_ca_pem: self.client_ca.as_deref().map(read).transpose()?,
+            token: Token::from_file_or_env(self.token_file.as_deref())?,
+        })
+    }
+}
+
+/// `sebs worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The coordinator's URL, https://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub coordinator: String,
+    /// The region this worker invokes from (a label: us-east-1, eu, lab-2).
+    #[arg(long)]
+    pub region: String,
+    /// The worker's name, unique in the fleet [default: <host>-<pid>].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The most invocations it runs at once.
+    #[arg(long, default_value_t = 256)]
+    pub capacity: u32,
+    #[command(flatten)]
+    pub security: ClientSecurityArgs,
+}

@@ -1,0 +1,427 @@
+//! The coordinator: workers attach to it, clients submit runs to it, and it drives each run
+//! (`run.rs`) over the workers it has. It implements both services of `sebs-proto`, so the same
+//! code serves a worker and a client in this process or across the network.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sebs_proto::fleet::{FromWorker, Ping, ToWorker, WorkerHello};
+use sebs_proto::runs::{RunEvent, Submission, WorkerClock};
+use sebs_proto::{FleetError, FleetService, Region, RunId, RunService, WorkerId};
+use tokio::sync::{broadcast, mpsc};
+
+use super::clock::{ClockEstimate, ClockSample};
+use super::hooks::Preparer;
+use super::membership::{Lease, Member, Membership, MembershipEvent};
+use super::run;
+use super::state::{RunState, RunStatus, StateStore};
+
+/// How many events may wait for a slow watcher before the run waits for it.
+const EVENT_QUEUE: usize = 1024;
+/// How many worker messages may wait for a run.
+const INBOX: usize = 1024;
+/// Messages waiting to go to one worker.
+const TO_WORKER: usize = 256;
+
+/// Timings of the coordinator; the defaults suit real fleets and tests alike.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// How often workers report, and how often runs tick.
+    pub flush_every: Duration,
+    /// How far ahead of dispatch an open loop's schedule starts, so that every worker has its
+    /// assignment before the first arrival is due.
+    pub start_lead: Duration,
+    /// How long a run waits for workers (to plan, or to take over a shard) before it fails.
+    pub worker_wait: Duration,
+    /// How often each worker's clock is sampled.
+    pub ping_every: Duration,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            flush_every: Duration::from_secs(1),
+            start_lead: Duration::from_millis(250),
+            worker_wait: Duration::from_secs(60),
+            ping_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a run's driver gets from workers and the coordinator.
+#[derive(Debug)]
+pub(super) enum RunInput {
+    /// A report, the progress or the end of one of the run's shards.
+    Worker(FromWorker),
+    Member(MemberChange),
+    Cancel,
+}
+
+/// A change of the fleet, as runs hear of it.
+#[derive(Clone, Debug)]
+pub(super) enum MemberChange {
+    Joined,
+    Left {
+        worker: WorkerId,
+        reason: String,
+    },
+    /// Events were missed: compare what runs where with who is a member now.
+    Resync,
+}
+
+struct Link {
+    lease: Lease,
+    to_worker: mpsc::Sender<ToWorker>,
+}
+
+struct RunHandle {
+    inbox: mpsc::Sender<RunInput>,
+    events: Events,
+}
+
+pub(super) struct Inner {
+    pub(super) config: CoordinatorConfig,
+    pub(super) membership: Arc<dyn Membership>,
+    pub(super) store: Arc<dyn StateStore>,
+    preparer: Option<Arc<dyn Preparer>>,
+    links: Mutex<HashMap<WorkerId, Link>>,
+    /// Kept after a worker leaves: its runs' results cite its offset.
+    clocks: Mutex<HashMap<WorkerId, (Region, ClockEstimate)>>,
+    runs: Mutex<HashMap<RunId, RunHandle>>,
+}
+
+/// A handle on the coordinator; clones share it.
+#[derive(Clone)]
+pub struct Coordinator(pub(super) Arc<Inner>);
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator").finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// A coordinator over `membership` and `store`; `preparer` runs `benchmark invoke`
+    /// submissions (without one, only bare jobs are accepted).
+    pub fn new(
+        config: CoordinatorConfig,
+        membership: Arc<dyn Membership>,
+        store: Arc<dyn StateStore>,
+        preparer: Option<Arc<dyn Preparer>>,
+    ) -> Self {
+        let coordinator = Coordinator(Arc::new(Inner {
+            config,
+            membership,
+            store,
+            preparer,
+            links: Mutex::new(HashMap::new()),
+            clocks: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
+        }));
+        let events = coordinator.0.membership.subscribe();
+        tokio::spawn(forward_membership(Arc::downgrade(&coordinator.0), events));
+        coordinator
+    }
+
+    pub(super) fn preparer(&self) -> Option<Arc<dyn Preparer>> {
+        self.0.preparer.clone()
+    }
+
+    /// Sends `message` to `worker`; false when it is not (or no longer) linked.
+    pub(super) async fn send_to(&self, worker: &WorkerId, message: ToWorker) -> bool {
+        let sender = lock(&self.0.links).get(worker).map(|l| l.to_worker.clone());
+        match sender {
+            Some(s) => s.send(message).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Coordinator clock minus `worker`'s, as best known.
+    pub(super) fn offset_of(&self, worker: &WorkerId) -> f64 {
+        lock(&self.0.clocks)
+            .get(worker)
+            .map_or(0.0, |(_, c)| c.offset_s())
+    }
+
+    pub(super) fn clocks_of(&self, workers: &[WorkerId]) -> Vec<WorkerClock> {
+        let clocks = lock(&self.0.clocks);
+        workers
+            .iter()
+            .filter_map(|w| {
+                let (region, c) = clocks.get(w)?;
+                let best = c.best();
+                Some(WorkerClock {
+                    worker: w.clone(),
+                    region: region.clone(),
+                    offset_s: c.offset_s(),
+                    round_trip_s: best.map_or(0.0, |b| b.round_trip_s),
+                    samples: c.samples(),
+                })
+            })
+            .collect()
+    }
+
+    /// Routes a worker's message to its run; messages of runs that ended are dropped.
+    async fn route(&self, run: RunId, input: RunInput) {
+        let inbox = lock(&self.0.runs).get(&run).map(|h| h.inbox.clone());
+        match inbox {
+            Some(inbox) => {
+                let _ = inbox.send(input).await;
+            }
+            None => tracing::debug!(%run, "a message for a run that is over"),
+        }
+    }
+
+    /// Holds one worker's link: routes what it says, samples its clock, and ends its membership
+    /// when its stream ends.
+    async fn serve_link(
+        self,
+        hello: WorkerHello,
+        lease: Lease,
+        mut from_worker: mpsc::Receiver<FromWorker>,
+        to_worker: mpsc::Sender<ToWorker>,
+    ) {
+        let worker = hello.worker.clone();
+        let pinger = tokio::spawn(ping(to_worker, self.0.config.ping_every));
+        while let Some(message) = from_worker.recv().await {
+            let run = match &message {
+                FromWorker::Report(r) => r.key.run,
+                FromWorker::Progress { key, .. } => key.run,
+                FromWorker::Done(d) => d.key.run,
+                FromWorker::Pong(p) => {
+                    let sample = ClockSample::from_round_trip(
+                        p.ping_sent_at,
+                        p.received_at,
+                        p.sent_at,
+                        now_s(),
+                    );
+                    if let Some((_, clock)) = lock(&self.0.clocks).get_mut(&worker) {
+                        clock.add(sample);
+                    }
+                    // A live worker keeps its lease; one whose lease ended must attach again.
+                    if let Err(e) = self.0.membership.renew(&lease).await {
+                        tracing::warn!(%worker, error = %e, "dropping the worker");
+                        break;
+                    }
+                    continue;
+                }
+            };
+            self.route(run, RunInput::Worker(message)).await;
+        }
+        pinger.abort();
+        {
+            let mut links = lock(&self.0.links);
+            if links.get(&worker).is_some_and(|l| l.lease == lease) {
+                links.remove(&worker);
+            }
+        }
+        tracing::info!(%worker, region = %hello.region, "worker left");
+        self.0.membership.leave(&lease, "its stream ended").await;
+    }
+}
+
+/// Samples a worker's clock: a few pings at once, then one every `every`.
+async fn ping(to_worker: mpsc::Sender<ToWorker>, every: Duration) {
+    let mut id = 0u64;
+    loop {
+        id += 1;
+        let ping = Ping {
+            id,
+            sent_at: now_s(),
+        };
+        if to_worker.send(ToWorker::Ping(ping)).await.is_err() {
+            return;
+        }
+        let pause = if id < 5 {
+            Duration::from_millis(100)
+        } else {
+            every
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Tells every run of joins and leaves (a lagging subscriber re-reads who is left).
+async fn forward_membership(
+    inner: std::sync::Weak<Inner>,
+    mut events: broadcast::Receiver<MembershipEvent>,
+) {
+    loop {
+        let change = match events.recv().await {
+            Ok(MembershipEvent::Joined(_)) => MemberChange::Joined,
+            Ok(MembershipEvent::Left { worker, reason }) => MemberChange::Left { worker, reason },
+            Err(broadcast::error::RecvError::Lagged(_)) => MemberChange::Resync,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let inboxes: Vec<mpsc::Sender<RunInput>> = lock(&inner.runs)
+            .values()
+            .map(|h| h.inbox.clone())
+            .collect();
+        for inbox in inboxes {
+            let _ = inbox.send(RunInput::Member(change.clone())).await;
+        }
+    }
+}
+
+#[async_trait]
+impl FleetService for Coordinator {
+    async fn attach(
+        &self,
+        hello: WorkerHello,
+        from_worker: mpsc::Receiver<FromWorker>,
+    ) -> Result<mpsc::Receiver<ToWorker>, FleetError> {
+        let member = Member {
+            worker: hello.worker.clone(),
+            region: hello.region.clone(),
+            capacity: hello.capacity,
+            deployments: hello.deployments.clone(),
+        };
+        let (to_worker, rx) = mpsc::channel(TO_WORKER);
+        // Linked before it is a member, so that a run that hears of it can reach it.
+        {
+            let mut links = lock(&self.0.links);
+            if links.contains_key(&hello.worker) {
+                return Err(FleetError::InvalidArgument(format!(
+                    "a worker named {} is already attached; give each worker its own --name",
+                    hello.worker
+                )));
+            }
+            let placeholder = Lease {
+                worker: hello.worker.clone(),
+                id: 0,
+            };
+            links.insert(
+                hello.worker.clone(),
+                Link {
+                    lease: placeholder,
+                    to_worker: to_worker.clone(),
+                },
+            );
+        }
+        let lease = match self.0.membership.join(member).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                lock(&self.0.links).remove(&hello.worker);
+                return Err(FleetError::InvalidArgument(e.to_string()));
+            }
+        };
+        if let Some(link) = lock(&self.0.links).get_mut(&hello.worker) {
+            link.lease = lease.clone();
+        }
+        lock(&self.0.clocks)
+            .entry(hello.worker.clone())
+            .or_insert_with(|| (hello.region.clone(), ClockEstimate::default()))
+            .0 = hello.region.clone();
+        tracing::info!(worker = %hello.worker, region = %hello.region, capacity = hello.capacity, version = %hello.version, "worker joined");
+        tokio::spawn(
+            self.clone()
+                .serve_link(hello, lease, from_worker, to_worker),
+        );
+        Ok(rx)
+    }
+}
+
+/// Sends a run's events to each of its watchers; a watcher that went away is dropped.
+#[derive(Clone, Default)]
+pub(super) struct Events {
+    watchers: Arc<Mutex<Vec<mpsc::Sender<RunEvent>>>>,
+}
+
+impl Events {
+    fn add(&self, watcher: mpsc::Sender<RunEvent>) {
+        lock(&self.watchers).push(watcher);
+    }
+
+    pub(super) async fn send(&self, event: RunEvent) {
+        let watchers: Vec<mpsc::Sender<RunEvent>> = lock(&self.watchers).clone();
+        let mut any_gone = false;
+        for w in &watchers {
+            any_gone |= w.send(event.clone()).await.is_err();
+        }
+        if any_gone {
+            lock(&self.watchers).retain(|w| !w.is_closed());
+        }
+    }
+}
+
+#[async_trait]
+impl RunService for Coordinator {
+    async fn submit(
+        &self,
+        submission: Submission,
+    ) -> Result<(RunId, mpsc::Receiver<RunEvent>), FleetError> {
+        if matches!(submission, Submission::Benchmark(_)) && self.0.preparer.is_none() {
+            return Err(FleetError::InvalidArgument(
+                "this coordinator runs jobs only; it cannot prepare benchmarks".into(),
+            ));
+        }
+        let run = RunId::random();
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let _ = tx.send(RunEvent::Accepted(run)).await;
+        let events = Events::default();
+        events.add(tx);
+        let (inbox, inputs) = mpsc::channel(INBOX);
+        lock(&self.0.runs).insert(
+            run,
+            RunHandle {
+                inbox,
+                events: events.clone(),
+            },
+        );
+        let state = RunState {
+            run,
+            status: RunStatus::Preparing,
+            job: None,
+            started_at: now_s(),
+        };
+        if let Err(e) = self.0.store.put_run(&state).await {
+            tracing::warn!(%run, error = %e, "cannot store the run");
+        }
+        let coordinator = self.clone();
+        tokio::spawn(async move {
+            run::drive(coordinator.clone(), run, submission, inputs, events).await;
+            lock(&coordinator.0.runs).remove(&run);
+        });
+        Ok((run, rx))
+    }
+
+    async fn watch(&self, run: RunId) -> Result<mpsc::Receiver<RunEvent>, FleetError> {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let found = lock(&self.0.runs)
+            .get(&run)
+            .map(|h| h.events.add(tx))
+            .is_some();
+        if found {
+            return Ok(rx);
+        }
+        let stored = self.0.store.run(run).await.ok().flatten();
+        Err(FleetError::NotFound(match stored.map(|s| s.status) {
+            Some(RunStatus::Finished { complete }) => format!("run {run} has finished (complete: {complete}); its results are where it was watched from"),
+            Some(RunStatus::Failed(why)) => format!("run {run} failed: {why}"),
+            _ => format!("no run {run} is going on"),
+        }))
+    }
+
+    async fn cancel(&self, run: RunId) -> Result<(), FleetError> {
+        let inbox = lock(&self.0.runs).get(&run).map(|h| h.inbox.clone());
+        match inbox {
+            Some(inbox) => {
+                let _ = inbox.send(RunInput::Cancel).await;
+                Ok(())
+            }
+            None => Err(FleetError::NotFound(format!("no run {run} is going on"))),
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Epoch seconds now.
+pub(super) fn now_s() -> f64 {
+    sebs_worker::epoch_seconds(SystemTime::now())
+}

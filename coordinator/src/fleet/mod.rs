@@ -1,0 +1,32 @@
+//! The fleet: one experiment driven by a coordinator across many workers, results merged as
+//! they arrive; by default all of it in this process.
+//!
+//! - [`coordinator`]: `Coordinator`, which implements both services of `sebs-proto` (workers
+//!   attach, clients submit and watch), and [`run`], the driver of one run;
+//! - [`planner`]: from a load, a placement and workers to shards (pure);
+//! - [`ledger`]: counting each invocation once, and the merged histograms (pure);
+//! - [`membership`], [`state`]: who is in the fleet and the runs' state, as traits with
+//!   in-memory implementations;
+//! - [`clock`]: workers' clock offsets from round trips (pure);
+//! - [`worker`]: the worker agent, which runs shards through the invocation engine;
+//! - [`hooks`], [`prepare`]: what a run needs from its job's owner, and the benchmark preparer
+//!   that deploys on the coordinator;
+//! - [`local`], [`client`], [`commands`], [`cli`]: the in-process fleet, `benchmark invoke`'s
+//!   client side, `sebs coordinator` and `sebs worker`.
+
+pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod commands;
+pub mod coordinator;
+pub mod hooks;
+pub mod ledger;
+pub mod local;
+pub mod membership;
+pub mod planner;
+pub mod prepare;
+mod run;
+pub mod state;
+#[cfg(test)]
+mod tests;
+pub mod worker;

@@ -1,0 +1,352 @@
+//! The fleet end to end: a coordinator and workers as real `sebs` processes on 127.0.0.1 (regions
+//! are labels here), `benchmark invoke --coordinator` against the local platform the coordinator
+//! runs.
+
+// Test code: a panic with a message is the right way to fail.
+#![allow(clippy::unwrap_used)]
+
+// This binary uses only part of what the end-to-end tests share.
+#[allow(dead_code)]
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet};
+use sebs_testkit::wait_until;
+use serde_json::Value;
+use support::{read_json, repo_root, shared_cache, Run};
+
+/// The longest a fleet run may take here (builds included); it fails the test beyond.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
+fn fleet(tls: bool, workers: &[(&str, &str)]) -> Fleet {
+    let mut fleet = Fleet::start(
+        Path::new(env!("CARGO_BIN_EXE_sebs")),
+        &repo_root(),
+        &shared_cache(),
+        tls,
+    );
+    for (name, region) in workers {
+        fleet.add_worker(name, region);
+    }
+    fleet
+}
+
+/// `sebs benchmark invoke <args>` through `fleet`, into a fresh output folder.
+fn invoke_command(fleet: &Fleet, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sebs"));
+    command
+        .args(["benchmark", "invoke"])
+        .args(args)
+        .args(fleet.client_args(token_file))
+        .arg("--output-dir")
+        .arg(out_dir)
+        .current_dir(repo_root())
+        .env("SEBS_ROOT", repo_root())
+        .env_remove("SEBS_LOG");
+    command
+}
+
+fn invoke(fleet: &Fleet, args: &[&str]) -> Run {
+    let out_dir = tempfile::tempdir().unwrap();
+    let command = invoke_command(fleet, &fleet.credentials.token_file, args, out_dir.path());
+    let output = run_bounded(command, RUN_LIMIT);
+    Run { output, out_dir }
+}
+
+fn region_of(r: &Value) -> String {
+    r["origin"]["region"].as_str().unwrap().to_string()
+}
+
+fn count_by<'a>(values: impl Iterator<Item = String> + 'a) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Every (shard, sequence) once: nothing was counted twice.
+fn assert_each_invocation_once(results: &[Value]) {
+    let keys: BTreeSet<(u64, u64)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["origin"]["shard"].as_u64().unwrap(),
+                r["origin"]["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        results.len(),
+        "a (shard, sequence) appears twice"
+    );
+    let ids: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), results.len(), "request ids are unique");
+}
+
+#[test]
+fn a_fleet_splits_runs_by_region_and_merges_them() {
+    let fleet = fleet(
+        true,
+        &[("east-1", "us-east"), ("west-1", "us-west"), ("eu-1", "eu")],
+    );
+
+    // Closed loop, every worker by capacity: 12 invocations, 4 per region.
+    let run = invoke(
+        &fleet,
+        &[
+            "110.dynamic-html",
+            "test",
+            "--repetitions",
+            "12",
+            "--concurrency",
+            "6",
+        ],
+    );
+    run.assert_success();
+    let results = run.invocations();
+    assert_eq!(
+        results.len(),
+        12,
+        "exactly the planned invocations\n{}",
+        fleet.logs()
+    );
+    assert_eq!(run.lines().len(), 12, "invocations.jsonl holds each once");
+    assert_each_invocation_once(&results);
+    let by_region = count_by(results.iter().map(region_of));
+    assert_eq!(
+        by_region,
+        BTreeMap::from([
+            ("eu".into(), 4),
+            ("us-east".into(), 4),
+            ("us-west".into(), 4)
+        ])
+    );
+    assert!(
+        results.iter().all(|r| r["stats"]["failure"] == false),
+        "{results:?}"
+    );
+    let matrix = read_json(&run.out_dir.path().join("latency-matrix.json"));
+    let experiments = run.experiments();
+    let function = experiments["_invocations"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap();
+    for region in ["eu", "us-east", "us-west"] {
+        let cell = &matrix["matrix"][region][function];
+        assert_eq!(cell["invocations"], 4, "{matrix}");
+        let cold = cell["cold"]["count"].as_u64().unwrap_or(0);
+        let warm = cell["warm"]["count"].as_u64().unwrap_or(0);
+        assert_eq!(cold + warm, 4, "{matrix}");
+    }
+    let fleet_json = read_json(&run.out_dir.path().join("fleet.json"));
+    let workers = fleet_json["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 3, "{fleet_json}");
+    for w in workers {
+        assert!(w["clock_samples"].as_u64().unwrap() >= 1, "{w}");
+        // One machine, one clock: the estimate is within its own round trip of zero.
+        let (offset, round_trip) = (
+            w["clock_offset_s"].as_f64().unwrap(),
+            w["round_trip_s"].as_f64().unwrap(),
+        );
+        assert!(offset.abs() <= round_trip / 2.0 + 0.01, "{w}");
+    }
+    assert!(
+        run.stdout().contains("12 invocations: 12 succeeded"),
+        "{}",
+        run.stdout()
+    );
+    // The coordinator kept a copy of the same files under the run's id (written as it hears
+    // the run's events, so it may finish a moment after the client).
+    let copy = fleet
+        .results_dir()
+        .join(fleet_json["run"].as_str().unwrap());
+    wait_until("the coordinator's copy", Duration::from_secs(30), || {
+        copy.join("fleet.json").exists()
+    });
+    let lines = std::fs::read_to_string(copy.join("invocations.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 12, "the copy holds every invocation");
+
+    // Weighted regions: us-east three times eu, us-west none.
+    let run = invoke(
+        &fleet,
+        &[
+            "110",
+            "test",
+            "--repetitions",
+            "8",
+            "--concurrency",
+            "4",
+            "--regions",
+            "us-east=3,eu=1",
+        ],
+    );
+    run.assert_success();
+    let results = run.invocations();
+    assert_eq!(results.len(), 8);
+    assert_each_invocation_once(&results);
+    let by_region = count_by(results.iter().map(region_of));
+    assert_eq!(
+        by_region,
+        BTreeMap::from([("eu".into(), 2), ("us-east".into(), 6)])
+    );
+
+    // Open loop: the workers' shares of one schedule add up to it, 25 ms apart, none twice.
+    let run = invoke(
+        &fleet,
+        &[
+            "110",
+            "test",
+            "--rate",
+            "40",
+            "--duration",
+            "2s",
+            "--concurrency",
+            "6",
+        ],
+    );
+    run.assert_success();
+    let records = std::fs::read_to_string(run.out_dir.path().join("records.csv")).unwrap();
+    let mut lines = records.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert!(
+        header.ends_with(&["region", "worker", "shard", "attempt", "sequence"]),
+        "{header:?}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 80, "{records}");
+    let mut intended_us: Vec<u64> = rows
+        .iter()
+        .map(|r| (r[1].parse::<f64>().unwrap() * 1e6).round() as u64)
+        .collect();
+    intended_us.sort();
+    let expected: Vec<u64> = (0..80).map(|n| n * 25_000).collect();
+    assert_eq!(
+        intended_us, expected,
+        "one global schedule, each arrival sent once"
+    );
+    let regions = count_by(rows.iter().map(|r| r[header.len() - 5].to_string()));
+    assert_eq!(
+        regions.values().copied().collect::<Vec<_>>(),
+        [27, 27, 26],
+        "{regions:?}"
+    );
+    let summary = read_json(&run.out_dir.path().join("summary.json"));
+    assert_eq!(
+        (summary["sent"].as_u64(), summary["complete"].as_bool()),
+        (Some(80), Some(true))
+    );
+    let hlog = std::fs::read_to_string(run.out_dir.path().join("latency.hlog")).unwrap();
+    assert!(hlog.contains("Tag=latency,"), "{hlog}");
+}
+
+#[test]
+fn a_worker_or_client_without_the_token_is_refused() {
+    let fleet = fleet(false, &[]);
+    let wrong = fleet.worker_command("intruder", "eu", &fleet.credentials.wrong_token_file);
+    let out = run_bounded(wrong, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused this worker") && stderr.contains("wrong fleet token"),
+        "{stderr}"
+    );
+
+    // A token file that holds no token is refused before anything is sent.
+    let none = fleet.worker_command("anonymous", "eu", Path::new("/dev/null"));
+    let out = run_bounded(none, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("token"), "{stderr}");
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let client = invoke_command(
+        &fleet,
+        &fleet.credentials.wrong_token_file,
+        &["110", "test"],
+        out_dir.path(),
+    );
+    let out = run_bounded(client, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wrong fleet token"), "{stderr}");
+    assert!(
+        !fleet.coordinator().log().contains("worker joined"),
+        "nobody got in:\n{}",
+        fleet.logs()
+    );
+}
+
+#[test]
+fn killing_a_worker_mid_run_loses_no_invocation() {
+    let mut fleet = fleet(false, &[("a", "r1"), ("b", "r2"), ("victim", "r3")]);
+    // 010.sleep sleeps 1 s: each worker runs 2 tasks of 2 invocations, about 2 s.
+    let out_dir = tempfile::tempdir().unwrap();
+    let args = [
+        "010.sleep",
+        "test",
+        "--repetitions",
+        "12",
+        "--concurrency",
+        "6",
+    ];
+    let command = invoke_command(&fleet, &fleet.credentials.token_file, &args, out_dir.path());
+    let client = std::thread::spawn(move || run_bounded(command, RUN_LIMIT));
+    // Mid-run: the victim has its shard, and its first invocations are in flight.
+    wait_for_line(fleet.worker("victim"), "shard started", RUN_LIMIT);
+    fleet.kill_worker("victim");
+    let output = client.join().unwrap();
+    let run = Run { output, out_dir };
+    assert!(
+        run.output.status.success(),
+        "{}\n{}\n{}",
+        run.stdout(),
+        run.stderr(),
+        fleet.logs()
+    );
+    let results = run.invocations();
+    assert_eq!(
+        results.len(),
+        12,
+        "exactly the planned invocations\n{}",
+        fleet.logs()
+    );
+    assert_each_invocation_once(&results);
+    assert_eq!(run.experiments()["complete"], true);
+    let reassigned: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["origin"]["attempt"].as_u64() > Some(0))
+        .collect();
+    assert!(
+        !reassigned.is_empty(),
+        "the victim's work ran again elsewhere\n{}",
+        fleet.logs()
+    );
+    assert!(reassigned.iter().all(|r| r["origin"]["worker"] != "victim"));
+    assert!(
+        results.iter().all(|r| r["stats"]["failure"] == false),
+        "{results:?}"
+    );
+    let fleet_json = read_json(&run.out_dir.path().join("fleet.json"));
+    let history = fleet_json["shards"].to_string();
+    assert!(
+        history.contains("reassigned") && history.contains("victim"),
+        "{fleet_json}"
+    );
+    assert!(
+        run.stderr().contains("worker victim left"),
+        "{}",
+        run.stderr()
+    );
+}

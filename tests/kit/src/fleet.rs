@@ -1,0 +1,262 @@
+//! A fleet of real `sebs` processes for tests (STYLE §11): a coordinator and workers on
+//! 127.0.0.1, each on port 0, their addresses read from what they print, killed on drop.
+//!
+//! The binary is the caller's (`env!("CARGO_BIN_EXE_sebs")` in the coordinator crate's tests).
+//! TLS certificates (a CA, and a server certificate for 127.0.0.1 and localhost) and tokens are
+//! made fresh for each fleet with rcgen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Server;
+
+/// How long a process may take to start and say where it listens.
+const START: Duration = Duration::from_secs(60);
+
+/// A CA, a server certificate it signed, and two tokens (the fleet's and a wrong one), as files.
+#[derive(Debug)]
+pub struct Credentials {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub token_file: PathBuf,
+    pub wrong_token_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Credentials {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::Builder::new()
+            .prefix("sebs-fleet-credentials-")
+            .tempdir()
+            .unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sebs test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "sebs coordinator");
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Credentials {
+            ca: write("ca.pem", &ca.pem()),
+            cert: write("coordinator.pem", &cert.pem()),
+            key: write("coordinator.key", &key.serialize_pem()),
+            token_file: write("token", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+            wrong_token_file: write("wrong-token", "ffffffffffffffffffffffffffffffff"),
+            _dir: dir,
+        }
+    }
+}
+
+/// A coordinator and its workers, as real processes.
+#[derive(Debug)]
+pub struct Fleet {
+    bin: PathBuf,
+    root: PathBuf,
+    pub credentials: Credentials,
+    tls: bool,
+    url: String,
+    coordinator: Server,
+    workers: BTreeMap<String, Server>,
+    results: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Starts `bin coordinator` on 127.0.0.1:0 with the catalogue at `root` and `cache` as its
+    /// cache, over TLS or (`tls` false) plain text, and waits for its address.
+    pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
+        let credentials = Credentials::generate();
+        let results = tempfile::Builder::new()
+            .prefix("sebs-fleet-results-")
+            .tempdir()
+            .unwrap();
+        let mut command = Command::new(bin);
+        command
+            .args(["coordinator", "--listen", "127.0.0.1:0", "--cache"])
+            .arg(cache)
+            .arg("--results-dir")
+            .arg(results.path())
+            .arg("--token-file")
+            .arg(&credentials.token_file);
+        if tls {
+            command
+                .arg("--tls-cert")
+                .arg(&credentials.cert)
+                .arg("--tls-key")
+                .arg(&credentials.key);
+        } else {
+            command.arg("--plaintext");
+        }
+        command
+            .current_dir(root)
+            .env("SEBS_ROOT", root)
+            .env_remove("SEBS_LOG");
+        let coordinator = Server::start("sebs-coordinator", command);
+        let line = wait_for_line(&coordinator, "listening on ", START);
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Fleet {
+            bin: bin.to_path_buf(),
+            root: root.to_path_buf(),
+            credentials,
+            tls,
+            url,
+            coordinator,
+            workers: BTreeMap::new(),
+            results,
+        }
+    }
+
+    /// Where the coordinator keeps its copy of each run's files (`<run id>/`).
+    pub fn results_dir(&self) -> &Path {
+        self.results.path()
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What a client or worker adds to reach the coordinator: its URL and credentials.
+    pub fn client_args(&self, token_file: &Path) -> Vec<String> {
+        let mut args = vec![
+            "--coordinator".to_string(),
+            self.url.clone(),
+            "--token-file".to_string(),
+            token_file.display().to_string(),
+        ];
+        if self.tls {
+            args.extend([
+                "--ca".to_string(),
+                self.credentials.ca.display().to_string(),
+            ]);
+        } else {
+            args.push("--plaintext".to_string());
+        }
+        args
+    }
+
+    /// `bin worker` for this fleet, with `token_file`.
+    pub fn worker_command(&self, name: &str, region: &str, token_file: &Path) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["worker", "--name", name, "--region", region])
+            .args(self.client_args(token_file))
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG");
+        command
+    }
+
+    /// Starts a worker with the fleet's token and waits until the coordinator has it.
+    pub fn add_worker(&mut self, name: &str, region: &str) {
+        let command = self.worker_command(name, region, &self.credentials.token_file);
+        let worker = Server::start(&format!("sebs-worker-{name}"), command);
+        wait_for_line(&worker, "attached to the coordinator", START);
+        self.workers.insert(name.to_string(), worker);
+    }
+
+    /// Kills a worker as `kill -9` would.
+    pub fn kill_worker(&mut self, name: &str) {
+        if let Some(w) = self.workers.get_mut(name) {
+            w.kill();
+        }
+    }
+
+    pub fn worker(&self, name: &str) -> &Server {
+        &self.workers[name]
+    }
+
+    pub fn coordinator(&self) -> &Server {
+        &self.coordinator
+    }
+
+    /// Every process's output, for a failing test's message.
+    pub fn logs(&self) -> String {
+        let mut text = format!("== coordinator\n{}", self.coordinator.log());
+        for (name, w) in &self.workers {
+            text.push_str(&format!("\n== worker {name}\n{}", w.log()));
+        }
+        text
+    }
+}
+
+/// Waits until `server` printed a line holding `needle`; returns that line, or panics with the
+/// output so far (also when the process exited first).
+pub fn wait_for_line(server: &Server, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(line) = server.log().lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle:?} within {timeout:?}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `command` to its end, killing it after `timeout` (the test then fails). Its output goes
+/// to files, so that a chatty command never blocks on a full pipe.
+pub fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .expect("start the command");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the command") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |f: &mut std::fs::File| {
+        let mut bytes = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    let (stdout, stderr) = (read(&mut out), read(&mut err));
+    let Some(status) = status else {
+        panic!(
+            "{command:?} did not end within {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
