@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use sebs_common::{Benchmark, ClientSideKind};
 use sebs_platform::ObjectStorage;
-use sebs_worker::client_side::ClientSide;
+use sebs_worker::client_side::{ClientSide, ClientSideOptions};
 
 /// Where client sides are reached. Command-line options of `benchmark invoke` and `regression`.
 #[derive(Clone, Debug, Default, Args)]
@@ -89,7 +89,11 @@ impl RunningClientSide {
         } else {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
-        let server = ClientSide::start(kind, bind, Some(data_dir))
+        let options = ClientSideOptions {
+            files: Some(data_dir.to_path_buf()),
+            ..Default::default()
+        };
+        let server = ClientSide::start(kind, bind, &options)
             .await
             .with_context(|| format!("starting the {} client side", kind.as_str()))?;
         let url = server.url(host);

@@ -28,17 +28,16 @@ pub fn fixture_root() -> PathBuf {
     )
 }
 
-/// A catalogue root for the experiments: the real wrappers, data and `100.webapps`, the failing
-/// fixtures, and the stand-ins of SeBS's network microbenchmarks
-/// (`tests/fixtures/benchmarks/990.experiments`).
+/// A catalogue root for the experiments: the real wrappers and data, the catalogue's
+/// microbenchmarks (020, 030, 040) and `100.webapps`, and the failing fixtures.
 #[allow(dead_code)] // each test binary uses the roots it needs
 pub fn experiments_root() -> PathBuf {
     linked_root(
         "sebs-experiments-root",
         &[
+            "benchmarks/000.microbenchmarks",
             "benchmarks/100.webapps",
             "tests/fixtures/benchmarks/900.faulty",
-            "tests/fixtures/benchmarks/990.experiments",
         ],
     )
 }

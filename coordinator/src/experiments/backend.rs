@@ -9,19 +9,18 @@
 //! their files in a folder), so the experiments are the same code either way.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::config::Deployment;
-use sebs_common::ExecutionResult;
+use sebs_common::{ClientSideKind, ExecutionResult};
 use sebs_platform::TriggerSpec;
+use sebs_worker::client_side::{ClientSide, ClientSideOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::load::{OpenLoopPlan, StatusFn};
 
@@ -75,78 +74,6 @@ pub struct FunctionHandle {
     pub trigger: TriggerSpec,
 }
 
-/// A client-side service functions talk to (SeBS's 020/030/040 reach back to the client).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceKind {
-    /// Echoes every UDP datagram back to its sender and logs when it received and answered it;
-    /// a datagram `stop` ends the exchange with that sender (030's clock synchronization).
-    UdpEcho,
-    /// Accepts TCP connections `barrier` at a time; once that many are open it sends each
-    /// `accepted` and closes it (040's server reply; the barrier makes invocations overlap).
-    /// `port` 0 lets the system pick one.
-    TcpReply { barrier: usize, port: u16 },
-}
-
-/// What a client-side service saw: one row per message, in arrival order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ServiceLog {
-    pub rows: Vec<ServiceRow>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServiceRow {
-    /// Who sent it.
-    pub peer: SocketAddr,
-    /// The message (the request id for 020/030's datagrams).
-    pub message: String,
-    /// Epoch seconds when it arrived and when the answer left (by this host's clock).
-    pub received: f64,
-    pub sent: f64,
-}
-
-/// A running client-side service; [`ClientService::finish`] stops it and returns its log.
-#[derive(Debug)]
-pub struct ClientService {
-    /// Where functions reach it.
-    pub address: SocketAddr,
-    pub(crate) stop: oneshot::Sender<()>,
-    pub(crate) task: JoinHandle<Result<ServiceLog>>,
-}
-
-impl ClientService {
-    pub async fn finish(self) -> Result<ServiceLog> {
-        let _ = self.stop.send(());
-        self.task.await?
-    }
-}
-
-impl ClientService {
-    /// The address to give functions: `given` (the experiment's `client-address`), else the
-    /// one the service listens on, unless that is unspecified (functions elsewhere need to be
-    /// told this machine's address); `field` names the setting in the error.
-    pub fn reachable_at(&self, given: Option<IpAddr>, field: &str) -> Result<IpAddr> {
-        match given {
-            Some(ip) => Ok(ip),
-            None if self.address.ip().is_unspecified() => anyhow::bail!(
-                "{field}: the functions run elsewhere and cannot reach this machine's loopback; \
-                 give the address they can reach it at"
-            ),
-            None => Ok(self.address.ip()),
-        }
-    }
-}
-
-/// Reads an experiment's `client-address` setting.
-pub fn parse_client_address(value: &Option<String>, field: &str) -> Result<Option<IpAddr>> {
-    value
-        .as_deref()
-        .map(|a| {
-            a.parse()
-                .map_err(|_| anyhow::anyhow!("{field}: `{a}` is not an IP address"))
-        })
-        .transpose()
-}
-
 /// Called with each invocation's result as soon as it arrives.
 pub type OnResult<'a> = &'a mut (dyn FnMut(ExecutionResult) -> Result<()> + Send);
 
@@ -156,14 +83,16 @@ pub trait ExperimentBackend: Send + Sync {
 
     fn regions(&self) -> Regions;
 
-    /// The address client-side services listen on: one functions can reach (loopback for the
+    /// The address client sides listen on: one functions can reach (loopback for the
     /// local platform), or the unspecified address when they run elsewhere and the experiment
     /// must be told the address they reach this machine at (`client-address`).
     fn client_address(&self) -> IpAddr;
 
     /// Builds (or reuses) the package of the benchmark the backend was opened for, and puts its
-    /// input of `size` in storage.
-    async fn prepare(&self, size: &str) -> Result<Prepared>;
+    /// input of `size` in storage. `client_url` is where the benchmark's client side listens
+    /// (`SEBS_CLIENT_SIDE_URL` of input.py, which puts it into the event), for benchmarks that
+    /// have one.
+    async fn prepare(&self, size: &str, client_url: Option<&str>) -> Result<Prepared>;
 
     /// Creates or updates one function of a prepared benchmark.
     async fn deploy(&self, prepared: &Prepared, request: &DeployRequest) -> Result<FunctionHandle>;
@@ -194,8 +123,13 @@ pub trait ExperimentBackend: Send + Sync {
         status: Option<StatusFn>,
     ) -> Result<Value>;
 
-    /// Starts a client-side service where the invocations are sent from.
-    async fn start_service(&self, kind: ServiceKind) -> Result<ClientService>;
+    /// Starts a client side (the worker's servers SeBS's 020/030/040 talk to) where the
+    /// invocations are sent from, listening on [`ExperimentBackend::client_address`].
+    async fn start_client_side(
+        &self,
+        kind: ClientSideKind,
+        options: &ClientSideOptions,
+    ) -> Result<ClientSide>;
 
     /// Copies the objects functions wrote under `prefix` of `bucket` into `into`; returns the
     /// files written.

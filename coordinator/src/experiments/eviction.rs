@@ -20,13 +20,13 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use sebs_common::experiments::EvictionModel;
-use sebs_common::ExecutionResult;
+use sebs_common::{ClientSideKind, ExecutionResult};
 use sebs_report::{Body, Chart, Marks, Series};
+use sebs_worker::client_side::ClientSideOptions;
 use serde_json::{json, Value};
 
-use super::backend::{
-    parse_client_address, DeployRequest, ExperimentBackend, FunctionHandle, Region, ServiceKind,
-};
+use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Region};
+use super::client_side::{self, Reach, Started};
 use super::csv::{python_bool, CsvWriter};
 use super::report::{fixed, ReportWriter};
 use crate::progress;
@@ -40,7 +40,20 @@ pub fn results_file(plan: &EvictionModel) -> String {
 }
 
 pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Path) -> Result<()> {
-    let prepared = backend.prepare("test").await?;
+    let reach = Reach::new(
+        plan.client_address.as_deref(),
+        "experiments.eviction-model.client-address",
+    )?;
+    // input.py makes the event from a client side's address, so the first repetition's
+    // servers start first; every invocation's event then names its own idle time's server.
+    let mut servers = Some(start_servers(backend, plan, reach).await?);
+    let url = servers
+        .iter()
+        .flatten()
+        .next()
+        .map(Started::url)
+        .context("experiments.eviction-model.times: no idle time to measure")?;
+    let prepared = backend.prepare("test", Some(&url)).await?;
     let mut functions = Vec::new();
     for &time in &plan.times {
         for copy in 0..plan.copies_per_time {
@@ -54,8 +67,6 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
             }
         }
     }
-    const FIELD: &str = "experiments.eviction-model.client-address";
-    let address = parse_client_address(&plan.client_address, FIELD)?;
     let region = backend.regions().workers.remove(0);
     let path = out.join(results_file(plan));
     let mut results: BTreeMap<u64, Vec<Vec<Value>>> =
@@ -71,46 +82,35 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
             repetition + 1,
             plan.repetitions
         ));
-        let mut servers = Vec::new();
-        for j in 0..functions.len() {
-            // SeBS's `client-port`: one port per idle time from it on; 0 lets the system pick.
-            let port = match plan.client_port {
-                0 => 0,
-                base => base
-                    .checked_add(j as u16)
-                    .context("experiments.eviction-model.client-port: the ports run past 65535")?,
-            };
-            servers.push(
-                backend
-                    .start_service(ServiceKind::TcpReply {
-                        barrier: plan.invocations as usize,
-                        port,
-                    })
-                    .await?,
-            );
-        }
+        let these = match servers.take() {
+            Some(first) => first,
+            None => start_servers(backend, plan, reach).await?,
+        };
         // The longest idle time first, so that all runs overlap (SeBS's order).
-        let addresses = servers
-            .iter()
-            .map(|s| s.reachable_at(address, FIELD))
-            .collect::<Result<Vec<_>>>()?;
         let region = &region;
         let runs = functions
             .iter()
-            .zip(servers.iter().zip(&addresses))
+            .zip(&these)
             .rev()
-            .flat_map(|((time, function), (server, ip))| {
+            .flat_map(|((time, function), server)| {
+                let mut event = prepared.event.clone();
+                event["ip-address"] = Value::String(server.ip.to_string());
+                event["port"] = Value::from(server.port());
                 (0..plan.invocations).map(move |invocation| {
-                    let payload =
-                        json!({"ip-address": ip.to_string(), "port": server.address.port()});
                     pair(
-                        backend, function, *time, payload, region, invocation, repetition,
+                        backend,
+                        function,
+                        *time,
+                        event.clone(),
+                        region,
+                        invocation,
+                        repetition,
                     )
                 })
             });
         let finished = join_all(runs).await;
-        for server in servers {
-            server.finish().await?;
+        for server in these {
+            server.side.stop().await;
         }
         for per_time in results.values_mut() {
             per_time.push(Vec::new());
@@ -130,6 +130,34 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &EvictionModel, out: &Pa
     status.finish_and_clear();
     println!("eviction-model: {} written", path.display());
     Ok(())
+}
+
+/// One TCP reply server per idle time, in the order of `plan.times`, each holding its
+/// connections until the `invocations` of its copy are all connected (SeBS's server), so that
+/// they run on distinct instances. SeBS's `client-port` numbers them from that port on; 0 lets
+/// the system pick.
+async fn start_servers(
+    backend: &dyn ExperimentBackend,
+    plan: &EvictionModel,
+    reach: Reach,
+) -> Result<Vec<Started>> {
+    let mut servers = Vec::with_capacity(plan.times.len());
+    for j in 0..plan.times.len() {
+        let port = match plan.client_port {
+            0 => 0,
+            base => u16::try_from(j)
+                .ok()
+                .and_then(|j| base.checked_add(j))
+                .context("experiments.eviction-model.client-port: the ports run past 65535")?,
+        };
+        let options = ClientSideOptions {
+            port,
+            tcp_barrier: plan.invocations as usize,
+            files: None,
+        };
+        servers.push(client_side::start(backend, ClientSideKind::TcpReply, &options, reach).await?);
+    }
+    Ok(servers)
 }
 
 fn epoch_now() -> f64 {

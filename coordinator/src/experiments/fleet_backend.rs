@@ -28,16 +28,17 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::config::Deployment;
+use sebs_common::ClientSideKind;
 use sebs_proto::job::{ClosedLoad, JobSpec, Load, OpenLoad, Placement};
 use sebs_proto::runs::{BenchmarkInvoke, ExperimentCall, RunEvent, SessionId, SessionJob};
 use sebs_proto::{RunId, RunService};
+use sebs_worker::client_side::{ClientSide, ClientSideOptions};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::backend::{
-    ClientService, DeployRequest, ExperimentBackend, FunctionHandle, OnResult, Prepared, Region,
-    Regions, ServiceKind,
+    DeployRequest, ExperimentBackend, FunctionHandle, OnResult, Prepared, Region, Regions,
 };
 use super::fleet_session::{Opened, Step};
 use crate::load::{OpenLoopPlan, StatusFn};
@@ -212,7 +213,10 @@ impl ExperimentBackend for FleetBackend {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     }
 
-    async fn prepare(&self, size: &str) -> Result<Prepared> {
+    async fn prepare(&self, size: &str, client_url: Option<&str>) -> Result<Prepared> {
+        if let Some(url) = client_url {
+            bail!("a client side ({url}) runs beside the invoker, which through a fleet is a worker elsewhere; run without --coordinator");
+        }
         self.step(Step::Prepare {
             size: size.to_string(),
         })
@@ -325,7 +329,11 @@ impl ExperimentBackend for FleetBackend {
         Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?)
     }
 
-    async fn start_service(&self, _kind: ServiceKind) -> Result<ClientService> {
+    async fn start_client_side(
+        &self,
+        _kind: ClientSideKind,
+        _options: &ClientSideOptions,
+    ) -> Result<ClientSide> {
         bail!("client-side services run beside the invoker, which through a fleet is a worker elsewhere; run without --coordinator")
     }
 

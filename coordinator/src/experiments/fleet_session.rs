@@ -228,7 +228,7 @@ impl ExperimentSessions {
         Ok(match step {
             Step::Regions => json!({ "worker_regions": fleet }),
             Step::Prepare { size } => {
-                let prepared = backend.prepare(&size).await?;
+                let prepared = backend.prepare(&size, None).await?;
                 let reply = serde_json::to_value(&prepared)?;
                 open.prepared
                     .lock()

@@ -11,7 +11,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use sebs_worker::engine::recorder::{HIGHEST_US, SIGNIFICANT_DIGITS};
 
-pub(crate) use crate::load::percentiles_ms;
+pub(crate) use crate::results::load_files::percentiles_ms;
 
 /// An empty histogram of µs with the engine's bounds, so that all histograms add up.
 pub fn empty() -> Histogram<u64> {

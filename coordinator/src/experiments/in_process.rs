@@ -14,18 +14,17 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sebs_common::config::Deployment;
-use sebs_common::{ExecutionResult, Language};
+use sebs_common::{ClientSideKind, ExecutionResult, Language};
 use sebs_platform::{BuiltTrigger, DeployedFunction, FunctionSpec};
+use sebs_worker::client_side::{ClientSide, ClientSideOptions};
 use sebs_worker::{run_closed_loop, ClosedLoop, RawInvocation};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::backend::{
-    ClientService, DeployRequest, ExperimentBackend, FunctionHandle, OnResult, Prepared, Region,
-    Regions, ServiceKind,
+    DeployRequest, ExperimentBackend, FunctionHandle, OnResult, Prepared, Region, Regions,
 };
 use super::manifest::program_version;
-use super::services;
 use crate::commands::Session;
 use crate::execution::execution_result;
 use crate::inputs::InputSize;
@@ -198,11 +197,11 @@ impl ExperimentBackend for InProcess {
         }
     }
 
-    async fn prepare(&self, size: &str) -> Result<Prepared> {
+    async fn prepare(&self, size: &str, client_url: Option<&str>) -> Result<Prepared> {
         let inputs = self.session.input_preparer()?;
         let input = self
             .session
-            .prepare_input(&inputs, input_size(size)?, None)
+            .prepare_input(&inputs, input_size(size)?, client_url)
             .await?;
         let package = self.session.build_package().await?;
         let config = &self.session.benchmark.config;
@@ -325,12 +324,15 @@ impl ExperimentBackend for InProcess {
         Ok(outcome.summary)
     }
 
-    async fn start_service(&self, kind: ServiceKind) -> Result<ClientService> {
+    async fn start_client_side(
+        &self,
+        kind: ClientSideKind,
+        options: &ClientSideOptions,
+    ) -> Result<ClientSide> {
         let ip = self.client_address();
-        match kind {
-            ServiceKind::UdpEcho => services::udp_echo(ip).await,
-            ServiceKind::TcpReply { barrier, port } => services::tcp_reply(ip, port, barrier).await,
-        }
+        ClientSide::start(kind, ip, options)
+            .await
+            .with_context(|| format!("starting the {} client side on {ip}", kind.as_str()))
     }
 
     async fn fetch_outputs(&self, bucket: &str, prefix: &str, into: &Path) -> Result<Vec<PathBuf>> {

@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod cli;
+mod client_side;
 mod csv;
 mod eviction;
 pub mod fleet_backend;
@@ -28,7 +29,6 @@ mod perf_cost_process;
 mod ping_pong;
 mod region_matrix;
 mod report;
-mod services;
 mod timeline;
 mod trace;
 mod trace_replay;

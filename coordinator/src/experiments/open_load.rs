@@ -67,7 +67,7 @@ pub fn live_status(prefix: String, expected_s: f64) -> (indicatif::ProgressBar, 
 
 pub async fn run(backend: &dyn ExperimentBackend, load: &Load, out: &Path) -> Result<()> {
     let plan = plan_of(load, "experiments.load")?;
-    let prepared = backend.prepare(&load.input_size).await?;
+    let prepared = backend.prepare(&load.input_size, None).await?;
     let function = backend
         .deploy(
             &prepared,

@@ -12,7 +12,7 @@
 //! repetition, is_cold, connection_time, start_timestamp, finish_timestamp, request_id`
 //! (is_cold 1/0; connection_time s; start by this host's clock and finish, the function's
 //! arrival timestamp, by the function's, both epoch seconds), one `server-<request id>.csv` per
-//! invocation, the function's `results-<request id>.*.csv`, and every invocation in
+//! invocation, the function's `results-<request id>.<8 hex>.csv`, and every invocation in
 //! `invocations.jsonl` / `experiments.json`.
 
 use std::path::Path;
@@ -23,11 +23,10 @@ use rand::{RngCore, SeedableRng};
 use sebs_common::experiments::{InvocationOverhead, OverheadKind};
 use serde_json::{json, Value};
 
-use super::backend::{
-    parse_client_address, DeployRequest, ExperimentBackend, FunctionHandle, Prepared,
-};
+use super::backend::{DeployRequest, ExperimentBackend, FunctionHandle, Prepared};
+use super::client_side::Reach;
 use super::csv::CsvWriter;
-use super::udp::{exchange, output_location, write_server_csv, Reach};
+use super::udp::{exchange, output_location, prepare_with_echo, with_repetitions};
 use crate::progress;
 use crate::results::ResultWriter;
 
@@ -55,17 +54,16 @@ pub async fn run(
 ) -> Result<()> {
     let dir = out.join(plan.kind.as_str());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let reach = Reach {
-        address: parse_client_address(
-            &plan.client_address,
-            "experiments.invocation-overhead.client-address",
-        )?,
-        field: "experiments.invocation-overhead.client-address",
-    };
-    let prepared = backend.prepare("test").await?;
+    let reach = Reach::new(
+        plan.client_address.as_deref(),
+        "experiments.invocation-overhead.client-address",
+    )?;
+    let (echo, prepared) = prepare_with_echo(backend, reach).await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
     let mut function = backend.deploy(&prepared, &DeployRequest::default()).await?;
     let region = backend.regions().workers.remove(0);
+    // `N`: round trips in a row that must not beat the fastest before 030 stops.
+    let event = with_repetitions(&prepared.event, plan.n);
     let metadata = json!({"experiment": "invocation-overhead", "type": plan.kind.as_str(),
         "benchmark": prepared.benchmark, "sizes": plan.sizes, "repetitions": plan.repetitions, "N": plan.n});
     let mut writer = ResultWriter::create(&dir, &function.name, metadata)?;
@@ -77,20 +75,18 @@ pub async fn run(
     let mut given_up = 0;
     for cold in [false, true] {
         if !cold {
-            let warm_up =
-                exchange(backend, &function, &prepared.event, plan.n, reach, &region).await?;
-            writer.log(&warm_up.result)?;
-            write_server_csv(&dir, &warm_up.result.request_id, &warm_up.rows)?;
+            let warm_up = exchange(backend, &echo, &function, &event, &region, &dir).await?;
+            writer.log(&warm_up)?;
         }
         for &size in &plan.sizes {
             if backend.stop_requested() {
                 break;
             }
             let event = match plan.kind {
-                OverheadKind::Payload => with_payload(&prepared.event, size),
+                OverheadKind::Payload => with_payload(&event, size),
                 OverheadKind::Code => {
                     function = with_code(backend, &prepared, size).await?;
-                    prepared.event.clone()
+                    event.clone()
                 }
             };
             for repetition in 0..plan.repetitions {
@@ -100,10 +96,8 @@ pub async fn run(
                     if cold {
                         backend.enforce_cold_start(&function).await?;
                     }
-                    let ex = exchange(backend, &function, &event, plan.n, reach, &region).await?;
-                    let r = &ex.result;
-                    writer.record(r)?;
-                    write_server_csv(&dir, &r.request_id, &ex.rows)?;
+                    let r = exchange(backend, &echo, &function, &event, &region, &dir).await?;
+                    writer.record(&r)?;
                     let arrived = r.output["result"]["result"]["timestamp"].as_f64();
                     match (&r.error, arrived) {
                         (None, Some(finish)) if r.stats.cold_start == cold => {

@@ -33,7 +33,7 @@ pub fn file_stem(kind: PerfCostType, memory: Option<u32>) -> String {
 }
 
 pub async fn run(backend: &dyn ExperimentBackend, plan: &PerfCost, out: &Path) -> Result<()> {
-    let prepared = backend.prepare(&plan.input_size).await?;
+    let prepared = backend.prepare(&plan.input_size, None).await?;
     let payload = Bytes::from(serde_json::to_vec(&prepared.event)?);
     // SeBS: without memory sizes, one run at the function's own memory.
     let memories: Vec<Option<u32>> = if plan.memory_sizes.is_empty() {

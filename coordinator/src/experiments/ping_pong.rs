@@ -3,7 +3,7 @@
 //! UDP datagrams with an echo on the client side.
 //!
 //! `invoke` writes `server-<request id>.csv` per invocation, downloads the function's
-//! `results-<request id>.*.csv` files, and keeps every invocation's `ExecutionResult` in
+//! `results-<request id>.<8 hex>.csv` files, and keeps every invocation's `ExecutionResult` in
 //! `invocations.jsonl` / `experiments.json`. `process` joins the two sides into `result.csv`
 //! (`request_id, id, client_send, client_rcv, server_rcv, server_send, rtt`; epoch seconds and
 //! seconds), and reports the RTT's mean, std, CV and p50/p75/p95/p99/p99.9 with a histogram.
@@ -18,10 +18,11 @@ use sebs_common::stats::quantile_sorted;
 use sebs_report::{histogram, Body, Chart, Series};
 use serde_json::json;
 
-use super::backend::{parse_client_address, DeployRequest, ExperimentBackend};
+use super::backend::{DeployRequest, ExperimentBackend};
+use super::client_side::Reach;
 use super::csv::CsvWriter;
 use super::report::{fixed, statistics_table, ReportWriter};
-use super::udp::{exchange, output_location, read_exchanges, write_server_csv, Reach};
+use super::udp::{exchange, output_location, prepare_with_echo, read_exchanges, with_repetitions};
 use crate::progress;
 use crate::results::{write_atomically, ResultWriter};
 
@@ -30,17 +31,15 @@ pub async fn run(
     plan: &NetworkPingPong,
     out: &Path,
 ) -> Result<()> {
-    let reach = Reach {
-        address: parse_client_address(
-            &plan.client_address,
-            "experiments.network-ping-pong.client-address",
-        )?,
-        field: "experiments.network-ping-pong.client-address",
-    };
-    let prepared = backend.prepare("test").await?;
+    let reach = Reach::new(
+        plan.client_address.as_deref(),
+        "experiments.network-ping-pong.client-address",
+    )?;
+    let (echo, prepared) = prepare_with_echo(backend, reach).await?;
     let (bucket, prefix) = output_location(backend, &prepared.event)?;
     let function = backend.deploy(&prepared, &DeployRequest::default()).await?;
     let region = backend.regions().workers.remove(0);
+    let event = with_repetitions(&prepared.event, plan.repetitions);
     let metadata = json!({"experiment": "network-ping-pong", "benchmark": prepared.benchmark,
         "invocations": plan.invocations, "repetitions": plan.repetitions, "threads": plan.threads});
     let mut writer = ResultWriter::create(out, &function.name, metadata)?;
@@ -48,24 +47,15 @@ pub async fn run(
     let mut done = 0;
     while done < plan.invocations && !backend.stop_requested() {
         let round = plan.threads.min(plan.invocations - done);
-        let exchanges = join_all((0..round).map(|_| {
-            exchange(
-                backend,
-                &function,
-                &prepared.event,
-                plan.repetitions,
-                reach,
-                &region,
-            )
-        }))
-        .await;
-        for exchange in exchanges {
-            let exchange = exchange?;
-            write_server_csv(out, &exchange.result.request_id, &exchange.rows)?;
-            if let Some(e) = &exchange.result.error {
-                tracing::warn!(request = %exchange.result.request_id, kind = e.kind.as_str(), "invocation failed: {}", e.message);
+        let results =
+            join_all((0..round).map(|_| exchange(backend, &echo, &function, &event, &region, out)))
+                .await;
+        for result in results {
+            let result = result?;
+            if let Some(e) = &result.error {
+                tracing::warn!(request = %result.request_id, kind = e.kind.as_str(), "invocation failed: {}", e.message);
             }
-            writer.record(&exchange.result)?;
+            writer.record(&result)?;
         }
         done += round;
         bar.inc(u64::from(round));

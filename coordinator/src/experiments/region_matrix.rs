@@ -58,7 +58,7 @@ pub async fn run(backend: &dyn ExperimentBackend, plan: &RegionMatrix, out: &Pat
         regions.deployments,
         "experiments.region-matrix.deployment-regions",
     )?;
-    let prepared = backend.prepare(&plan.input_size).await?;
+    let prepared = backend.prepare(&plan.input_size, None).await?;
     let payload = Bytes::from(serde_json::to_vec(&prepared.event)?);
     let lines_path = out.join("results.jsonl");
     let mut lines = BufWriter::new(

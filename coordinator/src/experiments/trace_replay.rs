@@ -85,7 +85,7 @@ pub async fn run(
             ])?;
         }
     }
-    let prepared = backend.prepare(&plan.input_size).await?;
+    let prepared = backend.prepare(&plan.input_size, None).await?;
     let payload = Bytes::from(serde_json::to_vec(&prepared.event)?);
     let mut runs = Vec::new();
     for (k, (index, f)) in chosen.iter().enumerate() {

@@ -1,94 +1,72 @@
-//! What network-ping-pong (020) and invocation-overhead (030) share: one invocation that
-//! exchanges datagrams with a UDP echo on the client side, and the two CSV files per invocation
-//! that SeBS's processing joins.
+//! What network-ping-pong (020) and invocation-overhead (030) share: the experiment's UDP echo
+//! (the worker's `udp-echo` client side), invocations that exchange datagrams with it, and the
+//! two CSV files per invocation that SeBS's processing joins.
 //!
-//! - the function uploads `results-<request id>.<8 hex>.csv` (`id, client_send, client_rcv`:
-//!   its own send and receive times, epoch seconds by its clock) to the output prefix its event
-//!   names;
-//! - the client writes `server-<request id>.csv` (`id, server_rcv, server_send`, by this host's
-//!   clock).
+//! - the function uploads `results-<request id>.csv` (`id, client_send, client_rcv`: its own
+//!   send and receive times, epoch seconds by its clock) to the output prefix its event names,
+//!   which storage keeps as `results-<request id>.<8 hex>.csv` (SeBS's unique names);
+//! - the echo's `server-<request id>.csv` (`id, server_rcv, server_send`, by this host's clock)
+//!   is written into the experiment's folder as each invocation replies.
 //!
-//! Both leave out the first exchange, as SeBS does, and rows are joined by position.
+//! Both leave out round trip 0, the function's warm-up, as SeBS does, and rows are joined by
+//! position.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use sebs_common::ExecutionResult;
+use sebs_common::{ClientSideKind, ExecutionResult};
+use sebs_worker::client_side::ClientSide;
 use serde_json::Value;
 
-use super::backend::{ExperimentBackend, FunctionHandle, Region, ServiceKind, ServiceRow};
-use super::csv::{for_each_row, CsvWriter};
+use super::backend::{ExperimentBackend, FunctionHandle, Prepared, Region};
+use super::client_side::{self, Reach};
+use super::csv::for_each_row;
 
-/// One invocation and what the echo saw during it.
-#[derive(Debug)]
-pub struct Exchange {
-    pub result: ExecutionResult,
-    pub rows: Vec<ServiceRow>,
+/// Starts the experiment's UDP echo where the invocations are sent from, and prepares the
+/// benchmark (020 or 030) for it: input.py puts the echo's address into the event
+/// (`server-address`, `server-port`). The echo stops when it is dropped.
+pub async fn prepare_with_echo(
+    backend: &dyn ExperimentBackend,
+    reach: Reach,
+) -> Result<(ClientSide, Prepared)> {
+    let echo =
+        client_side::start(backend, ClientSideKind::UdpEcho, &Default::default(), reach).await?;
+    let prepared = backend.prepare("test", Some(&echo.url())).await?;
+    Ok((echo.side, prepared))
 }
 
-/// Where the functions of an experiment send their datagrams: the experiment's
-/// `client-address` (named by `field`), if given.
-#[derive(Clone, Copy, Debug)]
-pub struct Reach<'a> {
-    pub address: Option<IpAddr>,
-    pub field: &'a str,
+/// The event asking for `repetitions` round trips (the experiment's setting replaces the one
+/// input.py took from the input size).
+pub fn with_repetitions(event: &Value, repetitions: u32) -> Value {
+    let mut event = event.clone();
+    event["repetitions"] = Value::from(repetitions);
+    event
 }
 
-/// Invokes `function` once with `event` plus where to reach a fresh UDP echo, and returns the
-/// result with the echo's log.
+/// Invokes `function` once with `event`, writes the echo's `server-<request id>.csv` of the
+/// invocation into `dir`, and returns the result.
 pub async fn exchange(
     backend: &dyn ExperimentBackend,
+    echo: &ClientSide,
     function: &FunctionHandle,
     event: &Value,
-    repetitions: u32,
-    reach: Reach<'_>,
     region: &Region,
-) -> Result<Exchange> {
-    let service = backend.start_service(ServiceKind::UdpEcho).await?;
-    let ip = match service.reachable_at(reach.address, reach.field) {
-        Ok(ip) => ip,
-        Err(e) => {
-            service.finish().await?;
-            return Err(e);
-        }
-    };
-    let mut event = event.clone();
-    event["server-address"] = Value::String(ip.to_string());
-    event["server-port"] = Value::from(service.address.port());
-    event["repetitions"] = Value::from(repetitions);
-    let payload = Bytes::from(serde_json::to_vec(&event)?);
+    dir: &Path,
+) -> Result<ExecutionResult> {
+    let payload = Bytes::from(serde_json::to_vec(event)?);
     let mut result = None;
-    let invoked = backend
+    backend
         .invoke_batch(function, payload, 1, region, &mut |r| {
             result = Some(r);
             Ok(())
         })
-        .await;
-    let log = service.finish().await?;
-    invoked?;
-    Ok(Exchange {
-        result: result.context("the invocation returned no result")?,
-        rows: log.rows,
-    })
-}
-
-/// Writes `server-<request id>.csv`, leaving out the first exchange.
-pub fn write_server_csv(dir: &Path, request_id: &str, rows: &[ServiceRow]) -> Result<()> {
-    let mut csv = CsvWriter::create(
-        &dir.join(format!("server-{request_id}.csv")),
-        &["id", "server_rcv", "server_send"],
-    )?;
-    for (i, row) in rows.iter().enumerate().skip(1) {
-        csv.row(&[
-            i.to_string(),
-            format!("{:.6}", row.received),
-            format!("{:.6}", row.sent),
-        ])?;
-    }
-    Ok(())
+        .await?;
+    let result = result.context("the invocation returned no result")?;
+    echo.write_server_csv(&result.request_id, dir)
+        .with_context(|| format!("writing the echo's records into {}", dir.display()))?;
+    Ok(result)
 }
 
 /// Where the function uploads its CSV: (bucket, prefix) from its event, in either of SeBS's

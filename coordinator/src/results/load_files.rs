@@ -24,7 +24,7 @@ use sebs_worker::engine::schedule::Arrival;
 use serde_json::{json, Value};
 
 use super::write_atomically;
-use crate::load::{IntervalStatus, StatusFn};
+use crate::load::StatusFn;
 
 /// Columns after the engine's in `records.csv`.
 pub const ORIGIN_COLUMNS: &str = "region,worker,shard,attempt,sequence";
@@ -87,20 +87,13 @@ impl LoadFiles {
         for k in &i.deltas {
             delta.merge(&k.recorder);
         }
-        let length = (i.to_s - i.from_s).max(0.0);
-        for (tag, metric) in [("latency", Metric::Client), ("lag", Metric::Lag)] {
-            let h = delta.histogram(metric, None, None);
-            if let Err(e) = self.hlog.write_interval(i.from_s, length, &h, Some(tag)) {
-                tracing::warn!(error = %e, "cannot write latency.hlog");
-            }
-        }
-        let latency = delta.histogram(Metric::Client, None, None);
         let behind = if i.intended > 0 {
             1.0 - i.sent as f64 / i.intended as f64
         } else {
             0.0
         };
-        IntervalStatus::of(i.to_s, i.sent, length, &latency, behind).report(&mut self.status);
+        record_interval(&mut self.hlog, i.from_s, i.to_s, i.sent, behind, &delta)
+            .report(&mut self.status);
     }
 
     /// The percentile files and `summary.json`; prints the summary. Returns whether any
@@ -112,19 +105,7 @@ impl LoadFiles {
         for k in &finished.totals {
             total.merge(&k.recorder);
         }
-        for (file, metric) in [
-            ("latency.hgrm", Metric::Client),
-            ("benchmark.hgrm", Metric::Benchmark),
-            ("lag.hgrm", Metric::Lag),
-        ] {
-            let ok = (metric == Metric::Benchmark).then_some(true);
-            let h = total.histogram(metric, None, ok);
-            let mut out = BufWriter::new(
-                File::create(self.dir.join(file)).with_context(|| format!("creating {file}"))?,
-            );
-            write_percentiles(&h, 1000.0, &mut out)?;
-            out.flush()?;
-        }
+        write_percentile_files(&self.dir, &total)?;
         let summary = summarize(started, finished, &total);
         write_atomically(
             &self.dir.join("summary.json"),
@@ -132,11 +113,95 @@ impl LoadFiles {
         )?;
         print!("{}", render(&summary));
         println!("  results: {}", self.dir.display());
-        let failures: u64 = total.failures().map(|(_, n)| n).sum();
-        Ok(total.count() > failures)
+        Ok(any_succeeded(&total))
     }
 }
 
+/// Where a load stands after one interval, for a live status line.
+#[derive(Clone, Copy, Debug)]
+pub struct IntervalStatus {
+    /// Seconds since the run started.
+    pub elapsed_s: f64,
+    pub sent: u64,
+    /// Replies per second in this interval.
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Fraction behind the schedule (0 when on time).
+    pub behind: f64,
+}
+
+impl IntervalStatus {
+    /// Hands the status to `to`, or logs the status line when there is none.
+    pub fn report(&self, to: &mut Option<StatusFn>) {
+        match to {
+            Some(report) => report(self),
+            None => tracing::info!(
+                "{:>6.1} s  sent {:>9}  ({:>7.0}/s this second)  p50 {:>8.2} ms  p99 {:>8.2} ms  behind {:>4.1}%",
+                self.elapsed_s,
+                self.sent,
+                self.rate,
+                self.p50_ms,
+                self.p99_ms,
+                self.behind * 100.0
+            ),
+        }
+    }
+}
+
+/// Writes the `latency` and `lag` histograms of the interval `from_s..to_s` (seconds since the
+/// start) to the interval log; returns where the run stands, `behind` its fraction behind.
+pub(crate) fn record_interval<W: Write>(
+    log: &mut IntervalLog<W>,
+    from_s: f64,
+    to_s: f64,
+    sent: u64,
+    behind: f64,
+    delta: &Recorder,
+) -> IntervalStatus {
+    let length = (to_s - from_s).max(0.0);
+    for (tag, metric) in [("latency", Metric::Client), ("lag", Metric::Lag)] {
+        let h = delta.histogram(metric, None, None);
+        if let Err(e) = log.write_interval(from_s, length, &h, Some(tag)) {
+            tracing::warn!(error = %e, "cannot write latency.hlog");
+        }
+    }
+    let latency = delta.histogram(Metric::Client, None, None);
+    IntervalStatus {
+        elapsed_s: to_s,
+        sent,
+        rate: latency.len() as f64 / length.max(1e-9),
+        p50_ms: latency.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
+        behind: behind.max(0.0),
+    }
+}
+
+/// `latency.hgrm`, `benchmark.hgrm` (successful invocations) and `lag.hgrm` of `total` in `dir`.
+pub(crate) fn write_percentile_files(dir: &Path, total: &Recorder) -> Result<()> {
+    for (file, metric) in [
+        ("latency.hgrm", Metric::Client),
+        ("benchmark.hgrm", Metric::Benchmark),
+        ("lag.hgrm", Metric::Lag),
+    ] {
+        let ok = (metric == Metric::Benchmark).then_some(true);
+        let h = total.histogram(metric, None, ok);
+        let mut out = BufWriter::new(
+            File::create(dir.join(file)).with_context(|| format!("creating {file}"))?,
+        );
+        write_percentiles(&h, 1000.0, &mut out)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Whether any invocation of the load succeeded.
+pub(crate) fn any_succeeded(total: &Recorder) -> bool {
+    let failures: u64 = total.failures().map(|(_, n)| n).sum();
+    total.count() > failures
+}
+
+/// Count, mean and percentiles of a µs histogram in ms (`null` when empty).
 pub fn percentiles_ms(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return Value::Null;
@@ -151,37 +216,74 @@ pub fn percentiles_ms(h: &Histogram<u64>) -> Value {
 }
 
 fn summarize(started: &RunStarted, finished: &RunFinished, t: &Recorder) -> Value {
-    let elapsed = finished.elapsed_s;
+    let elapsed_s = finished.elapsed_s;
     let (mode, arrival, tasks, intended, seconds) = match &started.load {
         Load::Open(o) => (
             "open-loop",
-            json!(match o.arrival {
-                Arrival::Constant => "constant",
-                Arrival::Poisson { .. } => "poisson",
-            }),
+            Some(o.arrival),
             o.tasks,
             o.intended(),
             o.profile.duration().as_secs_f64(),
         ),
         Load::Closed(c) => (
             "closed-loop",
-            Value::Null,
+            None,
             c.concurrency,
             c.invocations as f64,
-            elapsed,
+            elapsed_s,
         ),
     };
-    json!({
-        "mode": mode,
+    let figures = LoadFigures {
+        mode,
+        arrival,
+        tasks: tasks.into(),
+        intended,
+        seconds,
+        sent: finished.sent,
+        elapsed_s,
+        worst_behind: finished.worst_behind,
+        complete: Some(finished.complete),
+    };
+    summary(&figures, t, started.metadata.clone())
+}
+
+/// What `summary.json` reports of a load besides its histograms, however the load ran.
+pub(crate) struct LoadFigures {
+    pub mode: &'static str,
+    /// The open loop's arrival process (`null` for a closed loop).
+    pub arrival: Option<Arrival>,
+    pub tasks: u64,
+    /// Invocations the plan asked for.
+    pub intended: f64,
+    /// Seconds the schedule spans (a closed loop's: the time it took).
+    pub seconds: f64,
+    pub sent: u64,
+    pub elapsed_s: f64,
+    /// The largest fraction behind schedule seen at any interval.
+    pub worst_behind: f64,
+    /// Whether every planned invocation was recorded and nobody stopped the run, where known.
+    pub complete: Option<bool>,
+}
+
+/// The contents of `summary.json`: the figures, failures by kind, cold and warm counts and the
+/// percentiles (ms) of latency (all, and successful by cold/warm), benchmark time and lag;
+/// `run` is the run's metadata.
+pub(crate) fn summary(f: &LoadFigures, t: &Recorder, run: Value) -> Value {
+    let arrival = match f.arrival {
+        Some(Arrival::Constant) => json!("constant"),
+        Some(Arrival::Poisson { .. }) => json!("poisson"),
+        None => Value::Null,
+    };
+    let mut summary = json!({
+        "mode": f.mode,
         "arrival": arrival,
-        "tasks": tasks,
-        "intended_invocations": intended.round() as u64,
-        "sent": finished.sent,
-        "target_rate": intended / seconds.max(1e-9),
-        "achieved_rate": finished.sent as f64 / seconds.max(elapsed.min(seconds)).max(1e-9),
-        "elapsed_s": elapsed,
-        "worst_behind": finished.worst_behind,
-        "complete": finished.complete,
+        "tasks": f.tasks,
+        "intended_invocations": f.intended.round() as u64,
+        "sent": f.sent,
+        "target_rate": f.intended / f.seconds.max(1e-9),
+        "achieved_rate": f.sent as f64 / f.seconds.max(f.elapsed_s.min(f.seconds)).max(1e-9),
+        "elapsed_s": f.elapsed_s,
+        "worst_behind": f.worst_behind,
         "failures": t.failures().map(|(k, n)| (k.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "cold": t.histogram(Metric::Client, Some(true), None).len(),
         "warm": t.histogram(Metric::Client, Some(false), None).len(),
@@ -192,8 +294,12 @@ fn summarize(started: &RunStarted, finished: &RunFinished, t: &Recorder) -> Valu
         },
         "benchmark_ms": percentiles_ms(&t.histogram(Metric::Benchmark, None, Some(true))),
         "lag_ms": percentiles_ms(&t.histogram(Metric::Lag, None, None)),
-        "run": started.metadata,
-    })
+        "run": run,
+    });
+    if let Some(complete) = f.complete {
+        summary["complete"] = json!(complete);
+    }
+    summary
 }
 
 fn render(s: &Value) -> String {

@@ -109,7 +109,10 @@ impl ComposeProject {
             file: file.to_path_buf(),
             name: name.to_string(),
             env,
-            fresh_volumes: fresh_volumes.iter().map(|v| format!("{name}_{v}")).collect(),
+            fresh_volumes: fresh_volumes
+                .iter()
+                .map(|v| format!("{name}_{v}"))
+                .collect(),
         };
         project.down();
         project

@@ -1,6 +1,5 @@
-//! Runs a platform wrapper's storage module against a real store, through
-//! `tests/fixtures/storage_wrapper_check.{py,js}`, in the layout a package has: the wrapper's
-//! files at the root (links followed), its `storage.*` in `function/`.
+//! A platform wrapper laid out as a package has it ([`lay_out`]), and its storage module run
+//! against a real store through `tests/fixtures/storage_wrapper_check.{py,js}`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,25 +25,7 @@ pub fn storage_check(
         other => panic!("no storage check for {other}"),
     };
     let package = tempfile::tempdir().unwrap();
-    let wrapper = root
-        .join("benchmarks/wrappers")
-        .join(platform)
-        .join(language);
-    for entry in std::fs::read_dir(&wrapper).unwrap() {
-        let path = entry.unwrap().path();
-        // Entry points live in folders (`handler/`); storage needs none of them.
-        if !path.is_file() {
-            continue;
-        }
-        let name = path.file_name().unwrap().to_owned();
-        let dest = if Path::new(&name).file_stem().is_some_and(|s| s == "storage") {
-            std::fs::create_dir_all(package.path().join("function")).unwrap();
-            package.path().join("function").join(&name)
-        } else {
-            package.path().join(&name)
-        };
-        std::fs::copy(&path, dest).unwrap();
-    }
+    lay_out(platform, language, package.path());
     let mut command = Command::new(program);
     command
         .arg(root.join("tests/fixtures").join(script))
@@ -64,6 +45,34 @@ pub fn storage_check(
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// Copies the files of `benchmarks/wrappers/<platform>/<language>` into `package` as the package
+/// builder places them (links followed): `storage.*` and `nosql.*` beside the benchmark in
+/// `function/`, the rest at the root. Entry points that live in folders (Azure's `handler/`) are
+/// left out.
+pub fn lay_out(platform: &str, language: &str, package: &Path) {
+    let wrapper = repository_root()
+        .join("benchmarks/wrappers")
+        .join(platform)
+        .join(language);
+    std::fs::create_dir_all(package.join("function")).unwrap();
+    for entry in std::fs::read_dir(&wrapper).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_owned();
+        let module = Path::new(&name)
+            .file_stem()
+            .is_some_and(|s| s == "storage" || s == "nosql");
+        let dest = if module {
+            package.join("function").join(&name)
+        } else {
+            package.join(&name)
+        };
+        std::fs::copy(&path, dest).unwrap();
+    }
 }
 
 /// [`storage_check`] for Python and then Node.js; every key both wrote, sorted.

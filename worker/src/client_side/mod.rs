@@ -6,7 +6,9 @@
 //!   datagram and records when it arrived and when the echo left, per request id (the datagram's
 //!   text), as SeBS's `server-<request id>.csv`.
 //! - [`ClientSideKind::TcpReply`] (040.server-reply): writes `accepted` to every connection and
-//!   closes it, recording each connection.
+//!   closes it, recording each connection. With a barrier of N (SeBS's eviction-model server) it
+//!   holds connections until N are open and then answers them all, so that N concurrent
+//!   invocations overlap and run on N instances.
 //! - [`ClientSideKind::HttpFiles`] (120.uploader): serves a folder over HTTP/1.1.
 //!
 //! Each server runs until [`ClientSide::stop`], which returns what it recorded. Records stay in
@@ -33,7 +35,8 @@ pub const TCP_REPLY: &[u8] = b"accepted";
 /// The datagram that ends a clock-synchronization exchange; it is neither echoed nor recorded.
 pub const UDP_STOP: &[u8] = b"stop";
 
-/// One echoed datagram: its index among the datagrams of its request, and epoch seconds.
+/// One echoed datagram: its index among the datagrams of its request (0 is the function's
+/// warm-up round trip, which neither side's CSV keeps), and epoch seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Datagram {
     pub request_id: String,
@@ -79,7 +82,29 @@ fn now() -> f64 {
     epoch_seconds(SystemTime::now())
 }
 
-/// A running client side.
+/// How a client side serves, beyond its kind.
+#[derive(Clone, Debug)]
+pub struct ClientSideOptions {
+    /// The port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// tcp-reply: connections are held until this many are open, then all are answered; 1
+    /// answers each at once.
+    pub tcp_barrier: usize,
+    /// http-files: the folder served.
+    pub files: Option<PathBuf>,
+}
+
+impl Default for ClientSideOptions {
+    fn default() -> Self {
+        ClientSideOptions {
+            port: 0,
+            tcp_barrier: 1,
+            files: None,
+        }
+    }
+}
+
+/// A running client side. Dropping it stops serving too, without its records.
 #[derive(Debug)]
 pub struct ClientSide {
     kind: ClientSideKind,
@@ -90,16 +115,15 @@ pub struct ClientSide {
 }
 
 impl ClientSide {
-    /// Binds `bind` on a free port (`bind:0`) and starts serving. `files` is the folder an
-    /// [`ClientSideKind::HttpFiles`] server serves.
+    /// Binds `bind` on `options.port` and starts serving.
     pub async fn start(
         kind: ClientSideKind,
         bind: IpAddr,
-        files: Option<&Path>,
+        options: &ClientSideOptions,
     ) -> io::Result<ClientSide> {
         let log = SharedLog::default();
         let (stop, stopped) = watch::channel(false);
-        let at = SocketAddr::new(bind, 0);
+        let at = SocketAddr::new(bind, options.port);
         let (address, task) = match kind {
             ClientSideKind::UdpEcho => {
                 let socket = tokio::net::UdpSocket::bind(at).await?;
@@ -112,15 +136,17 @@ impl ClientSide {
             ClientSideKind::TcpReply => {
                 let listener = tokio::net::TcpListener::bind(at).await?;
                 let address = listener.local_addr()?;
+                let barrier = options.tcp_barrier.max(1);
                 (
                     address,
-                    tokio::spawn(tcp::serve(listener, log.clone(), stopped)),
+                    tokio::spawn(tcp::serve(listener, barrier, log.clone(), stopped)),
                 )
             }
             ClientSideKind::HttpFiles => {
-                let root: PathBuf = files
-                    .ok_or_else(|| io::Error::other("the http-files client side needs a folder"))?
-                    .to_path_buf();
+                let root: PathBuf = options
+                    .files
+                    .clone()
+                    .ok_or_else(|| io::Error::other("the http-files client side needs a folder"))?;
                 let listener = tokio::net::TcpListener::bind(at).await?;
                 let address = listener.local_addr()?;
                 let task = tokio::spawn(http_files::serve(listener, root, log.clone(), stopped));
@@ -162,6 +188,17 @@ impl ClientSide {
         format!("{scheme}://{host}:{}", self.address.port())
     }
 
+    /// Writes one request's `server-<request id>.csv` from what was recorded so far (see
+    /// [`ClientSideLog::write_server_csv`]). Every datagram is recorded before its echo leaves,
+    /// so once the function has replied its file is complete.
+    pub fn write_server_csv(&self, request_id: &str, dir: &Path) -> io::Result<PathBuf> {
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| io::Error::other("client side log poisoned"))?;
+        log.write_server_csv(request_id, dir)
+    }
+
     /// What was recorded so far, without stopping.
     pub fn snapshot(&self) -> ClientSideLog {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
@@ -185,17 +222,15 @@ impl ClientSideLog {
         use std::fmt::Write as _;
         std::fs::create_dir_all(dir)?;
         let mut written = Vec::new();
-        let mut by_request: std::collections::BTreeMap<&str, String> = Default::default();
-        for d in &self.datagrams {
-            let csv = by_request
-                .entry(&d.request_id)
-                .or_insert_with(|| "id,server_rcv,server_send\n".to_string());
-            let _ = writeln!(csv, "{},{:.6},{:.6}", d.index, d.received, d.sent);
-        }
-        for (request, csv) in by_request {
-            let path = dir.join(format!("server-{}.csv", file_safe(request)));
-            std::fs::write(&path, csv)?;
-            written.push(path);
+        let mut requests: Vec<&str> = self
+            .datagrams
+            .iter()
+            .map(|d| d.request_id.as_str())
+            .collect();
+        requests.sort_unstable();
+        requests.dedup();
+        for request in requests {
+            written.push(self.write_server_csv(request, dir)?);
         }
         if !self.connections.is_empty() {
             let mut csv = "connection,peer,accepted,replied\n".to_string();
@@ -216,6 +251,28 @@ impl ClientSideLog {
             written.push(path);
         }
         Ok(written)
+    }
+}
+
+impl ClientSideLog {
+    /// Writes SeBS's `server-<request id>.csv` of one request's datagrams into `dir` and returns
+    /// its path: `id,server_rcv,server_send`, epoch seconds, ids from 1. Round trip 0 is the
+    /// function's warm-up, which it does not record either, so that the two files join row by
+    /// row (SEBS-CONTRACT §5).
+    pub fn write_server_csv(&self, request_id: &str, dir: &Path) -> io::Result<PathBuf> {
+        use std::fmt::Write as _;
+        let mut csv = "id,server_rcv,server_send\n".to_string();
+        for d in self
+            .datagrams
+            .iter()
+            .filter(|d| d.request_id == request_id && d.index > 0)
+        {
+            let _ = writeln!(csv, "{},{:.6},{:.6}", d.index, d.received, d.sent);
+        }
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("server-{}.csv", file_safe(request_id)));
+        std::fs::write(&path, csv)?;
+        Ok(path)
     }
 }
 

@@ -30,20 +30,21 @@ pub(super) async fn serve(socket: UdpSocket, log: SharedLog, mut stop: watch::Re
         if message == UDP_STOP {
             continue;
         }
-        if let Err(e) = socket.send_to(message, peer).await {
-            tracing::debug!(error = %e, %peer, "udp client side: echo failed");
-            continue;
-        }
-        let sent = now();
         let request_id = String::from_utf8_lossy(message).into_owned();
         let index = counts.entry(request_id.clone()).or_insert(0);
+        // Recorded before the echo leaves (SeBS takes `server_send` just before sending too):
+        // once the function has its last echo, its records are complete. An echo that fails
+        // to leave is like one lost on the way, which the function counts as lost.
         let datagram = Datagram {
             request_id,
             index: *index,
             received,
-            sent,
+            sent: now(),
         };
         *index += 1;
         record(&log, |l| l.datagrams.push(datagram));
+        if let Err(e) = socket.send_to(message, peer).await {
+            tracing::debug!(error = %e, %peer, "udp client side: echo failed");
+        }
     }
 }

@@ -1,39 +1,28 @@
 """S3 storage for benchmarks on AWS Lambda, through boto3 (part of Lambda's Python runtime).
 
-The same API as every platform's storage (docs/local-protocol.md, "Object storage API"):
-uploads get SeBS's unique names, missing objects raise FileNotFoundError naming bucket and key.
+The same API as every platform's storage (docs/local-protocol.md, "Object storage API"), on the
+shared `ObjectStore`: uploads get SeBS's unique names, missing objects raise FileNotFoundError
+naming bucket and key. Files and streams go through boto3's transfer manager (multipart, not
+held in memory), which Lambda's memory limits call for.
 """
 
 import io
 import os
-import uuid
 
 import boto3
 from botocore.exceptions import ClientError
+
+from sebs_storage import ObjectStore  # the package root's shared part
 
 
 def _missing(err):
     return err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
-class storage:
-    instance = None
-
+class storage(ObjectStore):
     def __init__(self):
         # AWS_ENDPOINT_URL (boto3 reads it) points the client at an emulator in tests.
         self.client = boto3.client("s3")
-
-    @staticmethod
-    def get_instance():
-        if storage.instance is None:
-            storage.instance = storage()
-        return storage.instance
-
-    @staticmethod
-    def unique_name(name):
-        """`dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects."""
-        base, ext = os.path.splitext(name)
-        return f"{base}.{uuid.uuid4().hex[:8]}{ext}"
 
     def write_object(self, bucket, key, data):
         """Stores bytes under exactly `key` (the wrapper stores logs with it)."""
@@ -75,11 +64,3 @@ class storage:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return sorted(keys)
-
-    def download_directory(self, bucket, prefix, path):
-        """Every object under `prefix` to `path/<key>` (the whole key becomes the relative path)."""
-        keys = self.list_directory(bucket, prefix)
-        if not keys:
-            raise FileNotFoundError(f"no objects under prefix {prefix!r} in bucket {bucket!r}")
-        for key in keys:
-            self.download(bucket, key, os.path.join(path, *key.split("/")))

@@ -1,9 +1,12 @@
 'use strict';
-// Turns one event into the wrapper reply of the local platform (docs/local-protocol.md).
+// Turns one event into the wrapper reply (SEBS-CONTRACT §2, docs/local-protocol.md): the reply
+// logic of every platform's Node.js wrapper, which the others link as `sebs_handler.js`.
 //
-// `handle(body, requestId)` resolves to {status, body} and never rejects: every failure becomes a
-// 500 reply with a stack trace.  The benchmark (`function/function.js`) is required lazily, inside
-// the begin/end window, so its first-load cost is part of the cold invocation's measured time.
+// `handle(body, requestId)` (a request body) and `handleEvent(event, requestId)` (an event the
+// platform already decoded, as Lambda hands it) resolve to {status, body} and never reject: every
+// failure becomes a 500 reply with a stack trace.  The benchmark (`function/function.js`) is
+// required lazily, inside the begin/end window, so its first-load cost is part of the cold
+// invocation's measured time.
 
 const crypto = require('crypto');
 const fs = require('fs');
@@ -46,9 +49,10 @@ function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function parseEvent(body) {
-  let event = JSON.parse(body.toString('utf8') || 'null');
-  if (isObject(event) && typeof event.body === 'string') event = JSON.parse(event.body); // HTTP gateway envelope
+function unwrap(event) {
+  if (isObject(event) && typeof event.body === 'string') { // an HTTP gateway envelope
+    event = JSON.parse(event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body);
+  }
   if (!isObject(event)) {
     throw new TypeError(`the event must be a JSON object, got ${Array.isArray(event) ? 'array' : typeof event}`);
   }
@@ -107,13 +111,23 @@ function errorReply(err, requestId, mark) {
   return { status: 500, body };
 }
 
-async function handle(body, requestId) {
+// One invocation of a request body.
+function handle(body, requestId) {
+  return invoke(() => JSON.parse(body.toString('utf8') || 'null'), requestId);
+}
+
+// One invocation of an event already decoded from JSON (or an HTTP gateway's envelope of one).
+function handleEvent(event, requestId) {
+  return invoke(() => event, requestId);
+}
+
+async function invoke(decode, requestId) {
   const now = invocationClock();
   const income = now();
   requestId = requestId || crypto.randomUUID();
   let event;
   try {
-    event = parseEvent(body);
+    event = unwrap(decode());
   } catch (err) {
     return errorReply(err, requestId, false);
   }
@@ -147,4 +161,4 @@ async function handle(body, requestId) {
   }
 }
 
-module.exports = { handle, abort };
+module.exports = { handle, handleEvent, abort };

@@ -4,35 +4,21 @@
 // Object KEY of bucket B is the file $SEBS_STORAGE_ROOT/B/KEY (keys may contain '/').  Several
 // instances share the root, so every write goes to a temporary file in the target directory and
 // is then renamed into place: readers see either the old object or the new one, never a partial one.
+// `get_instance` and `unique_name` are the shared `ObjectStore`'s.
 
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+const { ObjectStore, notFound } = require('../sebs_storage.js'); // the package root's shared part
 
 const TMP_PREFIX = '.sebs-tmp-'; // temporary files are never listed as objects
 
-function notFound(message) {
-  const err = new Error(message);
-  err.code = 'ENOENT';
-  return err;
-}
-
-class storage {
+class storage extends ObjectStore {
   constructor() {
+    super();
     const root = process.env.SEBS_STORAGE_ROOT;
     if (!root) throw new Error('SEBS_STORAGE_ROOT is not set: the local platform did not configure storage');
     this.root = path.resolve(root);
-  }
-
-  static get_instance() {
-    if (!storage.instance) storage.instance = new storage();
-    return storage.instance;
-  }
-
-  // `dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects.
-  static unique_name(name) {
-    const ext = path.posix.extname(name);
-    return `${name.slice(0, name.length - ext.length)}.${crypto.randomBytes(4).toString('hex')}${ext}`;
   }
 
   _bucketDir(bucket) {

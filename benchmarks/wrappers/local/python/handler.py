@@ -1,10 +1,14 @@
-"""Turns one event into the wrapper reply of the local platform (docs/local-protocol.md).
+"""Turns one event into the wrapper reply (SEBS-CONTRACT §2, docs/local-protocol.md): the reply
+logic of every platform's Python wrapper, which the others link as `sebs_handler.py`.
 
-`handle(body, request_id)` never raises: every failure becomes a 500 reply with a traceback.
-The benchmark (`function/function.py`) is imported lazily, inside the begin/end window, so its
-first-import cost is part of the first (cold) invocation's measured time.
+`handle(body, request_id)` (a request body) and `handle_event(event, request_id)` (an event the
+platform already decoded, as Lambda hands it) never raise: every failure becomes a 500 reply
+with a traceback. The benchmark (`function/function.py`) is imported lazily, inside the
+begin/end window, so its first-import cost is part of the first (cold) invocation's measured
+time.
 """
 
+import base64
 import importlib
 import json
 import os
@@ -46,10 +50,10 @@ def _cold_start(mark):
     return True, container_id
 
 
-def _parse_event(body):
-    event = json.loads(body or b"null")
-    if isinstance(event, dict) and isinstance(event.get("body"), str):
-        event = json.loads(event["body"])  # an HTTP gateway envelope
+def _unwrap(event):
+    if isinstance(event, dict) and isinstance(event.get("body"), str):  # an HTTP gateway envelope
+        body = event["body"]
+        event = json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
     if not isinstance(event, dict):
         raise TypeError(f"the event must be a JSON object, got {type(event).__name__}")
     return event
@@ -88,11 +92,20 @@ def _to_json(reply):
 
 
 def handle(body, request_id=None):
-    """Runs one invocation; returns (HTTP status, JSON reply bytes)."""
-    income = _now()
+    """Runs one invocation of a request body; returns (HTTP status, JSON reply bytes)."""
+    return _invoke(_now(), lambda: json.loads(body or b"null"), request_id)
+
+
+def handle_event(event, request_id=None):
+    """Runs one invocation of an event already decoded from JSON (or an HTTP gateway's envelope
+    of one); returns (HTTP status, JSON reply bytes)."""
+    return _invoke(_now(), lambda: event, request_id)
+
+
+def _invoke(income, decode, request_id):
     request_id = request_id or str(uuid.uuid4())
     try:
-        event = _parse_event(body)
+        event = _unwrap(decode())
     except Exception as exc:
         return _error_reply(exc, request_id, mark=False)
 

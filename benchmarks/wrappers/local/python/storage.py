@@ -3,36 +3,25 @@
 Object KEY of bucket B is the file $SEBS_STORAGE_ROOT/B/KEY (keys may contain '/').  Several
 instances share the root, so every write goes to a temporary file in the target directory and is
 then renamed into place: readers see either the old object or the new one, never a partial file.
+The API on top (`get_instance`, `unique_name`, uploads, `download_directory`) is the shared
+`ObjectStore`'s.
 """
 
 import os
 import shutil
 import tempfile
-import uuid
+
+from sebs_storage import ObjectStore  # the package root's shared part
 
 _TMP_PREFIX = ".sebs-tmp-"  # temporary files are never listed as objects
 
 
-class storage:
-    instance = None
-
+class storage(ObjectStore):
     def __init__(self):
         root = os.environ.get("SEBS_STORAGE_ROOT")
         if not root:
             raise RuntimeError("SEBS_STORAGE_ROOT is not set: the local platform did not configure storage")
         self.root = os.path.abspath(root)
-
-    @staticmethod
-    def get_instance():
-        if storage.instance is None:
-            storage.instance = storage()
-        return storage.instance
-
-    @staticmethod
-    def unique_name(name):
-        """`dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects."""
-        base, ext = os.path.splitext(name)
-        return f"{base}.{uuid.uuid4().hex[:8]}{ext}"
 
     def _bucket_dir(self, bucket):
         if not bucket or "/" in bucket or bucket in (".", ".."):
@@ -74,14 +63,6 @@ class storage:
             raise
         return key
 
-    def upload(self, bucket, key, filepath):
-        key = self.unique_name(key)
-        with open(filepath, "rb") as f:
-            return self.write_object(bucket, key, f)
-
-    def upload_stream(self, bucket, key, data):
-        return self.write_object(bucket, self.unique_name(key), data)
-
     def download(self, bucket, key, filepath):
         source = self._existing(bucket, key)
         os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
@@ -107,12 +88,3 @@ class storage:
                 if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
-
-    def download_directory(self, bucket, prefix, path):
-        """Downloads every object under `prefix` to `path/<key>`: like SeBS, the whole key
-        (prefix included) becomes the relative path."""
-        keys = self.list_directory(bucket, prefix)
-        if not keys:
-            raise FileNotFoundError(f"no objects under prefix {prefix!r} in bucket {bucket!r}")
-        for key in keys:
-            self.download(bucket, key, os.path.join(path, *key.split("/")))

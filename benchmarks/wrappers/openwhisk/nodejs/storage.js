@@ -3,27 +3,20 @@
 // with Node's own http and crypto (Signature Version 4), so that packages need no S3 SDK. The
 // action's default parameters give the address and keys (SEBS_S3_ENDPOINT as http://HOST:PORT,
 // SEBS_S3_ACCESS_KEY, SEBS_S3_SECRET_KEY, SEBS_S3_REGION). The API is the one of
-// docs/local-protocol.md ("Object storage API for benchmarks").
+// docs/local-protocol.md ("Object storage API for benchmarks"), on the shared `ObjectStore`.
 
 const crypto = require('crypto');
-const fs = require('fs');
 const http = require('http');
-const path = require('path');
-const { PassThrough, Readable } = require('stream');
+const { ObjectStore, notFound } = require('../sebs_storage.js'); // the package root's shared part
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
 // RFC 3986 encoding: everything but A-Z a-z 0-9 - _ . ~
 const encode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-function notFound(message) {
-  const err = new Error(message);
-  err.code = 'ENOENT';
-  return err;
-}
-
-class storage {
+class storage extends ObjectStore {
   constructor() {
+    super();
     const endpoint = process.env.SEBS_S3_ENDPOINT || '';
     if (!endpoint.startsWith('http://')) {
       throw new Error(`SEBS_S3_ENDPOINT is '${endpoint}', not an http:// address: the platform did not configure storage`);
@@ -32,17 +25,6 @@ class storage {
     this.accessKey = process.env.SEBS_S3_ACCESS_KEY || '';
     this.secretKey = process.env.SEBS_S3_SECRET_KEY || '';
     this.region = process.env.SEBS_S3_REGION || 'us-east-1';
-  }
-
-  static get_instance() {
-    if (!storage.instance) storage.instance = new storage();
-    return storage.instance;
-  }
-
-  // `dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects.
-  static unique_name(name) {
-    const ext = path.posix.extname(name);
-    return `${name.slice(0, name.length - ext.length)}.${crypto.randomBytes(4).toString('hex')}${ext}`;
   }
 
   // One signed request; resolves to {status, body (Buffer)}.
@@ -97,36 +79,10 @@ class storage {
     return key;
   }
 
-  // Returns [storedKey, promise]; the promise resolves when the object is stored.
-  upload(bucket, key, localPath) {
-    const stored = storage.unique_name(key);
-    return [stored, fs.promises.readFile(localPath).then((data) => this.writeObject(bucket, stored, data))];
-  }
-
-  // Returns [writable, promise, storedKey]; the object is stored once the writable is ended.
-  uploadStream(bucket, key) {
-    const stored = storage.unique_name(key);
-    const writable = new PassThrough();
-    const chunks = [];
-    const promise = new Promise((resolve, reject) => {
-      writable.on('data', (c) => chunks.push(c));
-      writable.on('end', () => this.writeObject(bucket, stored, Buffer.concat(chunks)).then(resolve, reject));
-      writable.on('error', reject);
-    });
-    return [writable, promise, stored];
-  }
-
-  async download(bucket, key, localPath) {
+  async readObject(bucket, key) {
     const reply = await this._request('GET', `/${bucket}/${key}`);
     this._check(reply, bucket, key);
-    await fs.promises.mkdir(path.dirname(path.resolve(localPath)), { recursive: true });
-    await fs.promises.writeFile(localPath, reply.body);
-  }
-
-  async downloadStream(bucket, key) {
-    const reply = await this._request('GET', `/${bucket}/${key}`);
-    this._check(reply, bucket, key);
-    return Readable.from([reply.body]);
+    return reply.body;
   }
 
   // Every key of `bucket` starting with `prefix` (ListObjectsV2, all pages), sorted.

@@ -2,7 +2,7 @@
 with the standard library only (Signature Version 4 over http.client), so that packages need no
 S3 SDK. The action's default parameters give the address and keys: SEBS_S3_ENDPOINT
 (http://HOST:PORT), SEBS_S3_ACCESS_KEY, SEBS_S3_SECRET_KEY, SEBS_S3_REGION. The API is the one
-of docs/local-protocol.md ("Object storage API for benchmarks").
+of docs/local-protocol.md ("Object storage API for benchmarks"), on the shared `ObjectStore`.
 """
 
 import datetime
@@ -12,13 +12,12 @@ import http.client
 import os
 import re
 import urllib.parse
-import uuid
 from xml.sax.saxutils import unescape
 
+from sebs_storage import ObjectStore, as_bytes  # the package root's shared part
 
-class storage:
-    instance = None
 
+class storage(ObjectStore):
     def __init__(self):
         endpoint = os.environ.get("SEBS_S3_ENDPOINT", "")
         if not endpoint.startswith("http://"):
@@ -27,18 +26,6 @@ class storage:
         self.access_key = os.environ.get("SEBS_S3_ACCESS_KEY", "")
         self.secret_key = os.environ.get("SEBS_S3_SECRET_KEY", "")
         self.region = os.environ.get("SEBS_S3_REGION", "us-east-1")
-
-    @staticmethod
-    def get_instance():
-        if storage.instance is None:
-            storage.instance = storage()
-        return storage.instance
-
-    @staticmethod
-    def unique_name(name):
-        """`dir/name.ext` -> `dir/name.<8 hex chars>.ext`, as SeBS names uploaded objects."""
-        base, ext = os.path.splitext(name)
-        return f"{base}.{uuid.uuid4().hex[:8]}{ext}"
 
     def _request(self, method, path, query=(), body=b""):
         """One signed request; returns (status, body bytes)."""
@@ -82,28 +69,14 @@ class storage:
 
     def write_object(self, bucket, key, source):
         """Stores `source` (bytes or a binary file object) under exactly `key`."""
-        data = source if isinstance(source, (bytes, bytearray)) else source.read()
-        status, reply = self._request("PUT", f"/{bucket}/{key}", body=bytes(data))
+        status, reply = self._request("PUT", f"/{bucket}/{key}", body=as_bytes(source))
         self._check(status, reply, bucket, key)
         return key
-
-    def upload(self, bucket, key, filepath):
-        with open(filepath, "rb") as f:
-            return self.write_object(bucket, self.unique_name(key), f)
-
-    def upload_stream(self, bucket, key, data):
-        return self.write_object(bucket, self.unique_name(key), data)
 
     def download_stream(self, bucket, key):
         status, reply = self._request("GET", f"/{bucket}/{key}")
         self._check(status, reply, bucket, key)
         return reply
-
-    def download(self, bucket, key, filepath):
-        data = self.download_stream(bucket, key)
-        os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
-        with open(filepath, "wb") as f:
-            f.write(data)
 
     def list_directory(self, bucket, prefix):
         """Every key of `bucket` starting with `prefix` (ListObjectsV2, all pages), sorted."""
@@ -119,11 +92,3 @@ class storage:
             token = next(iter(re.findall(r"<NextContinuationToken>(.*?)</NextContinuationToken>", text)), None)
             if "<IsTruncated>true</IsTruncated>" not in text or not token:
                 return sorted(keys)
-
-    def download_directory(self, bucket, prefix, path):
-        """Downloads every object under `prefix` to `path/<key>`, as SeBS does."""
-        keys = self.list_directory(bucket, prefix)
-        if not keys:
-            raise FileNotFoundError(f"no objects under prefix {prefix!r} in bucket {bucket!r}")
-        for key in keys:
-            self.download(bucket, key, os.path.join(path, *key.split("/")))

@@ -1,6 +1,6 @@
 'use strict';
-// What the cloud wrappers' storage modules share: SeBS's storage API for benchmarks on top of
-// three primitives each cloud implements (writeObject, readObject, listDirectory).
+// What every platform's storage module shares: SeBS's storage API for benchmarks on top of
+// three primitives each platform implements (writeObject, readObject, listDirectory).
 //
 // It sits at the package root; `function/storage.js` extends `ObjectStore` as `storage`.
 

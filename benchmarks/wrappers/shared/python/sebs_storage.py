@@ -1,5 +1,5 @@
-"""What the cloud wrappers' storage modules share: SeBS's storage API for benchmarks on top of
-three primitives each cloud implements (`write_object`, `download_stream`, `list_directory`).
+"""What every platform's storage module shares: SeBS's storage API for benchmarks on top of
+three primitives each platform implements (`write_object`, `download_stream`, `list_directory`).
 
 It sits at the package root; `function/storage.py` subclasses `ObjectStore` as `storage`.
 """

@@ -1,5 +1,5 @@
-//! Zip archives of built packages, as the clouds take code (Azure's zip deploy, Cloud Functions'
-//! source upload).
+//! Zip archives of built packages, as the clouds take code (Lambda's deployment zip, Azure's zip
+//! deploy, Cloud Functions' source upload).
 //!
 //! Entries are in sorted path order with a fixed timestamp, so the same files give the same
 //! bytes. Executable files keep their executable bit. Symbolic links are followed (npm's
@@ -7,7 +7,7 @@
 //! are left out.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,17 @@ pub fn zip_tree(
     place: impl Fn(&Path) -> Option<PathBuf>,
     extra: &[(&str, Vec<u8>)],
 ) -> io::Result<Vec<u8>> {
+    Ok(write_zip_tree(dir, place, extra, io::Cursor::new(Vec::new()))?.into_inner())
+}
+
+/// [`zip_tree`] written to `out` (a file, for archives too large to hold in memory), which is
+/// returned once the archive is complete.
+pub fn write_zip_tree<W: Write + Seek>(
+    dir: &Path,
+    place: impl Fn(&Path) -> Option<PathBuf>,
+    extra: &[(&str, Vec<u8>)],
+    out: W,
+) -> io::Result<W> {
     let mut entries: Vec<(String, PathBuf)> = Vec::new();
     for rel in files(dir)? {
         if let Some(target) = place(&rel) {
@@ -32,7 +43,7 @@ pub fn zip_tree(
         }
     }
     entries.sort();
-    let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+    let mut zip = ZipWriter::new(out);
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .last_modified_time(DateTime::default());
@@ -48,11 +59,11 @@ pub fn zip_tree(
             .map_err(io::Error::other)?;
         io::copy(&mut fs::File::open(&path)?, &mut zip)?;
     }
-    Ok(zip.finish().map_err(io::Error::other)?.into_inner())
+    zip.finish().map_err(io::Error::other)
 }
 
-/// Files under `dir` (following links to files), relative to it.
-fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// The files [`zip_tree`] takes from `dir` (following links to files), relative to it.
+pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -49,7 +49,7 @@ use sebs_worker::RawInvocation;
 
 pub use crate::nosql::{Item, NoSqlError, NoSqlStorage, TableSpec};
 pub use crate::resources::{ListedResource, Resource, ResourceLog, ResourceLogError};
-pub use crate::storage::{check_key, ObjectStorage, StorageError};
+pub use crate::storage::{check_key, DownloadFile, ObjectStorage, StorageError};
 pub use crate::trigger::{BuiltTrigger, TriggerFactories, TriggerFactory, TriggerSpec};
 
 /// A function to create or update from a built package.

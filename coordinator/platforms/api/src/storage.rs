@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -40,6 +41,48 @@ pub trait ObjectStorage: Send + Sync + std::fmt::Debug {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// Removes every object under `prefix`; returns how many.
     async fn remove_prefix(&self, bucket: &str, prefix: &str) -> Result<usize, StorageError>;
+}
+
+/// The file an [`ObjectStorage::download`] writes as the object's chunks arrive; its errors
+/// are [`StorageError::Io`] naming the file.
+#[derive(Debug)]
+pub struct DownloadFile {
+    path: PathBuf,
+    file: tokio::fs::File,
+}
+
+impl DownloadFile {
+    pub async fn create(path: &Path) -> Result<DownloadFile, StorageError> {
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|source| io_error(path, source))?;
+        Ok(DownloadFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|source| io_error(&self.path, source))
+    }
+
+    /// Flushes what was written; the download is complete.
+    pub async fn finish(mut self) -> Result<(), StorageError> {
+        self.file
+            .flush()
+            .await
+            .map_err(|source| io_error(&self.path, source))
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Keys are relative, `/`-separated, without empty, `.` or `..` segments, so no key can name a

@@ -18,7 +18,7 @@ class Reply(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        reply = b'{"is_cold": false, "echo": ' + body + b', "host": "' + self.headers["Host"].encode() + b'"}'
+        reply = b'{"is_cold": false, "echo": ' + body + b', "host": "' + self.headers["Host"].encode() + b'", "id": "' + self.headers["x-request-id"].encode() + b'"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
@@ -131,6 +131,10 @@ async fn invokes_over_tls_and_reuses_the_connection() {
         "{body}"
     );
     assert!(body.contains("\"echo\": {\"n\": 1}"), "{body}");
+    assert!(
+        body.contains("\"id\": \"r\""),
+        "sebs's request id is sent: {body}"
+    );
     assert!(first.http_startup > 0.0, "a new connection is timed");
     let second = trigger.invoke(request).await;
     assert_eq!(second.status, Some(200));
@@ -148,5 +152,6 @@ async fn invokes_over_tls_and_reuses_the_connection() {
     .unwrap();
     let refused = strict.invoke(request).await;
     let error = refused.error.expect("an untrusted certificate fails");
+    assert_eq!(error.kind, sebs_common::ErrorKind::Connect);
     assert!(error.message.contains("TLS handshake"), "{}", error.message);
 }

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use sebs_platform::credentials::CredentialField;
+use sebs_platform::section;
 
 /// What AWS credentials are made of: SeBS's `credentials` object, or the usual variables.
 pub const CREDENTIAL_FIELDS: [CredentialField; 3] = [
@@ -57,11 +58,7 @@ pub struct AwsConfig {
 
 impl AwsConfig {
     pub fn from_section(section: Option<&Value>) -> Result<Self, String> {
-        let s: Section = match section {
-            None => Section::default(),
-            Some(v) => serde_path_to_error::deserialize(v)
-                .map_err(|e| format!("deployment.aws.{}: {}", e.path(), e.inner()))?,
-        };
+        let s: Section = section::parse("aws", section)?;
         let region = s.region.unwrap_or_else(|| "us-east-1".into());
         if !is_region(&region) {
             return Err(format!(
@@ -69,11 +66,7 @@ impl AwsConfig {
             ));
         }
         if let Some(url) = &s.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!(
-                    "deployment.aws.endpoint_url: `{url}` is not an http:// or https:// URL"
-                ));
-            }
+            section::check_urls("aws", &[("endpoint_url", url)])?;
         }
         if let Some(bucket) = &s.bucket {
             if !is_bucket_name(bucket) {

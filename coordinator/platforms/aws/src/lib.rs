@@ -7,7 +7,6 @@
 pub mod clients;
 pub mod config;
 pub mod functions;
-pub mod https;
 pub mod invoke;
 pub mod logs;
 pub mod package;
@@ -34,7 +33,7 @@ use sebs_platform::{
     BuiltTrigger, DeployedFunction, FunctionSpec, ListedResource, ObjectStorage, Platform,
     ProviderMetrics, Resource, ResourceLog, TriggerFactory, TriggerSpec,
 };
-use sebs_worker::{HttpTrigger, RawInvocation};
+use sebs_worker::RawInvocation;
 use serde::{Deserialize, Serialize};
 
 use self::clients::Connection;
@@ -273,7 +272,8 @@ struct TriggerSettings {
     credentials_cache: Option<PathBuf>,
 }
 
-/// Builds AWS triggers: HTTPS to the function URL, or `Invoke` through the SDK.
+/// Builds AWS triggers: the worker's HTTP trigger to the function URL (over TLS for `https://`),
+/// or `Invoke` through the SDK.
 pub fn trigger_factory() -> Arc<dyn TriggerFactory> {
     Arc::new(AwsTriggers)
 }
@@ -294,11 +294,7 @@ impl TriggerFactory for AwsTriggers {
                 let url = spec.url.as_deref().with_context(|| {
                     format!("the http trigger of `{}` has no url", spec.function)
                 })?;
-                if url.starts_with("https://") {
-                    Arc::new(https::HttpsTrigger::new(url, spec.timeout, None)?)
-                } else {
-                    Arc::new(HttpTrigger::new(url, spec.timeout)?)
-                }
+                Arc::new(sebs_platform::tls::http_trigger(url, spec.timeout)?)
             }
             TriggerKind::Library => {
                 let cache = settings

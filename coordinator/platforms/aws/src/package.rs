@@ -1,23 +1,25 @@
 //! A built package as Lambda's deployment zip, with the size limits Lambda enforces.
 //!
 //! Layout: the wrapper's `handler.py`/`handler.js` at the root (Lambda's handler is
-//! `handler.handler`), the benchmark in `function/`, Node.js's `node_modules/` at the root, and
+//! `handler.handler`) with the `sebs_handler` and `sebs_storage` it shares with the other
+//! platforms, the benchmark in `function/`, Node.js's `node_modules/` at the root, and
 //! Python's dependencies, which the package builder installs in `.python_packages/`, moved to the
 //! root, where Lambda's Python finds them (`/var/task` is on `sys.path`).
 //!
-//! The zip is deterministic: entries in sorted order, a fixed timestamp and fixed permissions.
-//! The same package therefore always gives the same bytes, and the SHA-256 Lambda reports for a
-//! deployed function (`CodeSha256`) tells whether its code is current.
+//! The zip is the shared `sebs_platform::archive` one, deterministic: entries in sorted order,
+//! a fixed timestamp and fixed permissions. The same package therefore always gives the same
+//! bytes, and the SHA-256 Lambda reports for a deployed function (`CodeSha256`) tells whether its
+//! code is current.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use sebs_common::Language;
+use sebs_platform::archive;
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// What Lambda accepts.
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +83,20 @@ pub fn lambda_zip(
         let path = path.to_path_buf();
         move |source| ZipError::Io { path, source }
     };
-    let entries = entries(package_dir, language)?;
-    let unzipped: u64 = entries.iter().map(|(_, _, size)| size).sum();
+    let place = |rel: &Path| Some(lambda_path(rel, language));
+    let mut names = BTreeSet::new();
+    let mut unzipped = 0;
+    for rel in archive::files(package_dir).map_err(io_at(package_dir))? {
+        let name = lambda_path(&rel, language);
+        if !names.insert(name.clone()) {
+            return Err(ZipError::Collision {
+                dir: package_dir.to_path_buf(),
+                path: name.display().to_string(),
+            });
+        }
+        let file = package_dir.join(&rel);
+        unzipped += fs::metadata(&file).map_err(io_at(&file))?.len();
+    }
     if unzipped > limits.unzipped_bytes {
         return Err(ZipError::TooLarge {
             dir: package_dir.to_path_buf(),
@@ -94,7 +108,10 @@ pub fn lambda_zip(
         let dir = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_at(dir))?;
         let tmp = dest.with_extension(format!("zip.{}.tmp", std::process::id()));
-        write_zip(&entries, &tmp)?;
+        let file = fs::File::create(&tmp).map_err(io_at(&tmp))?;
+        archive::write_zip_tree(package_dir, place, &[], io::BufWriter::new(file))
+            .and_then(|mut out| out.flush())
+            .map_err(io_at(&tmp))?;
         fs::rename(&tmp, dest).map_err(io_at(dest))?;
     }
     let bytes = fs::read(dest).map_err(io_at(dest))?;
@@ -106,91 +123,13 @@ pub fn lambda_zip(
     })
 }
 
-/// (name in the zip, file on disk, size), sorted by name.
-fn entries(dir: &Path, language: Language) -> Result<Vec<(String, PathBuf, u64)>, ZipError> {
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    if language == Language::Python {
-        let names: std::collections::BTreeSet<String> = out
-            .iter()
-            .filter(|(n, _, _)| !n.starts_with(".python_packages/"))
-            .map(|(n, _, _)| n.clone())
-            .collect();
-        for entry in &mut out {
-            if let Some(rest) = entry.0.strip_prefix(".python_packages/") {
-                if names.contains(rest) {
-                    return Err(ZipError::Collision {
-                        dir: dir.to_path_buf(),
-                        path: rest.to_string(),
-                    });
-                }
-                entry.0 = rest.to_string();
-            }
-        }
+/// Where a file of the package goes in the zip: Python's dependencies from `.python_packages/`
+/// to the root, everything else where it is.
+fn lambda_path(rel: &Path, language: Language) -> PathBuf {
+    match rel.strip_prefix(".python_packages") {
+        Ok(dependency) if language == Language::Python => dependency.to_path_buf(),
+        _ => rel.to_path_buf(),
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, u64)>) -> Result<(), ZipError> {
-    let io = |source| ZipError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        // Symbolic links (node_modules/.bin) are stored as the files they point to.
-        let meta = match fs::metadata(&path) {
-            Ok(m) => m,
-            Err(_) => continue, // a dangling link
-        };
-        if meta.is_dir() {
-            walk(root, &path, out)?;
-        } else if meta.is_file() {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let name = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push((name, path, meta.len()));
-        }
-    }
-    Ok(())
-}
-
-fn write_zip(entries: &[(String, PathBuf, u64)], to: &Path) -> Result<(), ZipError> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = fs::File::create(to).map_err(|source| ZipError::Io {
-        path: to.to_path_buf(),
-        source,
-    })?;
-    let mut zip = ZipWriter::new(io::BufWriter::new(file));
-    let zip_err = |e: zip::result::ZipError| ZipError::Io {
-        path: to.to_path_buf(),
-        source: io::Error::other(e),
-    };
-    for (name, path, _) in entries {
-        let io = |source| ZipError::Io {
-            path: path.clone(),
-            source,
-        };
-        let executable = fs::metadata(path).map_err(io)?.permissions().mode() & 0o111 != 0;
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .last_modified_time(DateTime::default())
-            .unix_permissions(if executable { 0o755 } else { 0o644 })
-            .large_file(false);
-        zip.start_file(name.as_str(), options).map_err(zip_err)?;
-        let mut source = fs::File::open(path).map_err(io)?;
-        io::copy(&mut source, &mut zip).map_err(io)?;
-    }
-    let mut inner = zip.finish().map_err(zip_err)?;
-    inner.flush().map_err(|source| ZipError::Io {
-        path: to.to_path_buf(),
-        source,
-    })?;
-    Ok(())
 }
 
 #[cfg(test)]

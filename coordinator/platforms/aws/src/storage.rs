@@ -9,8 +9,7 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use sebs_platform::{check_key, ObjectStorage, Resource, ResourceLog, StorageError};
-use tokio::io::AsyncWriteExt;
+use sebs_platform::{check_key, DownloadFile, ObjectStorage, Resource, ResourceLog, StorageError};
 
 /// S3 buckets in one region. Buckets it creates are recorded in the resource log.
 #[derive(Clone, Debug)]
@@ -115,21 +114,15 @@ impl ObjectStorage for S3Storage {
             .send()
             .await
             .map_err(|e| s3_error(bucket, key, "GetObject", e))?;
-        let io = |source| StorageError::Io {
-            path: to.to_path_buf(),
-            source,
-        };
-        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let mut file = DownloadFile::create(to).await?;
         let mut body = object.body;
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .map_err(|e| io(std::io::Error::other(e)))?
-        {
-            file.write_all(&chunk).await.map_err(io)?;
+        while let Some(chunk) = body.try_next().await.map_err(|e| StorageError::Io {
+            path: to.to_path_buf(),
+            source: std::io::Error::other(e),
+        })? {
+            file.write(&chunk).await?;
         }
-        file.flush().await.map_err(io)?;
-        Ok(())
+        file.finish().await
     }
 
     async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {

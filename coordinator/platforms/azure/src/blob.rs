@@ -16,8 +16,7 @@ use azure_storage_blob::models::{
 };
 use azure_storage_blob::{BlobContainerClient, BlobServiceClient};
 use futures::TryStreamExt;
-use sebs_platform::{check_key, ObjectStorage, StorageError};
-use tokio::io::AsyncWriteExt;
+use sebs_platform::{check_key, DownloadFile, ObjectStorage, StorageError};
 
 use crate::sas::AccountKey;
 
@@ -197,20 +196,16 @@ impl ObjectStorage for BlobStorage {
             }
             Err(e) => return Err(service_error("download", bucket, e)),
         };
-        let io = |source| StorageError::Io {
-            path: to.to_path_buf(),
-            source,
-        };
-        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let mut file = DownloadFile::create(to).await?;
         let mut body = reply.body;
         while let Some(chunk) = body
             .try_next()
             .await
             .map_err(|e| service_error("download", bucket, e))?
         {
-            file.write_all(&chunk).await.map_err(io)?;
+            file.write(&chunk).await?;
         }
-        file.flush().await.map_err(io)
+        file.finish().await
     }
 
     async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {

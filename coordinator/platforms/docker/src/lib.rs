@@ -224,15 +224,7 @@ impl Platform for DockerPlatform {
             startup_timeout: self.config.startup_timeout(),
             session: self.session.clone(),
             // Containers share the host's network: the gateway's address is theirs too.
-            environment: spec
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .chain([(
-                    "NOSQL_STORAGE_ENDPOINT".to_string(),
-                    self.functions.address().to_string(),
-                )])
-                .collect(),
+            environment: self.functions.environment(spec),
         };
         tracing::debug!(function = %spec.name, image = %image.name, package = %spec.package_hash, "deploying");
         self.functions

@@ -25,8 +25,7 @@ use gcloud_storage::http::objects::list::ListObjectsRequest;
 use gcloud_storage::http::objects::upload::{UploadObjectRequest, UploadType};
 use gcloud_storage::http::objects::Object;
 use gcloud_storage::http::Error as GcsError;
-use sebs_platform::{check_key, ObjectStorage, StorageError};
-use tokio::io::AsyncWriteExt;
+use sebs_platform::{check_key, DownloadFile, ObjectStorage, StorageError};
 
 /// Cloud Storage's public endpoint (the JSON API lives under `/storage/v1`).
 pub const GCS_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -246,19 +245,15 @@ impl ObjectStorage for GcsStorage {
             Err(e) if status(&e) == Some(404) => return Err(not_found(bucket, key)),
             Err(e) => return Err(service_error("download", bucket, e)),
         };
-        let io = |source| StorageError::Io {
-            path: to.to_path_buf(),
-            source,
-        };
-        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let mut file = DownloadFile::create(to).await?;
         while let Some(chunk) = stream
             .try_next()
             .await
             .map_err(|e| service_error("download", bucket, e))?
         {
-            file.write_all(&chunk).await.map_err(io)?;
+            file.write(&chunk).await?;
         }
-        file.flush().await.map_err(io)
+        file.finish().await
     }
 
     async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, StorageError> {

@@ -124,15 +124,7 @@ impl Platform for LocalPlatform {
             timeout: spec.timeout,
             startup_timeout: self.config.startup_timeout(),
             enforce_memory_limit: self.config.enforce_memory_limit,
-            environment: spec
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .chain([(
-                    "NOSQL_STORAGE_ENDPOINT".to_string(),
-                    self.functions.address().to_string(),
-                )])
-                .collect(),
+            environment: self.functions.environment(spec),
         };
         tracing::debug!(function = %spec.name, package = %spec.package_hash, "deploying");
         self.functions

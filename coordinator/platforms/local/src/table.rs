@@ -57,6 +57,19 @@ impl<S: Sandbox> FunctionTable<S> {
         self.address
     }
 
+    /// The environment of an instance of `spec`: the function's own variables and where the
+    /// NoSQL tables are (`NOSQL_STORAGE_ENDPOINT`).
+    pub fn environment(&self, spec: &FunctionSpec) -> Vec<(String, String)> {
+        spec.environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain([(
+                "NOSQL_STORAGE_ENDPOINT".to_string(),
+                self.address.to_string(),
+            )])
+            .collect()
+    }
+
     /// The NoSQL tables of benchmarks with the `nosql` module.
     pub fn tables(&self) -> Arc<MemoryTables> {
         self.tables.clone()

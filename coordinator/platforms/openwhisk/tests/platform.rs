@@ -57,16 +57,7 @@ fn package(dir: &Path, language: Language) {
         Language::Python => ("python", "py", PYTHON_FUNCTION),
         Language::Nodejs => ("nodejs", "js", NODEJS_FUNCTION),
     };
-    let wrappers = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../benchmarks/wrappers/openwhisk")
-        .join(folder);
-    std::fs::create_dir_all(dir.join("function")).unwrap();
-    for file in ["server", "handler"] {
-        let file = format!("{file}.{extension}");
-        std::fs::copy(wrappers.join(&file), dir.join(&file)).unwrap();
-    }
-    let storage = format!("storage.{extension}");
-    std::fs::copy(wrappers.join(&storage), dir.join("function").join(&storage)).unwrap();
+    sebs_testkit::wrappers::lay_out("openwhisk", folder, dir);
     std::fs::write(dir.join(format!("function/function.{extension}")), function).unwrap();
 }
 

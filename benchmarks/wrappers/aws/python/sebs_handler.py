@@ -1,0 +1,1 @@
+../../local/python/handler.py

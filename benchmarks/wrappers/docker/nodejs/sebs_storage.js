@@ -1,0 +1,1 @@
+../../local/nodejs/sebs_storage.js

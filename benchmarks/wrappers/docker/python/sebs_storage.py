@@ -1,0 +1,1 @@
+../../local/python/sebs_storage.py

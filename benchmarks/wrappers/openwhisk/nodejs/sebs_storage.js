@@ -1,0 +1,1 @@
+../../shared/nodejs/sebs_storage.js

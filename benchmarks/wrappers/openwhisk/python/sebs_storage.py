@@ -1,0 +1,1 @@
+../../shared/python/sebs_storage.py
