@@ -8,6 +8,7 @@ mod experiments;
 mod fleet;
 mod inputs;
 mod load;
+mod observe;
 mod package;
 mod platforms;
 mod progress;

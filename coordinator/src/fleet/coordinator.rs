@@ -3,6 +3,7 @@
 //! code serves a worker and a client in this process or across the network.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -10,13 +11,14 @@ use async_trait::async_trait;
 use sebs_proto::fleet::{FromWorker, Ping, ToWorker, WorkerHello};
 use sebs_proto::runs::{RunEvent, Submission, WorkerClock};
 use sebs_proto::{FleetError, FleetService, Region, RunId, RunService, WorkerId};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::clock::{ClockEstimate, ClockSample};
 use super::hooks::Preparer;
 use super::membership::{Lease, Member, Membership, MembershipEvent};
 use super::run;
 use super::state::{RunState, RunStatus, StateStore};
+use crate::observe::CoordinatorMetrics;
 
 /// How many events may wait for a slow watcher before the run waits for it.
 const EVENT_QUEUE: usize = 1024;
@@ -37,6 +39,8 @@ pub struct CoordinatorConfig {
     pub worker_wait: Duration,
     /// How often each worker's clock is sampled.
     pub ping_every: Duration,
+    /// Where the coordinator counts what it does (`--metrics-listen` shows it).
+    pub metrics: Arc<CoordinatorMetrics>,
 }
 
 impl Default for CoordinatorConfig {
@@ -46,6 +50,7 @@ impl Default for CoordinatorConfig {
             start_lead: Duration::from_millis(250),
             worker_wait: Duration::from_secs(60),
             ping_every: Duration::from_secs(2),
+            metrics: Arc::default(),
         }
     }
 }
@@ -74,6 +79,8 @@ pub(super) enum MemberChange {
 struct Link {
     lease: Lease,
     to_worker: mpsc::Sender<ToWorker>,
+    /// Ends the link from this side (at shutdown).
+    detach: Arc<Notify>,
 }
 
 struct RunHandle {
@@ -90,6 +97,8 @@ pub(super) struct Inner {
     /// Kept after a worker leaves: its runs' results cite its offset.
     clocks: Mutex<HashMap<WorkerId, (Region, ClockEstimate)>>,
     runs: Mutex<HashMap<RunId, RunHandle>>,
+    /// Shutting down: no new runs.
+    draining: AtomicBool,
 }
 
 /// A handle on the coordinator; clones share it.
@@ -119,6 +128,7 @@ impl Coordinator {
             links: Mutex::new(HashMap::new()),
             clocks: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
         }));
         let events = coordinator.0.membership.subscribe();
         tokio::spawn(forward_membership(Arc::downgrade(&coordinator.0), events));
@@ -182,10 +192,18 @@ impl Coordinator {
         lease: Lease,
         mut from_worker: mpsc::Receiver<FromWorker>,
         to_worker: mpsc::Sender<ToWorker>,
+        detach: Arc<Notify>,
     ) {
         let worker = hello.worker.clone();
         let pinger = tokio::spawn(ping(to_worker, self.0.config.ping_every));
-        while let Some(message) = from_worker.recv().await {
+        loop {
+            let message = tokio::select! {
+                message = from_worker.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+                _ = detach.notified() => break,
+            };
             let run = match &message {
                 FromWorker::Report(r) => r.key.run,
                 FromWorker::Progress { key, .. } => key.run,
@@ -211,6 +229,11 @@ impl Coordinator {
             self.route(run, RunInput::Worker(message)).await;
         }
         pinger.abort();
+        self.0
+            .config
+            .metrics
+            .workers
+            .add(&[hello.region.as_str()], -1.0);
         {
             let mut links = lock(&self.0.links);
             if links.get(&worker).is_some_and(|l| l.lease == lease) {
@@ -280,6 +303,7 @@ impl FleetService for Coordinator {
             deployments: hello.deployments.clone(),
         };
         let (to_worker, rx) = mpsc::channel(TO_WORKER);
+        let detach = Arc::new(Notify::new());
         // Linked before it is a member, so that a run that hears of it can reach it.
         {
             let mut links = lock(&self.0.links);
@@ -298,6 +322,7 @@ impl FleetService for Coordinator {
                 Link {
                     lease: placeholder,
                     to_worker: to_worker.clone(),
+                    detach: detach.clone(),
                 },
             );
         }
@@ -316,9 +341,14 @@ impl FleetService for Coordinator {
             .or_insert_with(|| (hello.region.clone(), ClockEstimate::default()))
             .0 = hello.region.clone();
         tracing::info!(worker = %hello.worker, region = %hello.region, capacity = hello.capacity, version = %hello.version, "worker joined");
+        self.0
+            .config
+            .metrics
+            .workers
+            .add(&[hello.region.as_str()], 1.0);
         tokio::spawn(
             self.clone()
-                .serve_link(hello, lease, from_worker, to_worker),
+                .serve_link(hello, lease, from_worker, to_worker, detach),
         );
         Ok(rx)
     }
@@ -353,6 +383,11 @@ impl RunService for Coordinator {
         &self,
         submission: Submission,
     ) -> Result<(RunId, mpsc::Receiver<RunEvent>), FleetError> {
+        if self.0.draining.load(Ordering::SeqCst) {
+            return Err(FleetError::Unavailable(
+                "this coordinator is shutting down; submit to another".into(),
+            ));
+        }
         if matches!(submission, Submission::Benchmark(_)) && self.0.preparer.is_none() {
             return Err(FleetError::InvalidArgument(
                 "this coordinator runs jobs only; it cannot prepare benchmarks".into(),
@@ -413,6 +448,29 @@ impl RunService for Coordinator {
                 Ok(())
             }
             None => Err(FleetError::NotFound(format!("no run {run} is going on"))),
+        }
+    }
+}
+
+/// Shutting down (`shutdown.rs` says in which order).
+impl Coordinator {
+    /// Refuses new runs from now on.
+    pub fn drain(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// The runs going on.
+    pub fn runs_going_on(&self) -> Vec<RunId> {
+        lock(&self.0.runs).keys().copied().collect()
+    }
+
+    /// Ends every worker's stream: each stops what it still runs for this coordinator and
+    /// attaches again (to whichever coordinator its address leads to next).
+    pub fn detach_workers(&self) {
+        let links: Vec<(WorkerId, Link)> = lock(&self.0.links).drain().collect();
+        for (worker, link) in links {
+            tracing::info!(%worker, "detaching the worker");
+            link.detach.notify_one();
         }
     }
 }

@@ -12,7 +12,8 @@
 //! - [`hooks`], [`prepare`]: what a run needs from its job's owner, and the benchmark preparer
 //!   that deploys on the coordinator;
 //! - [`local`], [`client`], [`commands`], [`cli`]: the in-process fleet, `benchmark invoke`'s
-//!   client side, `sebs coordinator` and `sebs worker`.
+//!   client side, `sebs coordinator` and `sebs worker`;
+//! - [`shutdown`]: the order in which `sebs coordinator` stops.
 
 pub mod cli;
 pub mod client;
@@ -26,6 +27,7 @@ pub mod membership;
 pub mod planner;
 pub mod prepare;
 mod run;
+pub mod shutdown;
 pub mod state;
 #[cfg(test)]
 mod tests;

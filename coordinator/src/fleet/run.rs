@@ -23,6 +23,7 @@ use super::hooks::Prepared;
 use super::ledger::{HistogramTable, ShardLedger, Verdict};
 use super::planner::{self, PlannedShard, WorkerSlot};
 use super::state::{self, RunState, RunStatus, ShardStatus};
+use crate::observe::fleet_metrics::RunTracker;
 
 /// Drives `run` to its end; every way it ends sends `Finished` or `Failed` last.
 pub(super) async fn drive(
@@ -32,6 +33,8 @@ pub(super) async fn drive(
     mut inbox: mpsc::Receiver<RunInput>,
     events: Events,
 ) {
+    // Counts the run under its state until it ends, whichever way.
+    let tracker = RunTracker::preparing(c.0.config.metrics.clone());
     let prepared = match prepare(&c, run, submission, &events).await {
         Ok(p) => p,
         Err(message) => return fail(&c, run, &events, message).await,
@@ -57,7 +60,7 @@ pub(super) async fn drive(
             return fail(&c, run, &events, message).await;
         }
     };
-    let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone());
+    let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone(), tracker);
     driver.started().await;
     driver.run(&mut inbox).await;
     driver.finish().await;
@@ -199,6 +202,7 @@ struct Driver {
     duplicates: u64,
     /// Every worker that ran a shard, for the clock table.
     workers_used: Vec<WorkerId>,
+    tracker: RunTracker,
 }
 
 impl Driver {
@@ -208,6 +212,7 @@ impl Driver {
         prepared: Prepared,
         plan: planner::Plan,
         events: Events,
+        tracker: RunTracker,
     ) -> Self {
         let shards = plan
             .shards
@@ -245,10 +250,12 @@ impl Driver {
             error: None,
             duplicates: 0,
             workers_used: Vec::new(),
+            tracker,
         }
     }
 
     async fn started(&mut self) {
+        self.tracker.running();
         let job = &self.prepared.job;
         tracing::info!(run = %self.run, function = %job.function, shards = self.shards.len(), waves = self.waves, "run started");
         let state = RunState {
@@ -438,6 +445,7 @@ impl Driver {
         let attempt = shard.ledger.next_attempt();
         shard.status = ShardStatus::Waiting;
         shard.why = reason.clone();
+        self.c.0.config.metrics.reassignments.inc(&[]);
         tracing::warn!(run = %self.run, shard = %shard.plan.shard, %attempt, from = ?from.as_ref().map(|w| w.to_string()), "reassigning a shard: {reason}");
         self.dispatch(i).await;
     }
@@ -551,13 +559,16 @@ impl Driver {
         };
         let sequences: Vec<u64> = report.records.iter().map(|r| r.sequence).collect();
         let shard = &mut self.shards[i];
+        let reports = &self.c.0.config.metrics.reports;
         match shard.ledger.accept(report.key.attempt, &sequences) {
-            Verdict::Accepted => {}
+            Verdict::Accepted => reports.inc(&["merged"]),
             Verdict::Stale { current } => {
+                reports.inc(&["stale"]);
                 tracing::debug!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, %current, "a report of a replaced attempt, refused");
                 return;
             }
             Verdict::Duplicate => {
+                reports.inc(&["duplicate"]);
                 self.duplicates += 1;
                 tracing::warn!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, "a report of invocations already counted, refused");
                 return;
@@ -569,6 +580,12 @@ impl Driver {
         };
         let function = self.prepared.job.function.clone();
         self.table.add(&function, &region, &report.delta);
+        self.c
+            .0
+            .config
+            .metrics
+            .merged
+            .count(region.as_str(), &report.delta);
         let origin = Origin {
             region,
             worker,
@@ -693,6 +710,11 @@ impl Driver {
             deltas: self.table.take_interval(),
         };
         self.last_tick_s = now_s;
+        let running = self
+            .shards
+            .iter()
+            .filter(|s| s.status == ShardStatus::Running);
+        self.tracker.active_shards(running.count());
         self.events
             .send(RunEvent::Interval(Arc::new(interval)))
             .await;
@@ -734,7 +756,7 @@ impl Driver {
     }
 
     /// The last event: totals, clocks, validation; then the job's resources are released.
-    async fn finish(self) {
+    async fn finish(mut self) {
         let complete = !self.cancelled
             && self.error.is_none()
             && self.shards.iter().all(|s| {
@@ -766,6 +788,7 @@ impl Driver {
             started_at: self.started_at,
         };
         let _ = self.c.0.store.put_run(&state).await;
+        self.tracker.finished(complete);
         tracing::info!(run = %self.run, complete, invocations = sent, "run finished");
         self.events
             .send(RunEvent::Finished(Arc::new(finished)))

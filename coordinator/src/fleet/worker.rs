@@ -6,6 +6,7 @@
 //! worker's membership) and return.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -19,6 +20,8 @@ use sebs_worker::engine::records::Record;
 use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineSink, Progress};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+use crate::observe::WorkerMetrics;
 
 /// Messages waiting to go to the coordinator. A full queue slows the engine's aggregator, never
 /// the tasks' sends (they hand over on a timer).
@@ -37,11 +40,22 @@ pub enum WorkerExit {
 pub struct WorkerAgent {
     hello: WorkerHello,
     factories: TriggerFactories,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl WorkerAgent {
     pub fn new(hello: WorkerHello, factories: TriggerFactories) -> Self {
-        WorkerAgent { hello, factories }
+        WorkerAgent {
+            hello,
+            factories,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Counts into `metrics` (which `--metrics-listen` serves).
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Attaches and serves until `shutdown` turns true or the coordinator goes away. An error:
@@ -52,8 +66,13 @@ impl WorkerAgent {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<WorkerExit, FleetError> {
         let (outbox, from_worker) = mpsc::channel(OUTBOX);
-        let mut inbox = fleet.attach(self.hello.clone(), from_worker).await?;
+        // A shutdown while attaching (an unreachable coordinator can take long) ends it.
+        let mut inbox = tokio::select! {
+            attached = fleet.attach(self.hello.clone(), from_worker) => attached?,
+            _ = stopped(&mut shutdown) => return Ok(WorkerExit::Shutdown),
+        };
         tracing::info!(worker = %self.hello.worker, region = %self.hello.region, "attached to the coordinator");
+        self.metrics.attached.set(&[], 1.0);
         let mut shards: HashMap<ShardKey, watch::Sender<bool>> = HashMap::new();
         let mut running: JoinSet<ShardKey> = JoinSet::new();
         let exit = loop {
@@ -63,9 +82,18 @@ impl WorkerAgent {
                         let (stop, stopped) = watch::channel(false);
                         shards.insert(a.key, stop);
                         let (factories, outbox) = (self.factories.clone(), outbox.clone());
+                        let sink = Reports {
+                            key: a.key,
+                            outbox,
+                            region: self.hello.region.to_string(),
+                            metrics: self.metrics.clone(),
+                        };
                         running.spawn(async move {
                             let key = a.key;
-                            run_shard(*a, &factories, outbox, stopped).await;
+                            let active = &sink.metrics.active_shards;
+                            active.add(&[], 1.0);
+                            run_shard(*a, &factories, sink.clone(), stopped).await;
+                            active.add(&[], -1.0);
                             key
                         });
                     }
@@ -98,6 +126,7 @@ impl WorkerAgent {
         }
         while running.join_next().await.is_some() {}
         drop(outbox);
+        self.metrics.attached.set(&[], 0.0);
         Ok(exit)
     }
 }
@@ -113,10 +142,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn run_shard(
     a: Assignment,
     factories: &TriggerFactories,
-    outbox: mpsc::Sender<FromWorker>,
+    mut sink: Reports,
     stop: watch::Receiver<bool>,
 ) {
     let key = a.key;
+    let outbox = sink.outbox.clone();
     let built = match factories.build(&a.trigger) {
         Ok(built) => built,
         Err(e) => {
@@ -140,10 +170,6 @@ async fn run_shard(
         id_prefix: id_prefix(&key),
         keep_raw: a.keep_outputs,
         skip: a.skip,
-    };
-    let mut sink = Reports {
-        key,
-        outbox: outbox.clone(),
     };
     let outcome = run_engine(
         config,
@@ -187,9 +213,13 @@ fn now_s() -> f64 {
 }
 
 /// The engine's sink on a worker: each flush becomes one report, each tick a progress message.
+#[derive(Clone)]
 struct Reports {
     key: ShardKey,
     outbox: mpsc::Sender<FromWorker>,
+    /// Where reports are counted, under the worker's region.
+    region: String,
+    metrics: Arc<WorkerMetrics>,
 }
 
 #[async_trait]
@@ -203,6 +233,9 @@ impl EngineSink for Reports {
             records: std::mem::take(records),
             delta: std::mem::take(delta),
         };
+        // Counted from the delta, once per report, before it leaves (the engine is not waiting).
+        self.metrics.sent.count(&self.region, &report.delta);
+        self.metrics.reports.inc(&[]);
         let _ = self.outbox.send(FromWorker::Report(Box::new(report))).await;
     }
 

@@ -80,6 +80,11 @@ impl Fleet {
     /// Starts `bin coordinator` on 127.0.0.1:0 with the catalogue at `root` and `cache` as its
     /// cache, over TLS or (`tls` false) plain text, and waits for its address.
     pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
+        Fleet::start_with(bin, root, cache, tls, &[])
+    }
+
+    /// [`Fleet::start`], the coordinator given `extra` arguments too.
+    pub fn start_with(bin: &Path, root: &Path, cache: &Path, tls: bool, extra: &[&str]) -> Fleet {
         let credentials = Credentials::generate();
         let results = tempfile::Builder::new()
             .prefix("sebs-fleet-results-")
@@ -103,6 +108,7 @@ impl Fleet {
             command.arg("--plaintext");
         }
         command
+            .args(extra)
             .current_dir(root)
             .env("SEBS_ROOT", root)
             .env_remove("SEBS_LOG");
@@ -187,6 +193,10 @@ impl Fleet {
 
     pub fn coordinator(&self) -> &Server {
         &self.coordinator
+    }
+
+    pub fn coordinator_mut(&mut self) -> &mut Server {
+        &mut self.coordinator
     }
 
     /// Every process's output, for a failing test's message.

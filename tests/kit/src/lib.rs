@@ -13,6 +13,7 @@ pub mod docker;
 pub mod emulators;
 pub mod fleet;
 pub mod moto;
+pub mod observe;
 pub mod picture;
 pub mod replay;
 pub mod wrappers;
