@@ -58,13 +58,9 @@ fn status(addr: &str, path: &str) -> Option<u16> {
 
 #[test]
 fn metrics_count_a_runs_invocations_on_the_coordinator_and_its_workers() {
-    let fleet = Fleet::start_with(
-        bin(),
-        &repo_root(),
-        &shared_cache(),
-        false,
-        &["--metrics-listen", "127.0.0.1:0"],
-    );
+    let fleet = Fleet::start_with(bin(), &repo_root(), &shared_cache(), false, |c| {
+        c.args(["--metrics-listen", "127.0.0.1:0"]);
+    });
     let coordinator = metrics_address(fleet.coordinator());
     assert_eq!(get(&coordinator, "/healthz"), Some((200, "ok\n".into())));
     assert_eq!(status(&coordinator, "/readyz"), Some(200));
@@ -202,13 +198,9 @@ fn a_worker_is_ready_only_while_attached() {
 #[test]
 fn sigterm_drains_the_coordinator_and_keeps_complete_result_files() {
     // Runs going on get 3 s to finish, then are cancelled.
-    let mut fleet = Fleet::start_with(
-        bin(),
-        &repo_root(),
-        &shared_cache(),
-        false,
-        &["--metrics-listen", "127.0.0.1:0", "--drain-timeout", "3"],
-    );
+    let mut fleet = Fleet::start_with(bin(), &repo_root(), &shared_cache(), false, |c| {
+        c.args(["--metrics-listen", "127.0.0.1:0", "--drain-timeout", "3"]);
+    });
     fleet.add_worker("w1", "r1");
     let coordinator = metrics_address(fleet.coordinator());
     // 010.sleep sleeps 1 s: 200 invocations two at a time would take 100 s.

@@ -17,6 +17,7 @@ use sebs_proto::runs::{
 };
 use sebs_proto::{Region, RunId, WorkerId};
 use tokio::sync::mpsc;
+use tracing::{info_span, Instrument, Span};
 
 use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
 use super::hooks::Prepared;
@@ -24,9 +25,24 @@ use super::ledger::{HistogramTable, ShardLedger, Verdict};
 use super::planner::{self, PlannedShard, WorkerSlot};
 use super::state::{self, RunState, RunStatus, ShardStatus};
 use crate::observe::fleet_metrics::RunTracker;
+use crate::observe::traces;
 
-/// Drives `run` to its end; every way it ends sends `Finished` or `Failed` last.
+/// Drives `run` to its end; every way it ends sends `Finished` or `Failed` last. All of it
+/// happens in the run's span, the root of its trace.
 pub(super) async fn drive(
+    c: Coordinator,
+    run: RunId,
+    submission: Submission,
+    inbox: mpsc::Receiver<RunInput>,
+    events: Events,
+) {
+    let span = info_span!("run", run = %run);
+    drive_in_span(c, run, submission, inbox, events)
+        .instrument(span)
+        .await;
+}
+
+async fn drive_in_span(
     c: Coordinator,
     run: RunId,
     submission: Submission,
@@ -180,6 +196,8 @@ struct Shard {
     /// Why its current attempt was started, when it was handed over.
     why: String,
     dirty: bool,
+    /// The current attempt's span (a child of the run's); the worker's continues it.
+    span: Span,
 }
 
 struct Driver {
@@ -230,6 +248,7 @@ impl Driver {
                 waiting_since: None,
                 why: String::new(),
                 dirty: true,
+                span: Span::none(),
             })
             .collect();
         Driver {
@@ -382,6 +401,7 @@ impl Driver {
             attempt: shard.ledger.attempt(),
         };
         let skip = shard.ledger.done().clone();
+        let span = info_span!("shard", run = %self.run, shard = %key.shard, attempt = %key.attempt, worker = %target.worker, region = %target.region);
         let start_at = self
             .open_start
             .map(|at| at - self.c.offset_of(&target.worker));
@@ -396,6 +416,7 @@ impl Driver {
             skip: skip.clone(),
             start_at,
             flush_every: self.c.0.config.flush_every,
+            trace_parent: traces::trace_parent(&span),
         };
         if !self
             .c
@@ -420,6 +441,7 @@ impl Driver {
         shard.intended = 0;
         shard.waiting_since = None;
         shard.dirty = true;
+        shard.span = span;
         let state = if key.attempt.0 == 0 {
             ShardState::Assigned
         } else {
@@ -559,16 +581,22 @@ impl Driver {
         };
         let sequences: Vec<u64> = report.records.iter().map(|r| r.sequence).collect();
         let shard = &mut self.shards[i];
+        let span = info_span!(parent: &shard.span, "report", attempt = %report.key.attempt, records = sequences.len(), verdict = tracing::field::Empty);
         let reports = &self.c.0.config.metrics.reports;
         match shard.ledger.accept(report.key.attempt, &sequences) {
-            Verdict::Accepted => reports.inc(&["merged"]),
+            Verdict::Accepted => {
+                reports.inc(&["merged"]);
+                span.record("verdict", "merged");
+            }
             Verdict::Stale { current } => {
                 reports.inc(&["stale"]);
+                span.record("verdict", "stale");
                 tracing::debug!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, %current, "a report of a replaced attempt, refused");
                 return;
             }
             Verdict::Duplicate => {
                 reports.inc(&["duplicate"]);
+                span.record("verdict", "duplicate");
                 self.duplicates += 1;
                 tracing::warn!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, "a report of invocations already counted, refused");
                 return;
@@ -644,6 +672,7 @@ impl Driver {
             } else {
                 self.shards[i].status = ShardStatus::Failed;
                 self.shards[i].dirty = true;
+                self.shards[i].span = Span::none();
                 let message = format!("shard {} failed on {worker}: {error}", done.key.shard);
                 self.error.get_or_insert(message.clone());
                 self.shard_change(i, worker, region, ShardState::Failed, message)
@@ -659,6 +688,8 @@ impl Driver {
         }
         self.shards[i].status = ShardStatus::Complete;
         self.shards[i].dirty = true;
+        // The attempt's span ends here.
+        self.shards[i].span = Span::none();
         if let Some(worker) = worker {
             self.shard_change(i, worker, region, ShardState::Done, String::new())
                 .await;

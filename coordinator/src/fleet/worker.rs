@@ -20,8 +20,9 @@ use sebs_worker::engine::records::Record;
 use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineSink, Progress};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::{info_span, Instrument, Span};
 
-use crate::observe::WorkerMetrics;
+use crate::observe::{traces, WorkerMetrics};
 
 /// Messages waiting to go to the coordinator. A full queue slows the engine's aggregator, never
 /// the tasks' sends (they hand over on a timer).
@@ -82,11 +83,18 @@ impl WorkerAgent {
                         let (stop, stopped) = watch::channel(false);
                         shards.insert(a.key, stop);
                         let (factories, outbox) = (self.factories.clone(), outbox.clone());
+                        let region = self.hello.region.to_string();
+                        // The attempt's span continues the coordinator's, across the network.
+                        let span = info_span!("shard", run = %a.key.run, shard = %a.key.shard, attempt = %a.key.attempt, worker = %self.hello.worker, region = %region);
+                        if let Some(parent) = &a.trace_parent {
+                            traces::continue_trace(&span, parent);
+                        }
                         let sink = Reports {
                             key: a.key,
                             outbox,
-                            region: self.hello.region.to_string(),
+                            region,
                             metrics: self.metrics.clone(),
+                            span: span.clone(),
                         };
                         running.spawn(async move {
                             let key = a.key;
@@ -95,7 +103,7 @@ impl WorkerAgent {
                             run_shard(*a, &factories, sink.clone(), stopped).await;
                             active.add(&[], -1.0);
                             key
-                        });
+                        }.instrument(span));
                     }
                     Some(ToWorker::Stop(key)) => {
                         if let Some(stop) = shards.get(&key) {
@@ -220,6 +228,8 @@ struct Reports {
     /// Where reports are counted, under the worker's region.
     region: String,
     metrics: Arc<WorkerMetrics>,
+    /// The attempt's span: each report is a child.
+    span: Span,
 }
 
 #[async_trait]
@@ -233,6 +243,7 @@ impl EngineSink for Reports {
             records: std::mem::take(records),
             delta: std::mem::take(delta),
         };
+        let _span = info_span!(parent: &self.span, "report", records = report.records.len());
         // Counted from the delta, once per report, before it leaves (the engine is not waiting).
         self.metrics.sent.count(&self.region, &report.delta);
         self.metrics.reports.inc(&[]);

@@ -4,11 +4,13 @@
 //!
 //! - [`metrics`]: counter, gauge and histogram families and the text exposition format;
 //! - [`fleet_metrics`]: the families a coordinator and a worker export, by name;
-//! - [`http`]: the endpoints, and the `Lifecycle` readiness follows.
+//! - [`http`]: the endpoints, and the `Lifecycle` readiness follows;
+//! - [`traces`]: logging, and spans exported over OTLP (feature `otel`).
 
 pub mod fleet_metrics;
 pub mod http;
 pub mod metrics;
+pub mod traces;
 
 pub use fleet_metrics::{CoordinatorMetrics, WorkerMetrics};
 pub use http::Lifecycle;

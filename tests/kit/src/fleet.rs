@@ -80,11 +80,18 @@ impl Fleet {
     /// Starts `bin coordinator` on 127.0.0.1:0 with the catalogue at `root` and `cache` as its
     /// cache, over TLS or (`tls` false) plain text, and waits for its address.
     pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
-        Fleet::start_with(bin, root, cache, tls, &[])
+        Fleet::start_with(bin, root, cache, tls, |_| {})
     }
 
-    /// [`Fleet::start`], the coordinator given `extra` arguments too.
-    pub fn start_with(bin: &Path, root: &Path, cache: &Path, tls: bool, extra: &[&str]) -> Fleet {
+    /// [`Fleet::start`], with more of the coordinator's command (arguments, environment) set by
+    /// `configure`.
+    pub fn start_with(
+        bin: &Path,
+        root: &Path,
+        cache: &Path,
+        tls: bool,
+        configure: impl FnOnce(&mut Command),
+    ) -> Fleet {
         let credentials = Credentials::generate();
         let results = tempfile::Builder::new()
             .prefix("sebs-fleet-results-")
@@ -108,10 +115,10 @@ impl Fleet {
             command.arg("--plaintext");
         }
         command
-            .args(extra)
             .current_dir(root)
             .env("SEBS_ROOT", root)
             .env_remove("SEBS_LOG");
+        configure(&mut command);
         let coordinator = Server::start("sebs-coordinator", command);
         let line = wait_for_line(&coordinator, "listening on ", START);
         let url = line
