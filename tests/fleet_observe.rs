@@ -39,17 +39,7 @@ fn observed_worker(fleet: &Fleet, name: &str, region: &str) -> (Server, String) 
 }
 
 fn invoke_command(fleet: &Fleet, args: &[&str], out_dir: &Path) -> Command {
-    let mut command = Command::new(bin());
-    command
-        .args(["benchmark", "invoke"])
-        .args(args)
-        .args(fleet.client_args(&fleet.credentials.token_file))
-        .arg("--output-dir")
-        .arg(out_dir)
-        .current_dir(repo_root())
-        .env("SEBS_ROOT", repo_root())
-        .env_remove("SEBS_LOG");
-    command
+    fleet.invoke_command(&fleet.credentials.token_file, args, out_dir)
 }
 
 fn status(addr: &str, path: &str) -> Option<u16> {

@@ -124,17 +124,16 @@ fn a_runs_spans_reach_an_otlp_receiver_with_their_parents() {
     }
 
     let out_dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(bin);
-    command
-        .args(["benchmark", "invoke", "110.dynamic-html", "test"])
-        .args(["--repetitions", "8", "--concurrency", "2"])
-        .args(fleet.client_args(&fleet.credentials.token_file))
-        .arg("--output-dir")
-        .arg(out_dir.path())
-        .current_dir(repo_root())
-        .env("SEBS_ROOT", repo_root())
-        .env_remove("SEBS_LOG")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let args = [
+        "110.dynamic-html",
+        "test",
+        "--repetitions",
+        "8",
+        "--concurrency",
+        "2",
+    ];
+    let mut command = fleet.invoke_command(&fleet.credentials.token_file, &args, out_dir.path());
+    command.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     let run = Run {
         output: run_bounded(command, RUN_LIMIT),
         out_dir,

@@ -83,6 +83,8 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
             let _ = serving_stopped.await;
         },
     ));
+    // Ready: the listener is bound and whatever the coordinator depends on (its membership and
+    // state stores) was set up above.
     lifecycle.serving();
     tokio::select! {
         result = &mut served => {

@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sebs_proto::RunService;
 use tokio::task::JoinHandle;
 
 use super::coordinator::Coordinator;
@@ -49,7 +50,7 @@ pub async fn drain(
             "cancelling the runs still going on; their results so far are kept"
         );
         for run in left {
-            let _ = runs_service(coordinator).cancel(run).await;
+            let _ = coordinator.cancel(run).await;
         }
         runs_ended(coordinator, Instant::now() + CANCEL_BOUND).await;
         let stuck = coordinator.runs_going_on();
@@ -79,10 +80,6 @@ impl Copies {
     fn take(&self) -> Vec<JoinHandle<()>> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
-}
-
-fn runs_service(c: &Coordinator) -> &dyn sebs_proto::RunService {
-    c
 }
 
 /// Completes when no run is going on, or at `deadline`.

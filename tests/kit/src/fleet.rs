@@ -179,6 +179,21 @@ impl Fleet {
         command
     }
 
+    /// `bin benchmark invoke ARGS` through this fleet with `token_file`, writing into `out_dir`.
+    pub fn invoke_command(&self, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["benchmark", "invoke"])
+            .args(args)
+            .args(self.client_args(token_file))
+            .arg("--output-dir")
+            .arg(out_dir)
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG");
+        command
+    }
+
     /// Starts a worker with the fleet's token and waits until the coordinator has it.
     pub fn add_worker(&mut self, name: &str, region: &str) {
         let command = self.worker_command(name, region, &self.credentials.token_file);
