@@ -98,10 +98,10 @@ impl WorkerAgent {
                         };
                         running.spawn(async move {
                             let key = a.key;
-                            let active = &sink.metrics.active_shards;
-                            active.add(&[], 1.0);
-                            run_shard(*a, &factories, sink.clone(), stopped).await;
-                            active.add(&[], -1.0);
+                            let metrics = sink.metrics.clone();
+                            metrics.active_shards.add(&[], 1.0);
+                            run_shard(*a, &factories, sink, stopped).await;
+                            metrics.active_shards.add(&[], -1.0);
                             key
                         }.instrument(span));
                     }
@@ -221,7 +221,6 @@ fn now_s() -> f64 {
 }
 
 /// The engine's sink on a worker: each flush becomes one report, each tick a progress message.
-#[derive(Clone)]
 struct Reports {
     key: ShardKey,
     outbox: mpsc::Sender<FromWorker>,
