@@ -38,6 +38,7 @@ fn fleet_with(options: &FleetOptions, workers: &[(&str, &str)]) -> Fleet {
         &repo_root(),
         &shared_cache(),
         options,
+        |_| {},
     );
     for (name, region) in workers {
         fleet.add_worker(name, region);
@@ -47,17 +48,7 @@ fn fleet_with(options: &FleetOptions, workers: &[(&str, &str)]) -> Fleet {
 
 /// `sebs benchmark invoke <args>` through `fleet`, into a fresh output folder.
 fn invoke_command(fleet: &Fleet, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sebs"));
-    command
-        .args(["benchmark", "invoke"])
-        .args(args)
-        .args(fleet.client_args(token_file))
-        .arg("--output-dir")
-        .arg(out_dir)
-        .current_dir(repo_root())
-        .env("SEBS_ROOT", repo_root())
-        .env_remove("SEBS_LOG");
-    command
+    fleet.invoke_command(token_file, args, out_dir)
 }
 
 fn invoke(fleet: &Fleet, args: &[&str]) -> Run {

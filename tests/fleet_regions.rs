@@ -54,6 +54,7 @@ fn per_region_latencies_show_each_regions_network_delay() {
         &repo_root(),
         &shared_cache(),
         &options,
+        |_| {},
     );
     let url = fleet.url().to_string();
     for (i, ms) in DELAYS_MS.iter().enumerate() {

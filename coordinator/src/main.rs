@@ -8,6 +8,7 @@ mod experiments;
 mod fleet;
 mod inputs;
 mod load;
+mod observe;
 mod package;
 mod platforms;
 mod progress;
@@ -37,15 +38,6 @@ fn main() -> ExitCode {
             "warn,sebs={default_level},sebs::fleet={fleet_level},sebs_worker={default_level},sebs_proto={default_level}"
         ))
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Escape codes only for a terminal: logs redirected to a file stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(progress::LogWriter)
-        .with_target(false)
-        .init();
-
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +47,21 @@ fn main() -> ExitCode {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        // Escape codes only for a terminal: logs redirected to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(progress::LogWriter)
+        .with_target(false);
+    let service = match &cli.command {
+        Command::Coordinator(_) => "sebs-coordinator",
+        Command::Worker(_) => "sebs-worker",
+        _ => "sebs",
+    };
+    // Within the runtime: an OTLP exporter's channel runs on it.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        observe::traces::init(filter, fmt, service)
     };
     let outcome = runtime.block_on(async {
         match cli.command {
@@ -73,6 +80,8 @@ fn main() -> ExitCode {
             Command::MergeBench(args) => fleet::merge_bench::merge_bench(args).await,
         }
     });
+    // Spans still buffered go out while the runtime (the exporter's channel) still runs.
+    telemetry.shutdown();
     // Instances are child processes killed on drop; shut the runtime down so they are.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match outcome {

@@ -51,6 +51,9 @@ pub struct Assignment {
     pub start_at: Option<f64>,
     /// How often the worker reports.
     pub flush_every: Duration,
+    /// The W3C `traceparent` of the coordinator's span of this attempt, so that the worker's
+    /// spans join its trace; `None` when the coordinator exports no traces.
+    pub trace_parent: Option<String>,
 }
 
 /// NTP-style round trip, started by the coordinator.

@@ -71,7 +71,7 @@ fn parse_placement(s: &str) -> Result<Placement, String> {
 #[derive(Debug, Args)]
 pub struct CoordinatorArgs {
     /// Address to listen on; port 0 picks a free one (the bound address is printed).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "SEBS_LISTEN")]
     pub listen: SocketAddr,
     /// The server's certificate (PEM); without it the coordinator speaks plain text, which is
     /// allowed only with --plaintext on a loopback address.
@@ -100,6 +100,17 @@ pub struct CoordinatorArgs {
     /// before they go to other workers (0: at once).
     #[arg(long, value_name = "SECONDS", default_value_t = 15.0, value_parser = parse_seconds)]
     pub reassign_after: f64,
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+    /// At SIGTERM, how long runs going on may take to finish before they are cancelled (their
+    /// results so far are kept), in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SEBS_DRAIN_TIMEOUT",
+        default_value_t = 20
+    )]
+    pub drain_timeout: u64,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -129,13 +140,13 @@ impl CoordinatorArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The coordinator's URL, https://HOST:PORT.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "SEBS_COORDINATOR")]
     pub coordinator: String,
     /// The region this worker invokes from (a label: us-east-1, eu, lab-2).
-    #[arg(long)]
+    #[arg(long, env = "SEBS_REGION")]
     pub region: String,
     /// The worker's name, unique in the fleet [default: <host>-<pid>].
-    #[arg(long)]
+    #[arg(long, env = "SEBS_WORKER_NAME")]
     pub name: Option<String>,
     /// The most invocations it runs at once.
     #[arg(long, default_value_t = 256)]
@@ -149,4 +160,15 @@ pub struct WorkerArgs {
     pub spool_memory: u32,
     #[command(flatten)]
     pub security: ClientSecurityArgs,
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+}
+
+/// Observability of `sebs coordinator` and `sebs worker`.
+#[derive(Debug, Args, Default)]
+pub struct ObserveArgs {
+    /// Serve GET /metrics (Prometheus), /healthz and /readyz on this address (plain HTTP; port
+    /// 0 picks a free one, printed) [default: off].
+    #[arg(long, value_name = "ADDR", env = "SEBS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }

@@ -12,19 +12,30 @@ use sebs_proto::{FleetError, Region, RunId, RunService, WorkerId};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use super::cli::{CoordinatorArgs, WorkerArgs};
+use super::cli::{CoordinatorArgs, ObserveArgs, WorkerArgs};
 use super::coordinator::{Coordinator, CoordinatorConfig};
 use super::membership::InMemoryMembership;
 use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
+use super::shutdown::{self, Copies};
 use super::state::InMemoryStateStore;
 use super::worker::{SpoolConfig, WorkerAgent};
+use crate::observe::http::{self as endpoints, CoordinatorProbe, Probe, WorkerProbe};
+use crate::observe::{CoordinatorMetrics, Lifecycle, WorkerMetrics};
 use crate::platforms;
 use crate::results::follow::follow;
 
-/// Serves workers and clients until Ctrl-C or SIGTERM.
+/// Serves workers and clients until Ctrl-C or SIGTERM, then shuts down in order
+/// (`shutdown.rs`).
 pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
     let security = args.security()?;
     security.check(args.listen)?;
+    let metrics = Arc::new(CoordinatorMetrics::default());
+    let lifecycle = Arc::new(Lifecycle::default());
+    let probe = CoordinatorProbe {
+        metrics: metrics.clone(),
+        lifecycle: lifecycle.clone(),
+    };
+    serve_endpoints(&args.observe, Arc::new(probe)).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
@@ -41,15 +52,17 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
         ..CoordinatorConfig::default()
     };
     let coordinator = Coordinator::new(
-        config,
+        CoordinatorConfig { metrics, ..config },
         Arc::new(InMemoryMembership::default()),
         Arc::new(InMemoryStateStore::default()),
         Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
     );
+    let copies = Copies::default();
     let runs: Arc<dyn RunService> = match &args.results_dir {
         Some(dir) => Arc::new(KeepCopies {
             inner: coordinator.clone(),
             dir: dir.clone(),
+            copies: copies.clone(),
         }),
         None => Arc::new(coordinator.clone()),
     };
@@ -61,18 +74,50 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
     // The line tests and scripts read the address from (port 0 picks one).
     println!("sebs coordinator listening on {scheme}://{address}");
     tracing::info!(%address, tls = security.tls.is_some(), mutual_tls = security.client_ca_pem.is_some(), token = security.token.is_some(), "coordinator ready");
-    let served = grpc::serve(
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut served = tokio::spawn(grpc::serve(
         listener,
         security,
-        Arc::new(coordinator),
+        Arc::new(coordinator.clone()),
         runs,
-        std::future::pending(),
-    );
+        async {
+            let _ = serving_stopped.await;
+        },
+    ));
+    // Ready: the listener is bound and whatever the coordinator depends on (its membership and
+    // state stores) was set up above.
+    lifecycle.serving();
     tokio::select! {
-        result = served => result?,
+        result = &mut served => {
+            result.context("the gRPC server panicked")??;
+            return Ok(true);
+        }
         _ = terminated() => tracing::info!("stopping the coordinator"),
     }
+    let drain_timeout = Duration::from_secs(args.drain_timeout);
+    shutdown::drain(
+        &coordinator,
+        &lifecycle,
+        &copies,
+        drain_timeout,
+        terminated(),
+    )
+    .await;
+    let _ = stop_serving.send(());
+    match tokio::time::timeout(shutdown::SERVER_BOUND, served).await {
+        Ok(result) => result.context("the gRPC server panicked")??,
+        Err(_) => tracing::warn!("the gRPC server did not stop in time; leaving anyway"),
+    }
+    tracing::info!("coordinator stopped");
     Ok(true)
+}
+
+/// Starts the observability endpoints when `--metrics-listen` asks for them.
+async fn serve_endpoints(args: &ObserveArgs, probe: Arc<dyn Probe>) -> Result<()> {
+    if let Some(addr) = args.metrics_listen {
+        endpoints::start(addr, probe).await?;
+    }
+    Ok(())
 }
 
 /// Completes at Ctrl-C or SIGTERM.
@@ -93,6 +138,7 @@ async fn terminated() {
 struct KeepCopies {
     inner: Coordinator,
     dir: std::path::PathBuf,
+    copies: Copies,
 }
 
 #[async_trait]
@@ -105,11 +151,11 @@ impl RunService for KeepCopies {
         let (to_client, client) = mpsc::channel(1024);
         let (to_copy, copy) = mpsc::channel(1024);
         let dir = self.dir.join(run.to_string());
-        tokio::spawn(async move {
+        self.copies.add(tokio::spawn(async move {
             if let Err(e) = follow(copy, &dir, false).await {
                 tracing::warn!(%run, error = %format!("{e:#}"), "the run's copy in {} is incomplete", dir.display());
             }
-        });
+        }));
         tokio::spawn(async move {
             let mut client_gone = false;
             while let Some(event) = events.recv().await {
@@ -160,10 +206,18 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         dir: args.spool.clone().unwrap_or(defaults.dir),
         memory: (args.spool_memory as usize) << 20,
     };
-    let agent = WorkerAgent::new(hello, factories, spool);
+    let metrics = Arc::new(WorkerMetrics::default());
+    let lifecycle = Arc::new(Lifecycle::default());
+    let probe = WorkerProbe {
+        metrics: metrics.clone(),
+        lifecycle: lifecycle.clone(),
+    };
+    serve_endpoints(&args.observe, Arc::new(probe)).await?;
+    let agent = WorkerAgent::new(hello, factories, spool).with_metrics(metrics);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         terminated().await;
+        lifecycle.draining();
         tracing::info!("stopping: finishing the invocations in flight");
         let _ = stop_tx.send(true);
     });

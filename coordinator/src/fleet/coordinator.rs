@@ -3,6 +3,7 @@
 //! code serves a worker and a client in this process or across the network.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use sebs_proto::fleet::{FromWorker, Ping, ToWorker, WorkerHello};
 use sebs_proto::runs::{ExperimentCall, RunEvent, Submission, WorkerClock};
 use sebs_proto::{FleetError, FleetService, Region, RunId, RunService, WorkerId};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::clock::{ClockEstimate, ClockSample};
 use super::hooks::Preparer;
@@ -18,6 +19,7 @@ use super::links::{Claim, Links};
 use super::membership::{Lease, Member, Membership, MembershipEvent};
 use super::run;
 use super::state::{RunState, RunStatus, StateStore};
+use crate::observe::CoordinatorMetrics;
 
 /// How many events may wait for a slow watcher before the run waits for it.
 const EVENT_QUEUE: usize = 1024;
@@ -43,6 +45,8 @@ pub struct CoordinatorConfig {
     /// How long a worker whose stream broke keeps its shards, waiting for it to attach again,
     /// before they go to others. Zero: at once.
     pub reassign_after: Duration,
+    /// Where the coordinator counts what it does (`--metrics-listen` shows it).
+    pub metrics: Arc<CoordinatorMetrics>,
 }
 
 impl Default for CoordinatorConfig {
@@ -53,6 +57,7 @@ impl Default for CoordinatorConfig {
             worker_wait: Duration::from_secs(60),
             ping_every: Duration::from_secs(2),
             reassign_after: Duration::from_secs(15),
+            metrics: Arc::default(),
         }
     }
 }
@@ -92,6 +97,10 @@ pub(super) struct Inner {
     /// Kept after a worker leaves: its runs' results cite its offset.
     clocks: Mutex<HashMap<WorkerId, (Region, ClockEstimate)>>,
     runs: Mutex<HashMap<RunId, RunHandle>>,
+    /// Shutting down: no new runs.
+    draining: AtomicBool,
+    /// Turns true at shutdown: every worker's stream is ended from this side.
+    detached: watch::Sender<bool>,
 }
 
 /// A handle on the coordinator; clones share it.
@@ -121,6 +130,8 @@ impl Coordinator {
             links: Links::default(),
             clocks: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+            detached: watch::channel(false).0,
         }));
         let events = coordinator.0.membership.subscribe();
         tokio::spawn(forward_membership(Arc::downgrade(&coordinator.0), events));
@@ -193,7 +204,18 @@ impl Coordinator {
         let pinger = tokio::spawn(ping(to_worker.clone(), self.0.config.ping_every));
         let (mut received, mut acked) = (0u64, 0u64);
         let mut ended = None;
-        while let Some(message) = from_worker.recv().await {
+        let mut detached = self.0.detached.subscribe();
+        loop {
+            let message = tokio::select! {
+                message = from_worker.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+                Ok(_) = detached.wait_for(|d| *d) => {
+                    ended = Some("the coordinator is shutting down");
+                    break;
+                }
+            };
             let run = match &message {
                 FromWorker::Report(r) => r.key.run,
                 FromWorker::Progress { key, .. } => key.run,
@@ -240,25 +262,36 @@ impl Coordinator {
             None => {
                 if self.0.links.detach(&worker, &lease, generation) {
                     tracing::warn!(%worker, region = %hello.region, "lost a worker's stream; its shards wait {grace:?} for it to attach again");
-                    tokio::spawn(self.clone().expire(worker, lease, generation));
+                    tokio::spawn(self.clone().expire(
+                        worker,
+                        hello.region.clone(),
+                        lease,
+                        generation,
+                    ));
                 }
                 return;
             }
         };
         if self.0.links.drop_link(&worker, &lease, generation, false) {
             tracing::info!(%worker, region = %hello.region, "worker left: {reason}");
+            self.0
+                .config
+                .metrics
+                .workers
+                .add(&[hello.region.as_str()], -1.0);
             self.0.membership.leave(&lease, &reason).await;
         }
     }
 
     /// Ends the membership of a worker whose stream broke, once the grace period is over and
     /// it has not attached again.
-    async fn expire(self, worker: WorkerId, lease: Lease, generation: u64) {
+    async fn expire(self, worker: WorkerId, region: Region, lease: Lease, generation: u64) {
         let grace = self.0.config.reassign_after;
         tokio::time::sleep(grace).await;
         if self.0.links.drop_link(&worker, &lease, generation, true) {
             let reason = format!("its stream broke and it did not attach again within {grace:?}");
             tracing::info!(%worker, "worker left: {reason}");
+            self.0.config.metrics.workers.add(&[region.as_str()], -1.0);
             self.0.membership.leave(&lease, &reason).await;
         }
     }
@@ -369,6 +402,11 @@ impl FleetService for Coordinator {
             .or_insert_with(|| (hello.region.clone(), ClockEstimate::default()))
             .0 = hello.region.clone();
         tracing::info!(worker = %hello.worker, region = %hello.region, capacity = hello.capacity, version = %hello.version, "worker joined");
+        self.0
+            .config
+            .metrics
+            .workers
+            .add(&[hello.region.as_str()], 1.0);
         tokio::spawn(
             self.clone()
                 .serve_link(hello, lease, 0, from_worker, to_worker),
@@ -406,6 +444,11 @@ impl RunService for Coordinator {
         &self,
         submission: Submission,
     ) -> Result<(RunId, mpsc::Receiver<RunEvent>), FleetError> {
+        if self.0.draining.load(Ordering::SeqCst) {
+            return Err(FleetError::Unavailable(
+                "this coordinator is shutting down; submit to another".into(),
+            ));
+        }
         let needs_preparer = matches!(
             submission,
             Submission::Benchmark(_) | Submission::SessionJob(_)
@@ -492,6 +535,26 @@ impl RunService for Coordinator {
             .experiment(call, regions)
             .await
             .map_err(|e| FleetError::Internal(format!("{e:#}")))
+    }
+}
+
+/// Shutting down (`shutdown.rs` says in which order).
+impl Coordinator {
+    /// Refuses new runs from now on.
+    pub fn drain(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// The runs going on.
+    pub fn runs_going_on(&self) -> Vec<RunId> {
+        lock(&self.0.runs).keys().copied().collect()
+    }
+
+    /// Ends every worker's stream: each stops what it still runs for this coordinator and
+    /// attaches again (to whichever coordinator its address leads to next).
+    pub fn detach_workers(&self) {
+        tracing::info!("detaching the workers");
+        let _ = self.0.detached.send(true);
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`local`], [`client`], [`commands`], [`cli`]: the in-process fleet, `benchmark invoke`'s
 //!   client side, `sebs coordinator` and `sebs worker`;
 //! - [`merge_bench`]: `sebs merge-bench`, the coordinator's merge throughput.
+//! - [`shutdown`]: the order in which `sebs coordinator` stops.
 
 pub mod cli;
 pub mod client;
@@ -31,6 +32,7 @@ pub mod merge_bench;
 pub mod planner;
 pub mod prepare;
 mod run;
+pub mod shutdown;
 pub mod spool;
 pub mod state;
 #[cfg(test)]

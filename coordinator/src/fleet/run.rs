@@ -17,21 +17,40 @@ use sebs_proto::runs::{
 };
 use sebs_proto::{Attempt, Region, RunId, WorkerId};
 use tokio::sync::mpsc;
+use tracing::{info_span, Instrument, Span};
 
 use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
 use super::hooks::Prepared;
 use super::ledger::{HistogramTable, ShardLedger, Verdict};
 use super::planner::{self, PlannedShard, WorkerSlot};
 use super::state::{self, RunState, RunStatus, ShardStatus};
+use crate::observe::fleet_metrics::RunTracker;
+use crate::observe::traces;
 
-/// Drives `run` to its end; every way it ends sends `Finished` or `Failed` last.
+/// Drives `run` to its end; every way it ends sends `Finished` or `Failed` last. All of it
+/// happens in the run's span, the root of its trace.
 pub(super) async fn drive(
+    c: Coordinator,
+    run: RunId,
+    submission: Submission,
+    inbox: mpsc::Receiver<RunInput>,
+    events: Events,
+) {
+    let span = info_span!("run", run = %run);
+    drive_in_span(c, run, submission, inbox, events)
+        .instrument(span)
+        .await;
+}
+
+async fn drive_in_span(
     c: Coordinator,
     run: RunId,
     submission: Submission,
     mut inbox: mpsc::Receiver<RunInput>,
     events: Events,
 ) {
+    // Counts the run under its state until it ends, whichever way.
+    let tracker = RunTracker::preparing(c.0.config.metrics.clone());
     let prepared = match prepare(&c, run, submission, &events).await {
         Ok(p) => p,
         Err(message) => return fail(&c, run, &events, message).await,
@@ -57,7 +76,7 @@ pub(super) async fn drive(
             return fail(&c, run, &events, message).await;
         }
     };
-    let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone());
+    let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone(), tracker);
     driver.started().await;
     driver.run(&mut inbox).await;
     driver.finish().await;
@@ -185,6 +204,8 @@ struct Shard {
     /// The worker each attempt went to, to stop a replaced one that is still running.
     attempts: Vec<(Attempt, WorkerId)>,
     dirty: bool,
+    /// The current attempt's span (a child of the run's); the worker's continues it.
+    span: Span,
 }
 
 struct Driver {
@@ -211,6 +232,7 @@ struct Driver {
     stopped_late: Vec<ShardKey>,
     /// Every worker that ran a shard, for the clock table.
     workers_used: Vec<WorkerId>,
+    tracker: RunTracker,
 }
 
 impl Driver {
@@ -220,6 +242,7 @@ impl Driver {
         prepared: Prepared,
         plan: planner::Plan,
         events: Events,
+        tracker: RunTracker,
     ) -> Self {
         let shards = plan
             .shards
@@ -238,6 +261,7 @@ impl Driver {
                 why: String::new(),
                 attempts: Vec::new(),
                 dirty: true,
+                span: Span::none(),
             })
             .collect();
         Driver {
@@ -260,10 +284,12 @@ impl Driver {
             late: 0,
             stopped_late: Vec::new(),
             workers_used: Vec::new(),
+            tracker,
         }
     }
 
     async fn started(&mut self) {
+        self.tracker.running();
         let job = &self.prepared.job;
         tracing::info!(run = %self.run, function = %job.function, shards = self.shards.len(), waves = self.waves, "run started");
         let state = RunState {
@@ -390,6 +416,7 @@ impl Driver {
             attempt: shard.ledger.attempt(),
         };
         let skip = shard.ledger.done().clone();
+        let span = info_span!("shard", run = %self.run, shard = %key.shard, attempt = %key.attempt, worker = %target.worker, region = %target.region);
         let start_at = self
             .open_start
             .map(|at| at - self.c.offset_of(&target.worker));
@@ -404,6 +431,7 @@ impl Driver {
             skip: skip.clone(),
             start_at,
             flush_every: self.c.0.config.flush_every,
+            trace_parent: traces::trace_parent(&span),
         };
         if !self
             .c
@@ -429,6 +457,7 @@ impl Driver {
         shard.waiting_since = None;
         shard.attempts.push((key.attempt, target.worker.clone()));
         shard.dirty = true;
+        shard.span = span;
         let state = if key.attempt.0 == 0 {
             ShardState::Assigned
         } else {
@@ -454,6 +483,7 @@ impl Driver {
         let attempt = shard.ledger.next_attempt();
         shard.status = ShardStatus::Waiting;
         shard.why = reason.clone();
+        self.c.0.config.metrics.reassignments.inc(&[]);
         tracing::warn!(run = %self.run, shard = %shard.plan.shard, %attempt, from = ?from.as_ref().map(|w| w.to_string()), "reassigning a shard: {reason}");
         self.dispatch(i).await;
     }
@@ -570,13 +600,22 @@ impl Driver {
         };
         let sequences: Vec<u64> = report.records.iter().map(|r| r.sequence).collect();
         let shard = &mut self.shards[i];
+        let span = info_span!(parent: &shard.span, "report", attempt = %report.key.attempt, records = sequences.len(), verdict = tracing::field::Empty);
+        let reports = &self.c.0.config.metrics.reports;
         match shard.ledger.accept(report.key.attempt, &sequences) {
-            Verdict::Accepted => {}
+            Verdict::Accepted => {
+                reports.inc(&["merged"]);
+                span.record("verdict", "merged");
+            }
             Verdict::Stale { current } => {
+                reports.inc(&["stale"]);
+                span.record("verdict", "stale");
                 self.late_report(report.key, current).await;
                 return;
             }
             Verdict::Duplicate => {
+                reports.inc(&["duplicate"]);
+                span.record("verdict", "duplicate");
                 self.duplicates += 1;
                 tracing::warn!(run = %self.run, shard = %report.key.shard, attempt = %report.key.attempt, "a report of invocations already counted, refused");
                 return;
@@ -588,6 +627,12 @@ impl Driver {
         };
         let function = self.prepared.job.function.clone();
         self.table.add(&function, &region, &report.delta);
+        self.c
+            .0
+            .config
+            .metrics
+            .merged
+            .count(region.as_str(), &report.delta);
         let origin = Origin {
             region,
             worker,
@@ -667,6 +712,7 @@ impl Driver {
             } else {
                 self.shards[i].status = ShardStatus::Failed;
                 self.shards[i].dirty = true;
+                self.shards[i].span = Span::none();
                 let message = format!("shard {} failed on {worker}: {error}", done.key.shard);
                 self.error.get_or_insert(message.clone());
                 self.shard_change(i, worker, region, ShardState::Failed, message)
@@ -682,6 +728,8 @@ impl Driver {
         }
         self.shards[i].status = ShardStatus::Complete;
         self.shards[i].dirty = true;
+        // The attempt's span ends here.
+        self.shards[i].span = Span::none();
         if let Some(worker) = worker {
             self.shard_change(i, worker, region, ShardState::Done, String::new())
                 .await;
@@ -733,6 +781,11 @@ impl Driver {
             deltas: self.table.take_interval(),
         };
         self.last_tick_s = now_s;
+        let running = self
+            .shards
+            .iter()
+            .filter(|s| s.status == ShardStatus::Running);
+        self.tracker.active_shards(running.count());
         self.events
             .send(RunEvent::Interval(Arc::new(interval)))
             .await;
@@ -774,7 +827,7 @@ impl Driver {
     }
 
     /// The last event: totals, clocks, validation; then the job's resources are released.
-    async fn finish(self) {
+    async fn finish(mut self) {
         let complete = !self.cancelled
             && self.error.is_none()
             && self.shards.iter().all(|s| {
@@ -806,6 +859,7 @@ impl Driver {
             started_at: self.started_at,
         };
         let _ = self.c.0.store.put_run(&state).await;
+        self.tracker.finished(complete);
         tracing::info!(run = %self.run, complete, invocations = sent, late_reports = self.late, duplicate_reports = self.duplicates, "run finished");
         self.events
             .send(RunEvent::Finished(Arc::new(finished)))

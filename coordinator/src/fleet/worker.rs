@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -27,8 +28,10 @@ use sebs_worker::engine::records::Record;
 use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineSink, Progress};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::{info_span, Instrument, Span};
 
 use super::spool::Spool;
+use crate::observe::{traces, WorkerMetrics};
 
 /// Messages from the shards waiting for the agent, which moves them into the spool at once.
 const OUTBOX: usize = 256;
@@ -63,6 +66,7 @@ pub struct WorkerAgent {
     hello: WorkerHello,
     factories: TriggerFactories,
     spool: SpoolConfig,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl WorkerAgent {
@@ -73,7 +77,14 @@ impl WorkerAgent {
             hello,
             factories,
             spool,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts into `metrics` (which `--metrics-listen` serves).
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Attaches and serves until `shutdown` turns true, attaching again whenever the stream
@@ -108,9 +119,21 @@ impl WorkerAgent {
             }
             if to.is_none() && Instant::now() >= retry_at {
                 let (to_coordinator, from_worker) = mpsc::channel(OUTBOX);
-                let attach = fleet.attach(self.hello.clone(), from_worker);
-                match attach.await {
+                // A shutdown while attaching (an unreachable coordinator can take long) ends it.
+                let attached = tokio::select! {
+                    attached = fleet.attach(self.hello.clone(), from_worker) => Some(attached),
+                    _ = stopped(&mut shutdown), if !stopping => None,
+                };
+                let Some(attached) = attached else {
+                    for stop in shards.values() {
+                        let _ = stop.send(true);
+                    }
+                    drain_until = Some(Instant::now() + DRAIN_LIMIT);
+                    continue;
+                };
+                match attached {
                     Ok(inbox) => {
+                        self.metrics.attached.set(&[], 1.0);
                         let undelivered = spool.len();
                         if attached_once {
                             tracing::info!(%worker, undelivered, memory_bytes = spool.memory(), spilled_ever = spool.spilled(), "attached to the coordinator again");
@@ -140,11 +163,27 @@ impl WorkerAgent {
                         let (stop, stopped) = watch::channel(false);
                         shards.insert(a.key, stop);
                         let (factories, outbox) = (self.factories.clone(), outbox.clone());
+                        let region = self.hello.region.to_string();
+                        // The attempt's span continues the coordinator's, across the network.
+                        let span = info_span!("shard", run = %a.key.run, shard = %a.key.shard, attempt = %a.key.attempt, worker = %self.hello.worker, region = %region);
+                        if let Some(parent) = &a.trace_parent {
+                            traces::continue_trace(&span, parent);
+                        }
+                        let sink = Reports {
+                            key: a.key,
+                            outbox,
+                            region,
+                            metrics: self.metrics.clone(),
+                            span: span.clone(),
+                        };
                         running.spawn(async move {
                             let key = a.key;
-                            run_shard(*a, &factories, outbox, stopped).await;
+                            let metrics = sink.metrics.clone();
+                            metrics.active_shards.add(&[], 1.0);
+                            run_shard(*a, &factories, sink, stopped).await;
+                            metrics.active_shards.add(&[], -1.0);
                             key
-                        });
+                        }.instrument(span));
                     }
                     Some(ToWorker::Assign(a)) => {
                         tracing::debug!(%worker, shard = %a.key.shard, "an assignment while stopping, ignored");
@@ -207,6 +246,7 @@ impl WorkerAgent {
                 _ = tokio::time::sleep_until(drain_until.unwrap_or(retry_at).into()), if stopping => {}
             }
             if lost {
+                self.metrics.attached.set(&[], 0.0);
                 (to, from) = (None, None);
                 spool.rewind();
                 tracing::warn!(%worker, undelivered = spool.len(), shards = shards.len(), "lost the coordinator; shards keep running, attaching again");
@@ -222,6 +262,7 @@ impl WorkerAgent {
                 .await;
             }
         }
+        self.metrics.attached.set(&[], 0.0);
         Ok(())
     }
 }
@@ -260,10 +301,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn run_shard(
     a: Assignment,
     factories: &TriggerFactories,
-    outbox: mpsc::Sender<FromWorker>,
+    mut sink: Reports,
     stop: watch::Receiver<bool>,
 ) {
     let key = a.key;
+    let outbox = sink.outbox.clone();
     let built = match factories.build(&a.trigger) {
         Ok(built) => built,
         Err(e) => {
@@ -287,10 +329,6 @@ async fn run_shard(
         id_prefix: id_prefix(&key),
         keep_raw: a.keep_outputs,
         skip: a.skip,
-    };
-    let mut sink = Reports {
-        key,
-        outbox: outbox.clone(),
     };
     let outcome = run_engine(
         config,
@@ -337,6 +375,11 @@ fn now_s() -> f64 {
 struct Reports {
     key: ShardKey,
     outbox: mpsc::Sender<FromWorker>,
+    /// Where reports are counted, under the worker's region.
+    region: String,
+    metrics: Arc<WorkerMetrics>,
+    /// The attempt's span: each report is a child.
+    span: Span,
 }
 
 #[async_trait]
@@ -350,6 +393,10 @@ impl EngineSink for Reports {
             records: std::mem::take(records),
             delta: std::mem::take(delta),
         };
+        let _span = info_span!(parent: &self.span, "report", records = report.records.len());
+        // Counted from the delta, once per report, before it leaves (the engine is not waiting).
+        self.metrics.sent.count(&self.region, &report.delta);
+        self.metrics.reports.inc(&[]);
         let _ = self.outbox.send(FromWorker::Report(Box::new(report))).await;
     }
 

@@ -67,6 +67,7 @@ pub(crate) fn to_worker_to_pb(m: &ToWorker) -> pb::CoordinatorMessage {
             skip: seqset_to_pb(&a.skip),
             start_at: a.start_at,
             flush_every_ms: u32::try_from(a.flush_every.as_millis()).unwrap_or(u32::MAX),
+            trace_parent: a.trace_parent.clone().unwrap_or_default(),
         }),
         ToWorker::Stop(k) => Kind::Stop(pb::StopShard {
             run_id: k.run.0,
@@ -97,6 +98,7 @@ pub(crate) fn to_worker_from_pb(m: pb::CoordinatorMessage) -> Result<ToWorker, C
             skip: seqset_from_pb(a.skip),
             start_at: a.start_at,
             flush_every: Duration::from_millis(u64::from(a.flush_every_ms.max(1))),
+            trace_parent: Some(a.trace_parent).filter(|t| !t.is_empty()),
         })),
         Kind::Stop(s) => ToWorker::Stop(key(s.run_id, s.shard_id, s.attempt)),
         Kind::Ping(p) => ToWorker::Ping(Ping {

@@ -114,11 +114,18 @@ impl Fleet {
             tls,
             ..FleetOptions::default()
         };
-        Fleet::start_with(bin, root, cache, &options)
+        Fleet::start_with(bin, root, cache, &options, |_| {})
     }
 
-    /// As `start`, with `options`.
-    pub fn start_with(bin: &Path, root: &Path, cache: &Path, options: &FleetOptions) -> Fleet {
+    /// As `start`, with `options`, and more of the coordinator's command (arguments,
+    /// environment) set by `configure`.
+    pub fn start_with(
+        bin: &Path,
+        root: &Path,
+        cache: &Path,
+        options: &FleetOptions,
+        configure: impl FnOnce(&mut Command),
+    ) -> Fleet {
         let tls = options.tls;
         let hosts: Vec<&str> = options.cert_hosts.iter().map(String::as_str).collect();
         let credentials = Credentials::generate_for(&hosts);
@@ -148,6 +155,7 @@ impl Fleet {
             .current_dir(root)
             .env("SEBS_ROOT", root)
             .env_remove("SEBS_LOG");
+        configure(&mut command);
         let coordinator = Server::start("sebs-coordinator", command);
         let line = wait_for_line(&coordinator, "listening on ", START);
         let url = line
@@ -230,6 +238,21 @@ impl Fleet {
         command
     }
 
+    /// `bin benchmark invoke ARGS` through this fleet with `token_file`, writing into `out_dir`.
+    pub fn invoke_command(&self, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["benchmark", "invoke"])
+            .args(args)
+            .args(self.client_args(token_file))
+            .arg("--output-dir")
+            .arg(out_dir)
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG");
+        command
+    }
+
     /// Starts a worker with the fleet's token and waits until the coordinator has it.
     pub fn add_worker(&mut self, name: &str, region: &str) {
         let url = self.url.clone();
@@ -258,6 +281,10 @@ impl Fleet {
 
     pub fn coordinator(&self) -> &Server {
         &self.coordinator
+    }
+
+    pub fn coordinator_mut(&mut self) -> &mut Server {
+        &mut self.coordinator
     }
 
     /// Every process's output, for a failing test's message.

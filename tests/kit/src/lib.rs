@@ -15,6 +15,7 @@ pub mod emulators;
 pub mod fleet;
 pub mod moto;
 pub mod netns;
+pub mod observe;
 pub mod picture;
 pub mod proxy;
 pub mod replay;
