@@ -10,12 +10,12 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet};
+use sebs_testkit::fleet::{assert_each_invocation_once, run_bounded, wait_for_line, Fleet};
 use sebs_testkit::wait_until;
 use serde_json::Value;
 use support::{read_json, repo_root, shared_cache, Run};
@@ -38,17 +38,7 @@ fn fleet(tls: bool, workers: &[(&str, &str)]) -> Fleet {
 
 /// `sebs benchmark invoke <args>` through `fleet`, into a fresh output folder.
 fn invoke_command(fleet: &Fleet, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sebs"));
-    command
-        .args(["benchmark", "invoke"])
-        .args(args)
-        .args(fleet.client_args(token_file))
-        .arg("--output-dir")
-        .arg(out_dir)
-        .current_dir(repo_root())
-        .env("SEBS_ROOT", repo_root())
-        .env_remove("SEBS_LOG");
-    command
+    fleet.invoke_command(token_file, args, out_dir)
 }
 
 fn invoke(fleet: &Fleet, args: &[&str]) -> Run {
@@ -68,29 +58,6 @@ fn count_by<'a>(values: impl Iterator<Item = String> + 'a) -> BTreeMap<String, u
         *counts.entry(v).or_insert(0) += 1;
     }
     counts
-}
-
-/// Every (shard, sequence) once: nothing was counted twice.
-fn assert_each_invocation_once(results: &[Value]) {
-    let keys: BTreeSet<(u64, u64)> = results
-        .iter()
-        .map(|r| {
-            (
-                r["origin"]["shard"].as_u64().unwrap(),
-                r["origin"]["sequence"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        keys.len(),
-        results.len(),
-        "a (shard, sequence) appears twice"
-    );
-    let ids: BTreeSet<&str> = results
-        .iter()
-        .map(|r| r["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), results.len(), "request ids are unique");
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! - [`runs`]: what a client submits and the events it watches;
 //! - [`service`]: `FleetService` and `RunService`, the traits the coordinator implements and
 //!   workers and clients call, in process or over the network;
-//! - [`grpc`]: their remote faces (tonic clients and servers), TLS and the shared token.
+//! - [`grpc`]: their remote faces (tonic clients and servers), TLS and the shared token;
+//! - [`stored`]: runs, shards and accepted results as a coordinator keeps them in a durable
+//!   store, with their encoding.
 //!
 //! The `.proto` files are under `proto/sebs/`; `build.rs` compiles them with protox, so no
 //! `protoc` is needed. Generated code stays private to this crate: callers convert nothing.
@@ -19,6 +21,7 @@ pub mod ids;
 pub mod job;
 pub mod runs;
 pub mod service;
+pub mod stored;
 
 pub use ids::{Attempt, IdError, Region, RunId, ShardId, WorkerId};
 pub use service::{FleetError, FleetService, RunService};
@@ -46,6 +49,11 @@ mod generated {
         pub mod runs {
             pub mod v1 {
                 include!(concat!(env!("OUT_DIR"), "/sebs.runs.v1.rs"));
+            }
+        }
+        pub mod state {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/sebs.state.v1.rs"));
             }
         }
     }

@@ -96,6 +96,8 @@ pub struct CoordinatorArgs {
     /// Keep a copy of every run's result files in DIR/<run id>/.
     #[arg(long, value_name = "DIR")]
     pub results_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 impl CoordinatorArgs {
@@ -131,4 +133,29 @@ pub struct WorkerArgs {
     pub capacity: u32,
     #[command(flatten)]
     pub security: ClientSecurityArgs,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+/// Where the fleet's etcd is: membership through leases and run state that survives the
+/// coordinator. Without it, both live in the coordinator's memory.
+#[derive(Debug, Args, Default)]
+pub struct EtcdArgs {
+    /// etcd endpoints of one cluster: http://HOST:PORT (loopback only) or https://HOST:PORT.
+    #[arg(long, value_name = "URL[,URL...]", env = "SEBS_ETCD")]
+    pub etcd: Option<String>,
+    /// CA certificate (PEM) of etcd's https:// endpoints [default: the system's].
+    #[arg(long, value_name = "FILE", env = "SEBS_ETCD_CA", requires = "etcd")]
+    pub etcd_ca: Option<PathBuf>,
+}
+
+impl EtcdArgs {
+    /// The endpoints, checked; `None` without `--etcd`.
+    pub fn endpoints(&self) -> Result<Option<super::etcd::EtcdEndpoints>> {
+        self.etcd
+            .as_deref()
+            .map(|text| super::etcd::EtcdEndpoints::parse(text, self.etcd_ca.as_deref()))
+            .transpose()
+            .map_err(anyhow::Error::from)
+    }
 }

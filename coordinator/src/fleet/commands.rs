@@ -14,9 +14,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::cli::{CoordinatorArgs, WorkerArgs};
 use super::coordinator::{Coordinator, CoordinatorConfig};
-use super::membership::InMemoryMembership;
+use super::etcd;
+use super::membership::{InMemoryMembership, Member, Membership};
+use super::membership_etcd::{EtcdMembership, Registration};
 use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
-use super::state::InMemoryStateStore;
+use super::state::{InMemoryStateStore, StateStore};
+use super::state_etcd::EtcdStateStore;
 use super::worker::{WorkerAgent, WorkerExit};
 use crate::platforms;
 use crate::results::follow::follow;
@@ -36,23 +39,34 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
         Some(dir) => dir.clone(),
         None => cache.join("runs"),
     });
-    let coordinator = Coordinator::new(
-        CoordinatorConfig::default(),
-        Arc::new(InMemoryMembership::default()),
-        Arc::new(InMemoryStateStore::default()),
-        Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
-    );
-    let runs: Arc<dyn RunService> = match &args.results_dir {
-        Some(dir) => Arc::new(KeepCopies {
-            inner: coordinator.clone(),
-            dir: dir.clone(),
-        }),
-        None => Arc::new(coordinator.clone()),
-    };
     let scheme = if security.tls.is_some() {
         "https"
     } else {
         "http"
+    };
+    let (membership, store, office) = fleet_stores(&args, &format!("{scheme}://{address}")).await?;
+    let coordinator = Coordinator::new(
+        CoordinatorConfig::default(),
+        membership,
+        store,
+        Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
+    );
+    // Runs a coordinator before this one left unfinished (with --etcd), before anyone can ask.
+    let resumed = coordinator.resume_runs().await;
+    let runs: Arc<dyn RunService> = match &args.results_dir {
+        Some(dir) => {
+            for run in resumed {
+                match coordinator.watch(run).await {
+                    Ok(events) => keep_copy(run, events, dir.join(run.to_string())),
+                    Err(e) => tracing::warn!(%run, error = %e, "no copy of a resumed run"),
+                }
+            }
+            Arc::new(KeepCopies {
+                inner: coordinator.clone(),
+                dir: dir.clone(),
+            })
+        }
+        None => Arc::new(coordinator.clone()),
     };
     // The line tests and scripts read the address from (port 0 picks one).
     println!("sebs coordinator listening on {scheme}://{address}");
@@ -67,8 +81,58 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
     tokio::select! {
         result = served => result?,
         _ = terminated() => tracing::info!("stopping the coordinator"),
+        _ = office_lost(office.as_ref()) => bail!(
+            "lost the coordinator's lease in etcd ({}): another coordinator may take over; stopping",
+            etcd::COORDINATOR
+        ),
+    }
+    if let Some(office) = office {
+        office.release().await;
     }
     Ok(true)
+}
+
+type Stores = (
+    Arc<dyn Membership>,
+    Arc<dyn StateStore>,
+    Option<etcd::LeasedKey>,
+);
+
+/// Membership and run state in memory, or (with `--etcd`) in etcd once this coordinator holds
+/// the office there.
+async fn fleet_stores(args: &CoordinatorArgs, url: &str) -> Result<Stores> {
+    let Some(endpoints) = args.etcd.endpoints()? else {
+        return Ok((
+            Arc::new(InMemoryMembership::default()),
+            Arc::new(InMemoryStateStore::default()),
+            None,
+        ));
+    };
+    let client = endpoints.connect().await?;
+    let office = etcd::take_office(&client, &format!("{} {url}", default_name())).await?;
+    Ok((
+        EtcdMembership::start(client.clone()),
+        Arc::new(EtcdStateStore::new(client)),
+        Some(office),
+    ))
+}
+
+/// Completes when the coordinator's office in etcd is lost; never without one.
+async fn office_lost(office: Option<&etcd::LeasedKey>) {
+    let Some(office) = office else {
+        return std::future::pending().await;
+    };
+    let mut lease = office.watch();
+    let _ = lease.wait_for(|l| *l == 0).await;
+}
+
+/// Writes `run`'s events into `dir` as a client would.
+fn keep_copy(run: RunId, events: mpsc::Receiver<RunEvent>, dir: std::path::PathBuf) {
+    tokio::spawn(async move {
+        if let Err(e) = follow(events, &dir, false).await {
+            tracing::warn!(%run, error = %format!("{e:#}"), "the run's copy in {} is incomplete", dir.display());
+        }
+    });
 }
 
 /// Completes at Ctrl-C or SIGTERM.
@@ -100,12 +164,7 @@ impl RunService for KeepCopies {
         let (run, mut events) = self.inner.submit(submission).await?;
         let (to_client, client) = mpsc::channel(1024);
         let (to_copy, copy) = mpsc::channel(1024);
-        let dir = self.dir.join(run.to_string());
-        tokio::spawn(async move {
-            if let Err(e) = follow(copy, &dir, false).await {
-                tracing::warn!(%run, error = %format!("{e:#}"), "the run's copy in {} is incomplete", dir.display());
-            }
-        });
+        keep_copy(run, copy, self.dir.join(run.to_string()));
         tokio::spawn(async move {
             let mut client_gone = false;
             while let Some(event) = events.recv().await {
@@ -146,6 +205,11 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         deployments: factories.deployments(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    // With --etcd the worker registers itself under its own lease before it attaches.
+    let registration = match args.etcd.endpoints()? {
+        Some(endpoints) => Some(register(&endpoints, &hello).await?),
+        None => None,
+    };
     let agent = WorkerAgent::new(hello, factories);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -154,9 +218,20 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         let _ = stop_tx.send(true);
     });
     let mut backoff = Duration::from_millis(200);
+    let mut registration = registration;
     loop {
+        if let Some(r) = &mut registration {
+            // A lease that ended is replaced before the worker attaches again.
+            r.held().await;
+        }
         match agent.run(&fleet, stop.clone()).await {
-            Ok(WorkerExit::Shutdown) => return Ok(true),
+            Ok(WorkerExit::Shutdown) => {
+                // Last in the drain: the lease goes, and with it the membership.
+                if let Some(r) = registration {
+                    r.release().await;
+                }
+                return Ok(true);
+            }
             Ok(WorkerExit::LostCoordinator) => {
                 tracing::warn!(%worker, "lost the coordinator; attaching again");
                 backoff = Duration::from_millis(200);
@@ -174,11 +249,35 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
             }
         }
         if *stop.borrow() {
+            if let Some(r) = registration {
+                r.release().await;
+            }
             return Ok(true);
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+}
+
+/// Writes the worker's registration into etcd under a lease it keeps alive.
+async fn register(endpoints: &etcd::EtcdEndpoints, hello: &WorkerHello) -> Result<etcd::LeasedKey> {
+    let client = endpoints.connect().await?;
+    let member = Member {
+        worker: hello.worker.clone(),
+        region: hello.region.clone(),
+        capacity: hello.capacity,
+        deployments: hello.deployments.clone(),
+    };
+    let value = serde_json::to_vec(&Registration::of(&member, &hello.version))?;
+    let mut key = etcd::LeasedKey::hold(
+        client,
+        etcd::member_key(&hello.worker),
+        value,
+        etcd::LEASE_TTL,
+    );
+    let lease = key.held().await;
+    tracing::info!(worker = %hello.worker, lease, "registered in etcd");
+    Ok(key)
 }
 
 /// `<host>-<pid>`.

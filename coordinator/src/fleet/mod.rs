@@ -6,7 +6,8 @@
 //! - [`planner`]: from a load, a placement and workers to shards (pure);
 //! - [`ledger`]: counting each invocation once, and the merged histograms (pure);
 //! - [`membership`], [`state`]: who is in the fleet and the runs' state, as traits with
-//!   in-memory implementations;
+//!   in-memory implementations; [`etcd`], [`membership_etcd`], [`state_etcd`]: the same in
+//!   etcd (`--etcd`), and [`resume`]: a restarted coordinator taking up its runs;
 //! - [`clock`]: workers' clock offsets from round trips (pure);
 //! - [`worker`]: the worker agent, which runs shards through the invocation engine;
 //! - [`hooks`], [`prepare`]: what a run needs from its job's owner, and the benchmark preparer
@@ -25,8 +26,13 @@ pub mod local;
 pub mod membership;
 pub mod planner;
 pub mod prepare;
+mod resume;
 mod run;
 pub mod state;
+// etcd: membership through leases, run state that survives the coordinator.
+pub mod etcd;
+pub mod membership_etcd;
+pub mod state_etcd;
 #[cfg(test)]
 mod tests;
 pub mod worker;

@@ -99,7 +99,7 @@ pub(crate) fn submission_from_pb(s: pb::Submission) -> Result<Submission, Conver
     })
 }
 
-fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
+pub(crate) fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
     pb::KeyedDelta {
         function: k.function.clone(),
         region: k.region.to_string(),
@@ -107,7 +107,7 @@ fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
     }
 }
 
-fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
+pub(crate) fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
     Ok(KeyedRecorder {
         function: k.function,
         region: parse(&k.region, "delta.region")?,
@@ -115,7 +115,7 @@ fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
     })
 }
 
-fn worker(id: String, field: &'static str) -> Result<WorkerId, ConvertError> {
+pub(crate) fn worker(id: String, field: &'static str) -> Result<WorkerId, ConvertError> {
     WorkerId::new(id).map_err(|e| ConvertError::new(field, e.to_string()))
 }
 

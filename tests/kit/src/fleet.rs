@@ -68,62 +68,109 @@ impl Credentials {
 pub struct Fleet {
     bin: PathBuf,
     root: PathBuf,
+    cache: PathBuf,
     pub credentials: Credentials,
     tls: bool,
     url: String,
-    coordinator: Server,
+    /// `None` only while the fleet is being made.
+    coordinator: Option<Server>,
     workers: BTreeMap<String, Server>,
     results: tempfile::TempDir,
+    /// Set for the coordinator and every worker (e.g. `SEBS_ETCD`).
+    env: Vec<(String, String)>,
+    /// The output of coordinators that were killed and started again.
+    past_coordinators: String,
 }
 
 impl Fleet {
     /// Starts `bin coordinator` on 127.0.0.1:0 with the catalogue at `root` and `cache` as its
     /// cache, over TLS or (`tls` false) plain text, and waits for its address.
     pub fn start(bin: &Path, root: &Path, cache: &Path, tls: bool) -> Fleet {
+        Self::start_with_env(bin, root, cache, tls, &[])
+    }
+
+    /// As `start`, with `env` set for the coordinator and every worker.
+    pub fn start_with_env(
+        bin: &Path,
+        root: &Path,
+        cache: &Path,
+        tls: bool,
+        env: &[(&str, &str)],
+    ) -> Fleet {
         let credentials = Credentials::generate();
         let results = tempfile::Builder::new()
             .prefix("sebs-fleet-results-")
             .tempdir()
             .unwrap();
-        let mut command = Command::new(bin);
+        let mut fleet = Fleet {
+            bin: bin.to_path_buf(),
+            root: root.to_path_buf(),
+            cache: cache.to_path_buf(),
+            credentials,
+            tls,
+            url: String::new(),
+            coordinator: None,
+            workers: BTreeMap::new(),
+            results,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            past_coordinators: String::new(),
+        };
+        fleet.start_coordinator("127.0.0.1:0");
+        fleet
+    }
+
+    /// Starts the coordinator on `listen` and waits for the address it prints.
+    fn start_coordinator(&mut self, listen: &str) {
+        let mut command = Command::new(&self.bin);
         command
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--cache"])
-            .arg(cache)
+            .args(["coordinator", "--listen", listen, "--cache"])
+            .arg(&self.cache)
             .arg("--results-dir")
-            .arg(results.path())
+            .arg(self.results.path())
             .arg("--token-file")
-            .arg(&credentials.token_file);
-        if tls {
+            .arg(&self.credentials.token_file);
+        if self.tls {
             command
                 .arg("--tls-cert")
-                .arg(&credentials.cert)
+                .arg(&self.credentials.cert)
                 .arg("--tls-key")
-                .arg(&credentials.key);
+                .arg(&self.credentials.key);
         } else {
             command.arg("--plaintext");
         }
         command
-            .current_dir(root)
-            .env("SEBS_ROOT", root)
-            .env_remove("SEBS_LOG");
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let coordinator = Server::start("sebs-coordinator", command);
         let line = wait_for_line(&coordinator, "listening on ", START);
-        let url = line
+        self.coordinator = Some(coordinator);
+        self.url = line
             .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        Fleet {
-            bin: bin.to_path_buf(),
-            root: root.to_path_buf(),
-            credentials,
-            tls,
-            url,
-            coordinator,
-            workers: BTreeMap::new(),
-            results,
+    }
+
+    /// Kills the coordinator as `kill -9` would and starts it again on the same address.
+    pub fn restart_coordinator(&mut self) {
+        if let Some(mut old) = self.coordinator.take() {
+            old.kill();
+            self.past_coordinators
+                .push_str(&format!("== coordinator (killed)\n{}\n", old.log()));
         }
+        let listen = self
+            .url
+            .split("://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {}", self.url))
+            .to_string();
+        self.start_coordinator(&listen);
     }
 
     /// Where the coordinator keeps its copy of each run's files (`<run id>/`).
@@ -162,6 +209,23 @@ impl Fleet {
             .args(self.client_args(token_file))
             .current_dir(&self.root)
             .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// `bin benchmark invoke <args>` through this fleet with `token_file`, writing into
+    /// `out_dir`.
+    pub fn invoke_command(&self, token_file: &Path, args: &[&str], out_dir: &Path) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(["benchmark", "invoke"])
+            .args(args)
+            .args(self.client_args(token_file))
+            .arg("--output-dir")
+            .arg(out_dir)
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
             .env_remove("SEBS_LOG");
         command
     }
@@ -186,17 +250,48 @@ impl Fleet {
     }
 
     pub fn coordinator(&self) -> &Server {
-        &self.coordinator
+        self.coordinator
+            .as_ref()
+            .expect("the fleet has a coordinator")
     }
 
     /// Every process's output, for a failing test's message.
     pub fn logs(&self) -> String {
-        let mut text = format!("== coordinator\n{}", self.coordinator.log());
+        let mut text = format!(
+            "{}== coordinator\n{}",
+            self.past_coordinators,
+            self.coordinator().log()
+        );
         for (name, w) in &self.workers {
             text.push_str(&format!("\n== worker {name}\n{}", w.log()));
         }
         text
     }
+}
+
+/// Every (shard, sequence) of a run's `ExecutionResult`s once, and every request id once:
+/// nothing was counted twice.
+pub fn assert_each_invocation_once(results: &[serde_json::Value]) {
+    use std::collections::BTreeSet;
+    let keys: BTreeSet<(u64, u64)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["origin"]["shard"].as_u64().unwrap(),
+                r["origin"]["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        results.len(),
+        "a (shard, sequence) appears twice"
+    );
+    let ids: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), results.len(), "request ids are unique");
 }
 
 /// Waits until `server` printed a line holding `needle`; returns that line, or panics with the

@@ -11,6 +11,7 @@
 
 pub mod docker;
 pub mod emulators;
+pub mod etcd;
 pub mod fleet;
 pub mod moto;
 pub mod picture;
