@@ -284,3 +284,60 @@ impl StoredBatch {
         self.records.iter().map(|r| r.record.sequence).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Placement;
+    use crate::runs::{BenchmarkInvoke, ShardState as Change};
+
+    #[test]
+    fn runs_and_shards_read_back_as_they_were_stored() {
+        let placement = Placement::parse("eu=2,us").unwrap();
+        let run = RunState {
+            run: RunId(9),
+            status: RunStatus::Failed("no workers".into()),
+            submission: Some(Submission::Benchmark(Box::new(BenchmarkInvoke {
+                benchmark: "110".into(),
+                size: "test".into(),
+                placement: placement.clone(),
+                ..BenchmarkInvoke::default()
+            }))),
+            job: None,
+            started_at: 12.5,
+            open_start: Some(13.0),
+        };
+        let back = RunState::decode(&run.encode()).unwrap();
+        assert_eq!(back.status, run.status);
+        assert_eq!((back.started_at, back.open_start), (12.5, Some(13.0)));
+        assert!(
+            matches!(back.submission, Some(Submission::Benchmark(b)) if b.benchmark == "110" && b.placement == placement)
+        );
+
+        let eu = Region::new("eu").unwrap();
+        let shard = ShardState {
+            shard: ShardId(3),
+            region: eu.clone(),
+            planned_worker: WorkerId::new("a").unwrap(),
+            wave: 1,
+            work: ShardWork::Closed {
+                invocations: 10,
+                tasks: 2,
+            },
+            attempt: Attempt(2),
+            worker: None,
+            done: SeqSet::from_ranges([0..4, 6..8]),
+            status: ShardStatus::Waiting,
+            history: vec![ShardChange {
+                shard: ShardId(3),
+                attempt: Attempt(1),
+                worker: WorkerId::new("b").unwrap(),
+                region: eu,
+                state: Change::Reassigned,
+                reason: "worker a left".into(),
+            }],
+        };
+        assert_eq!(ShardState::decode(&shard.encode()).unwrap(), shard);
+        assert!(RunState::decode(b"\xff\xff").is_err());
+    }
+}

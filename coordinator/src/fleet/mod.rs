@@ -31,6 +31,8 @@ mod run;
 pub mod state;
 // etcd: membership through leases, run state that survives the coordinator.
 pub mod etcd;
+#[cfg(test)]
+mod etcd_tests;
 pub mod membership_etcd;
 pub mod state_etcd;
 #[cfg(test)]
