@@ -273,8 +273,10 @@ async fn keep_alive(client: &mut Client, id: i64, ttl: Duration) -> Result<(), e
     loop {
         tokio::time::sleep(ttl / 3).await;
         keeper.keep_alive().await?;
-        match replies.message().await? {
-            Some(reply) if reply.ttl() > 0 => {}
+        // No answer within a TTL: the lease may have expired in etcd meanwhile.
+        match tokio::time::timeout(ttl, replies.message()).await {
+            Ok(Ok(Some(reply))) if reply.ttl() > 0 => {}
+            Ok(Err(e)) => return Err(e),
             _ => return Ok(()),
         }
     }

@@ -166,6 +166,12 @@ fn restored(
             }
         };
     }
+    // Workers of attempts before the restart, for the clock table (those that attach again).
+    for change in driver.shards.iter().flat_map(|s| &s.history) {
+        if !driver.workers_used.contains(&change.worker) {
+            driver.workers_used.push(change.worker.clone());
+        }
+    }
     for b in &batches {
         let i = b.shard.0 as usize;
         if i < driver.shards.len() {

@@ -652,9 +652,7 @@ impl Driver {
             return;
         }
         self.batches += 1;
-        self.shards[i]
-            .ledger
-            .accept(batch.attempt, &batch.sequences());
+        self.shards[i].ledger.accept(batch.attempt, &sequences);
         self.count(i, &batch);
         if !batch.records.is_empty() {
             self.events.send(RunEvent::Records(batch.records)).await;
