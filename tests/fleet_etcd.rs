@@ -227,6 +227,81 @@ fn a_coordinator_killed_mid_run_resumes_it_and_counts_each_invocation_once() {
 }
 
 #[test]
+fn an_open_loop_resumed_after_its_coordinator_was_killed_sends_each_arrival_once() {
+    let Some(etcd) = etcd::start() else { return };
+    let mut fleet = fleet(&etcd, &[("a", "r1"), ("b", "r2")]);
+    // 10 arrivals a second for 6 s: 60, dealt out to both workers from one schedule.
+    let (client, _) = invoke_in_background(
+        &fleet,
+        &[
+            "110",
+            "test",
+            "--rate",
+            "10",
+            "--duration",
+            "6s",
+            "--concurrency",
+            "4",
+        ],
+    );
+    let copies = fleet.results_dir().to_path_buf();
+    let recorded = || {
+        std::fs::read_dir(&copies)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("records.csv")).ok())
+            .map(|text| text.lines().count().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+    };
+    wait_until("some arrivals recorded", RUN_LIMIT, || recorded() >= 5);
+    assert!(
+        recorded() < 60,
+        "the run ended before the kill\n{}",
+        fleet.logs()
+    );
+    fleet.restart_coordinator();
+
+    let run = client.join().unwrap();
+    assert!(
+        run.output.status.success(),
+        "{}\n{}\n{}",
+        run.stdout(),
+        run.stderr(),
+        fleet.logs()
+    );
+    let records = std::fs::read_to_string(run.out_dir.path().join("records.csv")).unwrap();
+    let mut lines = records.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (shard, sequence, attempt) = (column("shard"), column("sequence"), column("attempt"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let keys: std::collections::BTreeSet<(&str, &str)> =
+        rows.iter().map(|r| (r[shard], r[sequence])).collect();
+    assert_eq!(rows.len(), 60, "every arrival once\n{}", fleet.logs());
+    assert_eq!(keys.len(), 60, "no (shard, sequence) twice");
+    assert!(
+        rows.iter().any(|r| r[attempt] != "0"),
+        "arrivals after the restart"
+    );
+    let summary = read_json(&run.out_dir.path().join("summary.json"));
+    assert_eq!(
+        (summary["sent"].as_u64(), summary["complete"].as_bool()),
+        (Some(60), Some(true)),
+        "{summary}"
+    );
+    // The histograms cover exactly the recorded invocations.
+    let matrix = read_json(&run.out_dir.path().join("latency-matrix.json"));
+    let total: u64 = ["r1", "r2"]
+        .iter()
+        .flat_map(|r| matrix["matrix"][r].as_object().unwrap().values())
+        .map(|cell| cell["invocations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 60, "{matrix}");
+}
+
+#[test]
 fn a_worker_whose_lease_ends_has_its_work_reassigned() {
     let Some(etcd) = etcd::start() else { return };
     let fleet = fleet(&etcd, &[("a", "r1"), ("b", "r2"), ("victim", "r3")]);
