@@ -81,6 +81,19 @@ fn assert_complete(run: &Run, planned: usize, fleet: &Fleet) -> Vec<Value> {
     results
 }
 
+/// The most lines `file` has in any run's copy on the coordinator (`--results-dir`), which it
+/// writes as results are accepted.
+fn lines_in_copies(fleet: &Fleet, file: &str) -> usize {
+    std::fs::read_dir(fleet.results_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join(file)).ok())
+        .map(|text| text.lines().count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// What `worker` registered in etcd, if it is registered.
 fn registration(etcd: &Etcd, worker: &str) -> Option<Value> {
     etcd.keys(&format!("sebs/members/{worker}"))
@@ -165,18 +178,7 @@ fn a_coordinator_killed_mid_run_resumes_it_and_counts_each_invocation_once() {
     );
     // Mid-run: some results are accepted (the coordinator's copy has them, so they were
     // stored and sent to the client), others not yet.
-    let copies = fleet.results_dir().to_path_buf();
-    let accepted = || {
-        std::fs::read_dir(&copies)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|d| d.path().join("invocations.jsonl"))
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .map(|text| text.lines().count())
-            .max()
-            .unwrap_or(0)
-    };
+    let accepted = || lines_in_copies(&fleet, "invocations.jsonl");
     wait_until("some results accepted", RUN_LIMIT, || accepted() >= 2);
     assert!(
         accepted() < 12,
@@ -244,17 +246,8 @@ fn an_open_loop_resumed_after_its_coordinator_was_killed_sends_each_arrival_once
             "4",
         ],
     );
-    let copies = fleet.results_dir().to_path_buf();
-    let recorded = || {
-        std::fs::read_dir(&copies)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|d| std::fs::read_to_string(d.path().join("records.csv")).ok())
-            .map(|text| text.lines().count().saturating_sub(1))
-            .max()
-            .unwrap_or(0)
-    };
+    // (records.csv has a header line.)
+    let recorded = || lines_in_copies(&fleet, "records.csv").saturating_sub(1);
     wait_until("some arrivals recorded", RUN_LIMIT, || recorded() >= 5);
     assert!(
         recorded() < 60,
