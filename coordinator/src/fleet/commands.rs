@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::cli::{CoordinatorArgs, WorkerArgs};
 use super::coordinator::{Coordinator, CoordinatorConfig};
 use super::etcd;
-use super::membership::{InMemoryMembership, Member, Membership};
+use super::membership::{InMemoryMembership, Membership};
 use super::membership_etcd::{EtcdMembership, Registration};
 use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
 use super::state::{InMemoryStateStore, StateStore};
@@ -222,14 +222,20 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
     loop {
         if let Some(r) = &mut registration {
             // A lease that ended is replaced before the worker attaches again.
-            r.held().await;
+            let mut stopping = stop.clone();
+            let stopped = tokio::select! {
+                _ = r.held() => false,
+                _ = stopping.wait_for(|s| *s) => true,
+            };
+            if stopped {
+                release(registration).await;
+                return Ok(true);
+            }
         }
         match agent.run(&fleet, stop.clone()).await {
             Ok(WorkerExit::Shutdown) => {
                 // Last in the drain: the lease goes, and with it the membership.
-                if let Some(r) = registration {
-                    r.release().await;
-                }
+                release(registration).await;
                 return Ok(true);
             }
             Ok(WorkerExit::LostCoordinator) => {
@@ -249,9 +255,7 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
             }
         }
         if *stop.borrow() {
-            if let Some(r) = registration {
-                r.release().await;
-            }
+            release(registration).await;
             return Ok(true);
         }
         tokio::time::sleep(backoff).await;
@@ -262,13 +266,7 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
 /// Writes the worker's registration into etcd under a lease it keeps alive.
 async fn register(endpoints: &etcd::EtcdEndpoints, hello: &WorkerHello) -> Result<etcd::LeasedKey> {
     let client = endpoints.connect().await?;
-    let member = Member {
-        worker: hello.worker.clone(),
-        region: hello.region.clone(),
-        capacity: hello.capacity,
-        deployments: hello.deployments.clone(),
-    };
-    let value = serde_json::to_vec(&Registration::of(&member, &hello.version))?;
+    let value = serde_json::to_vec(&Registration::of(hello))?;
     let mut key = etcd::LeasedKey::hold(
         client,
         etcd::member_key(&hello.worker),
@@ -278,6 +276,13 @@ async fn register(endpoints: &etcd::EtcdEndpoints, hello: &WorkerHello) -> Resul
     let lease = key.held().await;
     tracing::info!(worker = %hello.worker, lease, "registered in etcd");
     Ok(key)
+}
+
+/// Revokes the worker's lease in etcd, if it has one: it leaves the fleet at once.
+async fn release(registration: Option<etcd::LeasedKey>) {
+    if let Some(r) = registration {
+        r.release().await;
+    }
 }
 
 /// `<host>-<pid>`.

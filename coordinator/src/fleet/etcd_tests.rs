@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sebs_common::config::Deployment;
+use sebs_proto::fleet::WorkerHello;
 use sebs_proto::runs::{KeyedRecorder, Origin, RunRecord};
 use sebs_proto::{Attempt, Region, RunId, ShardId, WorkerId};
 use sebs_worker::engine::recorder::Recorder;
@@ -79,7 +80,15 @@ async fn a_member_leaves_when_its_lease_ends_and_needs_one_to_join() {
         Err(MembershipError::Store(m)) if m.contains("no lease in etcd")
     ));
 
-    let value = serde_json::to_vec(&Registration::of(&member("w1"), "test")).unwrap();
+    let m = member("w1");
+    let hello = WorkerHello {
+        worker: m.worker.clone(),
+        region: m.region.clone(),
+        capacity: m.capacity,
+        deployments: m.deployments.clone(),
+        version: "test".into(),
+    };
+    let value = serde_json::to_vec(&Registration::of(&hello)).unwrap();
     let mut key = LeasedKey::hold(
         c.clone(),
         member_key(&member("w1").worker),

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{Client, EventType, GetOptions, WatchOptions};
+use sebs_proto::fleet::WorkerHello;
 use sebs_proto::WorkerId;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -37,16 +38,17 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn of(member: &Member, version: &str) -> Self {
+    /// What the worker that says `hello` registers.
+    pub fn of(hello: &WorkerHello) -> Self {
         Registration {
-            region: member.region.to_string(),
-            capacity: member.capacity,
-            deployments: member
+            region: hello.region.to_string(),
+            capacity: hello.capacity,
+            deployments: hello
                 .deployments
                 .iter()
                 .map(|d| d.as_str().to_string())
                 .collect(),
-            version: version.to_string(),
+            version: hello.version.clone(),
         }
     }
 }
@@ -153,7 +155,7 @@ impl Membership for EtcdMembership {
         };
         let registration: Registration = serde_json::from_slice(kv.value())
             .map_err(|e| MembershipError::Store(format!("etcd {key}: {e}")))?;
-        if registration.region != member.region.to_string() {
+        if registration.region != member.region.as_str() {
             return Err(MembershipError::Store(format!(
                 "worker {} says region {} but registered region {} in etcd",
                 member.worker, member.region, registration.region
