@@ -124,6 +124,24 @@ fn a_fleet_with_etcd_membership_runs_a_benchmark() {
         1,
         "the coordinator holds its office: {holder:?}"
     );
+    // A second coordinator on the same etcd waits for the office instead of serving.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_sebs"));
+    second
+        .args([
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--plaintext",
+            "--token-file",
+        ])
+        .arg(&fleet.credentials.token_file)
+        .current_dir(repo_root())
+        .env("SEBS_ETCD", &etcd.endpoint)
+        .env_remove("SEBS_LOG");
+    let second = sebs_testkit::Server::start("second-coordinator", second);
+    wait_for_line(&second, "another coordinator holds", RUN_LIMIT);
+    assert!(!second.log().contains("listening on"), "{}", second.log());
+    drop(second);
 
     let (client, _) = invoke_in_background(
         &fleet,
