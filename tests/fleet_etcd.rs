@@ -374,3 +374,38 @@ fn signal(pid: u32, name: &str) {
         .unwrap();
     assert!(status.success(), "kill -{name} {pid}");
 }
+
+#[test]
+fn without_etcd_a_client_whose_coordinator_restarts_says_the_run_is_lost() {
+    let mut fleet = Fleet::start(
+        Path::new(env!("CARGO_BIN_EXE_sebs")),
+        &repo_root(),
+        &shared_cache(),
+        false,
+    );
+    fleet.add_worker("a", "r1");
+    let (client, _) = invoke_in_background(
+        &fleet,
+        &[
+            "010.sleep",
+            "test",
+            "--repetitions",
+            "6",
+            "--concurrency",
+            "1",
+        ],
+    );
+    wait_until("some results accepted", RUN_LIMIT, || {
+        lines_in_copies(&fleet, "invocations.jsonl") >= 1
+    });
+    fleet.restart_coordinator();
+    let run = client.join().unwrap();
+    assert_eq!(run.code(), Some(2), "{}\n{}", run.stderr(), fleet.logs());
+    assert!(
+        run.stderr().contains("lost run") && run.stderr().contains("is going on"),
+        "{}",
+        run.stderr()
+    );
+    // What arrived before the coordinator went away stays in the output folder.
+    assert!(!run.lines().is_empty(), "{}", run.stderr());
+}

@@ -4,14 +4,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use sebs_common::config::{ConfigError, Overrides};
 use sebs_proto::grpc::RemoteRuns;
-use sebs_proto::runs::RunEvent;
-use sebs_proto::runs::{BenchmarkInvoke, ConfigText, Submission};
+use sebs_proto::runs::{BenchmarkInvoke, ConfigText, RunEvent, Submission};
 use sebs_proto::{FleetError, RunId, RunService};
 use tokio::sync::mpsc;
 
@@ -128,15 +126,29 @@ async fn follow_again(
 }
 
 /// Watches `run` again, trying while the coordinator is unreachable, for up to RECONNECT_FOR.
+/// Only a coordinator that keeps results (`--etcd`) sends the run from its start, which the
+/// files are written anew from.
 async fn watch_again(runs: &dyn RunService, run: RunId) -> Result<mpsc::Receiver<RunEvent>> {
     let deadline = Instant::now() + RECONNECT_FOR;
     let mut backoff = Duration::from_millis(200);
     loop {
         match runs.watch(run).await {
-            Ok(events) => {
-                tracing::info!(%run, "following the run again");
-                return Ok(events);
-            }
+            Ok(mut events) => match events.recv().await {
+                Some(RunEvent::Accepted(_)) => {
+                    tracing::info!(%run, "following the run again");
+                    return Ok(events);
+                }
+                Some(_) => bail!(
+                    "lost run {run}: its coordinator cannot send it from the start (it keeps no \
+                     results; give it --etcd for that); the output folder holds what arrived before"
+                ),
+                None if Instant::now() < deadline => {
+                    tracing::debug!(%run, "the coordinator is not ready to send the run yet")
+                }
+                None => bail!(
+                    "lost run {run}: its coordinator did not send it within {RECONNECT_FOR:?}"
+                ),
+            },
             Err(FleetError::Unavailable(e)) if Instant::now() < deadline => {
                 tracing::debug!(%run, error = %e, "the coordinator is not back yet");
             }

@@ -87,6 +87,13 @@ async fn resume(
     if state.status == RunStatus::Preparing || shards.is_empty() {
         // Nothing was planned, so nothing was measured: the run starts over.
         tracing::info!(%run, "resuming a run that had not started: preparing it again");
+        let again = RunState {
+            status: RunStatus::Preparing,
+            ..state
+        };
+        if let Err(e) = c.0.store.put_run(&again).await {
+            return store_failed(c, run, &events, e.to_string()).await;
+        }
         return run::drive(c.clone(), run, submission, inbox, events).await;
     }
     let batches = match c.0.store.batches(run).await {

@@ -41,14 +41,14 @@ pub(super) async fn drive(
     while let Ok(input) = inbox.try_recv() {
         match input {
             RunInput::Cancel => cancelled = true,
-            RunInput::Watch(watcher) => events.add(watcher),
+            RunInput::Watch(watcher) => watch_from_start(run, &events, watcher).await,
             _ => {}
         }
     }
     let plan = if cancelled {
         Err("cancelled before it started".to_string())
     } else {
-        match plan_when_workers(&c, &prepared, &mut inbox, &events).await {
+        match plan_when_workers(&c, run, &prepared, &mut inbox, &events).await {
             Ok(Some(plan)) => Ok(plan),
             Ok(None) => Err("cancelled before it started".to_string()),
             Err(message) => Err(message),
@@ -79,6 +79,13 @@ pub(super) async fn fail(c: &Coordinator, run: RunId, events: &Events, message: 
     };
     let _ = c.0.store.put_run(&state).await;
     events.send(RunEvent::Failed(message)).await;
+}
+
+/// Adds a watcher that came before the run started: it has missed nothing but `Accepted`.
+async fn watch_from_start(run: RunId, events: &Events, watcher: mpsc::Sender<RunEvent>) {
+    if watcher.send(RunEvent::Accepted(run)).await.is_ok() {
+        events.add(watcher);
+    }
 }
 
 /// The job of a submission: as it is, or a benchmark prepared (its steps told as they start).
@@ -129,6 +136,7 @@ fn eligible(c: &Coordinator, prepared: &Prepared) -> Vec<WorkerSlot> {
 /// `Ok(None)`: cancelled while waiting.
 async fn plan_when_workers(
     c: &Coordinator,
+    run: RunId,
     prepared: &Prepared,
     inbox: &mut mpsc::Receiver<RunInput>,
     events: &Events,
@@ -158,7 +166,9 @@ async fn plan_when_workers(
         tokio::select! {
             input = inbox.recv() => match input {
                 Some(RunInput::Cancel) | None => return Ok(None),
-                Some(RunInput::Watch(watcher)) => events.add(watcher),
+                Some(RunInput::Watch(watcher)) => {
+                    watch_from_start(run, events, watcher).await
+                }
                 Some(_) => {}
             },
             _ = wait => {}
@@ -269,6 +279,8 @@ impl Driver {
     async fn started(&mut self) {
         let job = &self.prepared.job;
         tracing::info!(run = %self.run, function = %job.function, shards = self.shards.len(), waves = self.waves, "run started");
+        // The plan before the status: a running run always has its shards in the store.
+        self.store_shards().await;
         self.store_run(RunStatus::Running).await;
         let started = self.started_event();
         self.events.send(RunEvent::Started(Arc::new(started))).await;

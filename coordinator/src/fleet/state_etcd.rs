@@ -10,13 +10,14 @@
 //!   coordinator killed between the two never reads half a batch.
 //!
 //! A run's shards and batches are deleted when it ends (its results went to its watchers and
-//! to the coordinator's copy); the run's key stays, small, to say how it ended.
+//! to the coordinator's copy), and when it is prepared (again); the run's key stays, small, to
+//! say how it ended.
 
 use async_trait::async_trait;
 use etcd_client::{Client, DeleteOptions, GetOptions, KvClient};
 use sebs_proto::RunId;
 
-use super::state::{RunState, ShardState, StateStore, StoreError, StoredBatch};
+use super::state::{RunState, RunStatus, ShardState, StateStore, StoreError, StoredBatch};
 
 /// The most bytes one value holds: well under etcd's default request limit (1.5 MiB).
 const CHUNK: usize = 512 * 1024;
@@ -108,7 +109,9 @@ impl StateStore for EtcdStateStore {
         kv.put(run_key(run.run), run.encode(), None)
             .await
             .map_err(error)?;
-        if !run.status.is_unfinished() {
+        // Only a running run has shards and results: one being prepared (again) or over has
+        // none.
+        if run.status != RunStatus::Running {
             for prefix in [shards_prefix(run.run), batches_prefix(run.run)] {
                 kv.delete(prefix, Some(DeleteOptions::new().with_prefix()))
                     .await
