@@ -10,12 +10,14 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use sebs_testkit::fleet::{run_bounded, wait_for_line, Fleet, FleetOptions};
+use sebs_testkit::fleet::{
+    assert_each_invocation_once, run_bounded, wait_for_line, Fleet, FleetOptions,
+};
 use sebs_testkit::proxy::Proxy;
 use sebs_testkit::wait_until;
 use serde_json::Value;
@@ -79,29 +81,6 @@ fn count_by<'a>(values: impl Iterator<Item = String> + 'a) -> BTreeMap<String, u
         *counts.entry(v).or_insert(0) += 1;
     }
     counts
-}
-
-/// Every (shard, sequence) once: nothing was counted twice.
-fn assert_each_invocation_once(results: &[Value]) {
-    let keys: BTreeSet<(u64, u64)> = results
-        .iter()
-        .map(|r| {
-            (
-                r["origin"]["shard"].as_u64().unwrap(),
-                r["origin"]["sequence"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        keys.len(),
-        results.len(),
-        "a (shard, sequence) appears twice"
-    );
-    let ids: BTreeSet<&str> = results
-        .iter()
-        .map(|r| r["request_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids.len(), results.len(), "request ids are unique");
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //!   workers and clients call, in process or over the network;
 //! - [`grpc`]: their remote faces (tonic clients and servers), TLS and the shared token;
 //! - [`wire`]: a worker's messages as bytes outside a stream (its spool on disk).
+//! - [`stored`]: runs, shards and accepted results as a coordinator keeps them in a durable
+//!   store, with their encoding.
 //!
 //! The `.proto` files are under `proto/sebs/`; `build.rs` compiles them with protox, so no
 //! `protoc` is needed. Generated code stays private to this crate: callers convert nothing.
@@ -20,6 +22,7 @@ pub mod ids;
 pub mod job;
 pub mod runs;
 pub mod service;
+pub mod stored;
 pub mod wire;
 
 pub use ids::{Attempt, IdError, Region, RunId, ShardId, WorkerId};
@@ -48,6 +51,11 @@ mod generated {
         pub mod runs {
             pub mod v1 {
                 include!(concat!(env!("OUT_DIR"), "/sebs.runs.v1.rs"));
+            }
+        }
+        pub mod state {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/sebs.state.v1.rs"));
             }
         }
     }

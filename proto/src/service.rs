@@ -33,7 +33,8 @@ pub trait RunService: Send + Sync {
         submission: Submission,
     ) -> Result<(RunId, mpsc::Receiver<RunEvent>), FleetError>;
 
-    /// A running run's events from now on.
+    /// A running run's events: from now on, or, from a coordinator whose store keeps results
+    /// (etcd), `Started` and everything accepted so far first, then on.
     async fn watch(&self, run: RunId) -> Result<mpsc::Receiver<RunEvent>, FleetError>;
 
     /// Stops sending; in-flight invocations finish and the run ends incomplete.

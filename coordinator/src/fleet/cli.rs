@@ -111,6 +111,8 @@ pub struct CoordinatorArgs {
         default_value_t = 20
     )]
     pub drain_timeout: u64,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -162,6 +164,31 @@ pub struct WorkerArgs {
     pub security: ClientSecurityArgs,
     #[command(flatten)]
     pub observe: ObserveArgs,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+/// Where the fleet's etcd is: membership through leases and run state that survives the
+/// coordinator. Without it, both live in the coordinator's memory.
+#[derive(Debug, Args, Default)]
+pub struct EtcdArgs {
+    /// etcd endpoints of one cluster: http://HOST:PORT (loopback only) or https://HOST:PORT.
+    #[arg(long, value_name = "URL[,URL...]", env = "SEBS_ETCD")]
+    pub etcd: Option<String>,
+    /// CA certificate (PEM) of etcd's https:// endpoints [default: the system's].
+    #[arg(long, value_name = "FILE", env = "SEBS_ETCD_CA", requires = "etcd")]
+    pub etcd_ca: Option<PathBuf>,
+}
+
+impl EtcdArgs {
+    /// The endpoints, checked; `None` without `--etcd`.
+    pub fn endpoints(&self) -> Result<Option<super::etcd::EtcdEndpoints>> {
+        self.etcd
+            .as_deref()
+            .map(|text| super::etcd::EtcdEndpoints::parse(text, self.etcd_ca.as_deref()))
+            .transpose()
+            .map_err(anyhow::Error::from)
+    }
 }
 
 /// Observability of `sebs coordinator` and `sebs worker`.

@@ -4,17 +4,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use sebs_common::config::{ConfigError, Overrides};
 use sebs_proto::grpc::RemoteRuns;
-use sebs_proto::runs::{BenchmarkInvoke, ConfigText, Submission};
-use sebs_proto::RunService;
+use sebs_proto::runs::{BenchmarkInvoke, ConfigText, RunEvent, Submission};
+use sebs_proto::{FleetError, RunId, RunService};
+use tokio::sync::mpsc;
 
 use super::local::LocalFleet;
 use super::prepare::{BenchmarkPreparer, SideFiles};
 use crate::cli::InvokeArgs;
-use crate::results::follow::follow;
+use crate::results::follow::{follow, LostRun};
 
 pub async fn invoke(args: InvokeArgs) -> Result<bool> {
     // Checked before anything is built, so that a bad --rate fails at once.
@@ -94,7 +96,65 @@ async fn submit_and_follow(
             }
         })
     };
-    let outcome = follow(events, dir, remote).await;
+    let outcome = follow_again(runs.as_ref(), run, events, dir, remote).await;
     canceller.abort();
     outcome
+}
+
+/// How long a client waits for its coordinator to come back and resume the run.
+const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+/// Follows `run` into `dir`; when a remote coordinator goes away mid-run, watches the run again
+/// as soon as the coordinator is back (one with `--etcd` resumes it and sends everything it
+/// accepted so far), and writes the files anew from what it sends.
+async fn follow_again(
+    runs: &dyn RunService,
+    run: RunId,
+    mut events: mpsc::Receiver<RunEvent>,
+    dir: &Path,
+    remote: bool,
+) -> Result<bool> {
+    loop {
+        match follow(events, dir, remote).await {
+            Err(e) if remote && e.downcast_ref::<LostRun>().is_some() => {
+                tracing::warn!(%run, "lost the coordinator; following the run again once it is back");
+                events = watch_again(runs, run).await?;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Watches `run` again, trying while the coordinator is unreachable, for up to RECONNECT_FOR.
+/// Only a coordinator that keeps results (`--etcd`) sends the run from its start, which the
+/// files are written anew from.
+async fn watch_again(runs: &dyn RunService, run: RunId) -> Result<mpsc::Receiver<RunEvent>> {
+    let deadline = Instant::now() + RECONNECT_FOR;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match runs.watch(run).await {
+            Ok(mut events) => match events.recv().await {
+                Some(RunEvent::Accepted(_)) => {
+                    tracing::info!(%run, "following the run again");
+                    return Ok(events);
+                }
+                Some(_) => bail!(
+                    "lost run {run}: its coordinator cannot send it from the start (it keeps no \
+                     results; give it --etcd for that); the output folder holds what arrived before"
+                ),
+                None if Instant::now() < deadline => {
+                    tracing::debug!(%run, "the coordinator is not ready to send the run yet")
+                }
+                None => bail!(
+                    "lost run {run}: its coordinator did not send it within {RECONNECT_FOR:?}"
+                ),
+            },
+            Err(FleetError::Unavailable(e)) if Instant::now() < deadline => {
+                tracing::debug!(%run, error = %e, "the coordinator is not back yet");
+            }
+            Err(e) => bail!("lost run {run}: {e}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }

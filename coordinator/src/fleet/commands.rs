@@ -14,10 +14,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::cli::{CoordinatorArgs, ObserveArgs, WorkerArgs};
 use super::coordinator::{Coordinator, CoordinatorConfig};
-use super::membership::InMemoryMembership;
+use super::etcd;
+use super::membership::{InMemoryMembership, Membership};
+use super::membership_etcd::{EtcdMembership, Registration};
 use super::prepare::{cache_dir, BenchmarkPreparer, SideFiles};
 use super::shutdown::{self, Copies};
-use super::state::InMemoryStateStore;
+use super::state::{InMemoryStateStore, StateStore};
+use super::state_etcd::EtcdStateStore;
 use super::worker::{SpoolConfig, WorkerAgent};
 use crate::observe::http::{self as endpoints, CoordinatorProbe, Probe, WorkerProbe};
 use crate::observe::{CoordinatorMetrics, Lifecycle, WorkerMetrics};
@@ -47,29 +50,41 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
         Some(dir) => dir.clone(),
         None => cache.join("runs"),
     });
-    let config = CoordinatorConfig {
-        reassign_after: Duration::from_secs_f64(args.reassign_after),
-        ..CoordinatorConfig::default()
-    };
-    let coordinator = Coordinator::new(
-        CoordinatorConfig { metrics, ..config },
-        Arc::new(InMemoryMembership::default()),
-        Arc::new(InMemoryStateStore::default()),
-        Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
-    );
-    let copies = Copies::default();
-    let runs: Arc<dyn RunService> = match &args.results_dir {
-        Some(dir) => Arc::new(KeepCopies {
-            inner: coordinator.clone(),
-            dir: dir.clone(),
-            copies: copies.clone(),
-        }),
-        None => Arc::new(coordinator.clone()),
-    };
     let scheme = if security.tls.is_some() {
         "https"
     } else {
         "http"
+    };
+    let (membership, store, office) = fleet_stores(&args, &format!("{scheme}://{address}")).await?;
+    let config = CoordinatorConfig {
+        reassign_after: Duration::from_secs_f64(args.reassign_after),
+        metrics,
+        ..CoordinatorConfig::default()
+    };
+    let coordinator = Coordinator::new(
+        config,
+        membership,
+        store,
+        Some(Arc::new(BenchmarkPreparer::new(cache.clone(), side_files))),
+    );
+    // Runs a coordinator before this one left unfinished (with --etcd), before anyone can ask.
+    let resumed = coordinator.resume_runs().await;
+    let copies = Copies::default();
+    let runs: Arc<dyn RunService> = match &args.results_dir {
+        Some(dir) => {
+            for run in resumed {
+                match coordinator.watch(run).await {
+                    Ok(events) => copies.add(keep_copy(run, events, dir.join(run.to_string()))),
+                    Err(e) => tracing::warn!(%run, error = %e, "no copy of a resumed run"),
+                }
+            }
+            Arc::new(KeepCopies {
+                inner: coordinator.clone(),
+                dir: dir.clone(),
+                copies: copies.clone(),
+            })
+        }
+        None => Arc::new(coordinator.clone()),
     };
     // The line tests and scripts read the address from (port 0 picks one).
     println!("sebs coordinator listening on {scheme}://{address}");
@@ -93,6 +108,13 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<bool> {
             return Ok(true);
         }
         _ = terminated() => tracing::info!("stopping the coordinator"),
+        _ = office_lost(office.as_ref()) => bail!(
+            "lost the coordinator's lease in etcd ({}): another coordinator may take over; stopping",
+            etcd::COORDINATOR
+        ),
+    }
+    if let Some(office) = office {
+        office.release().await;
     }
     let drain_timeout = Duration::from_secs(args.drain_timeout);
     shutdown::drain(
@@ -118,6 +140,53 @@ async fn serve_endpoints(args: &ObserveArgs, probe: Arc<dyn Probe>) -> Result<()
         endpoints::start(addr, probe).await?;
     }
     Ok(())
+}
+
+type Stores = (
+    Arc<dyn Membership>,
+    Arc<dyn StateStore>,
+    Option<etcd::LeasedKey>,
+);
+
+/// Membership and run state in memory, or (with `--etcd`) in etcd once this coordinator holds
+/// the office there.
+async fn fleet_stores(args: &CoordinatorArgs, url: &str) -> Result<Stores> {
+    let Some(endpoints) = args.etcd.endpoints()? else {
+        return Ok((
+            Arc::new(InMemoryMembership::default()),
+            Arc::new(InMemoryStateStore::default()),
+            None,
+        ));
+    };
+    let client = endpoints.connect().await?;
+    let office = etcd::take_office(&client, &format!("{} {url}", default_name())).await?;
+    Ok((
+        EtcdMembership::start(client.clone()),
+        Arc::new(EtcdStateStore::new(client)),
+        Some(office),
+    ))
+}
+
+/// Completes when the coordinator's office in etcd is lost; never without one.
+async fn office_lost(office: Option<&etcd::LeasedKey>) {
+    let Some(office) = office else {
+        return std::future::pending().await;
+    };
+    let mut lease = office.watch();
+    let _ = lease.wait_for(|l| *l == 0).await;
+}
+
+/// Writes `run`'s events into `dir` as a client would.
+fn keep_copy(
+    run: RunId,
+    events: mpsc::Receiver<RunEvent>,
+    dir: std::path::PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = follow(events, &dir, false).await {
+            tracing::warn!(%run, error = %format!("{e:#}"), "the run's copy in {} is incomplete", dir.display());
+        }
+    })
 }
 
 /// Completes at Ctrl-C or SIGTERM.
@@ -150,12 +219,8 @@ impl RunService for KeepCopies {
         let (run, mut events) = self.inner.submit(submission).await?;
         let (to_client, client) = mpsc::channel(1024);
         let (to_copy, copy) = mpsc::channel(1024);
-        let dir = self.dir.join(run.to_string());
-        self.copies.add(tokio::spawn(async move {
-            if let Err(e) = follow(copy, &dir, false).await {
-                tracing::warn!(%run, error = %format!("{e:#}"), "the run's copy in {} is incomplete", dir.display());
-            }
-        }));
+        self.copies
+            .add(keep_copy(run, copy, self.dir.join(run.to_string())));
         tokio::spawn(async move {
             let mut client_gone = false;
             while let Some(event) = events.recv().await {
@@ -213,6 +278,12 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         lifecycle: lifecycle.clone(),
     };
     serve_endpoints(&args.observe, Arc::new(probe)).await?;
+    // With --etcd the worker registers itself under its own lease before it attaches; the
+    // lease is kept alive (and taken again if it is lost) in the background.
+    let registration = match args.etcd.endpoints()? {
+        Some(endpoints) => Some(register(&endpoints, &hello).await?),
+        None => None,
+    };
     let agent = WorkerAgent::new(hello, factories, spool).with_metrics(metrics);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -222,13 +293,38 @@ pub async fn worker(args: WorkerArgs) -> Result<bool> {
         let _ = stop_tx.send(true);
     });
     // The agent attaches again by itself when its stream breaks; it returns when stopped.
-    match agent.run(&fleet, stop).await {
+    let outcome = agent.run(&fleet, stop).await;
+    // Last in the drain: the lease goes, and with it the membership.
+    release(registration).await;
+    match outcome {
         Ok(()) => Ok(true),
         Err(FleetError::Unauthenticated(m) | FleetError::InvalidArgument(m)) => bail!(
             "the coordinator at {} refused this worker: {m}",
             args.coordinator
         ),
         Err(e) => bail!("worker {worker}: {e}"),
+    }
+}
+
+/// Writes the worker's registration into etcd under a lease it keeps alive.
+async fn register(endpoints: &etcd::EtcdEndpoints, hello: &WorkerHello) -> Result<etcd::LeasedKey> {
+    let client = endpoints.connect().await?;
+    let value = serde_json::to_vec(&Registration::of(hello))?;
+    let mut key = etcd::LeasedKey::hold(
+        client,
+        etcd::member_key(&hello.worker),
+        value,
+        etcd::LEASE_TTL,
+    );
+    let lease = key.held().await;
+    tracing::info!(worker = %hello.worker, lease, "registered in etcd");
+    Ok(key)
+}
+
+/// Revokes the worker's lease in etcd, if it has one: it leaves the fleet at once.
+async fn release(registration: Option<etcd::LeasedKey>) {
+    if let Some(r) = registration {
+        r.release().await;
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::clock::{ClockEstimate, ClockSample};
 use super::hooks::Preparer;
 use super::links::{Claim, Links};
-use super::membership::{Lease, Member, Membership, MembershipEvent};
+use super::membership::{Lease, Member, Membership, MembershipError, MembershipEvent};
 use super::run;
 use super::state::{RunState, RunStatus, StateStore};
 use crate::observe::CoordinatorMetrics;
@@ -69,6 +69,9 @@ pub(super) enum RunInput {
     Worker(FromWorker),
     Member(MemberChange),
     Cancel,
+    /// A watcher that came after the run started: it is sent the run's results so far (when
+    /// the store keeps them), then follows.
+    Watch(mpsc::Sender<RunEvent>),
 }
 
 /// A change of the fleet, as runs hear of it.
@@ -393,7 +396,11 @@ impl FleetService for Coordinator {
             Ok(lease) => lease,
             Err(e) => {
                 self.0.links.abandon(&hello.worker);
-                return Err(FleetError::InvalidArgument(e.to_string()));
+                // A store's refusal may pass (a lease being replaced): the worker tries again.
+                return Err(match e {
+                    MembershipError::Taken(_) => FleetError::InvalidArgument(e.to_string()),
+                    MembershipError::Store(_) => FleetError::Unavailable(e.to_string()),
+                });
             }
         };
         self.0.links.joined(&hello.worker, lease.clone());
@@ -422,7 +429,7 @@ pub(super) struct Events {
 }
 
 impl Events {
-    fn add(&self, watcher: mpsc::Sender<RunEvent>) {
+    pub(super) fn add(&self, watcher: mpsc::Sender<RunEvent>) {
         lock(&self.watchers).push(watcher);
     }
 
@@ -461,21 +468,15 @@ impl RunService for Coordinator {
         let run = RunId::random();
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let _ = tx.send(RunEvent::Accepted(run)).await;
-        let events = Events::default();
+        let (inputs, events) = self.register(run);
         events.add(tx);
-        let (inbox, inputs) = mpsc::channel(INBOX);
-        lock(&self.0.runs).insert(
-            run,
-            RunHandle {
-                inbox,
-                events: events.clone(),
-            },
-        );
         let state = RunState {
             run,
             status: RunStatus::Preparing,
+            submission: Some(submission.clone()),
             job: None,
             started_at: now_s(),
+            open_start: None,
         };
         if let Err(e) = self.0.store.put_run(&state).await {
             tracing::warn!(%run, error = %e, "cannot store the run");
@@ -483,18 +484,23 @@ impl RunService for Coordinator {
         let coordinator = self.clone();
         tokio::spawn(async move {
             run::drive(coordinator.clone(), run, submission, inputs, events).await;
-            lock(&coordinator.0.runs).remove(&run);
+            coordinator.unregister(run);
         });
         Ok((run, rx))
     }
 
     async fn watch(&self, run: RunId) -> Result<mpsc::Receiver<RunEvent>, FleetError> {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let found = lock(&self.0.runs)
+        let handle = lock(&self.0.runs)
             .get(&run)
-            .map(|h| h.events.add(tx))
-            .is_some();
-        if found {
+            .map(|h| (h.inbox.clone(), h.events.clone()));
+        if let Some((inbox, events)) = handle {
+            if self.0.store.keeps_results() {
+                // The driver sends what the run accepted so far, then adds the watcher.
+                let _ = inbox.send(RunInput::Watch(tx)).await;
+            } else {
+                events.add(tx);
+            }
             return Ok(rx);
         }
         let stored = self.0.store.run(run).await.ok().flatten();
@@ -555,6 +561,27 @@ impl Coordinator {
     pub fn detach_workers(&self) {
         tracing::info!("detaching the workers");
         let _ = self.0.detached.send(true);
+    }
+}
+
+impl Coordinator {
+    /// A new run's inbox and events, reachable by its id until its driver ends.
+    pub(super) fn register(&self, run: RunId) -> (mpsc::Receiver<RunInput>, Events) {
+        let events = Events::default();
+        let (inbox, inputs) = mpsc::channel(INBOX);
+        lock(&self.0.runs).insert(
+            run,
+            RunHandle {
+                inbox,
+                events: events.clone(),
+            },
+        );
+        (inputs, events)
+    }
+
+    /// Forgets a run whose driver ended.
+    pub(super) fn unregister(&self, run: RunId) {
+        lock(&self.0.runs).remove(&run);
     }
 }
 

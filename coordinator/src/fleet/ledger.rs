@@ -57,21 +57,45 @@ impl ShardLedger {
 
     /// Accepts the report of `attempt` holding `sequences` (all or nothing).
     pub fn accept(&mut self, attempt: Attempt, sequences: &[u64]) -> Verdict {
+        match self.examine(attempt, sequences) {
+            Ok(seen) => {
+                self.done.union_with(&seen);
+                Verdict::Accepted
+            }
+            Err(refused) => refused,
+        }
+    }
+
+    /// What `accept` would say, changing nothing: so that a report can be stored before it
+    /// counts.
+    pub fn check(&self, attempt: Attempt, sequences: &[u64]) -> Verdict {
+        self.examine(attempt, sequences)
+            .err()
+            .unwrap_or(Verdict::Accepted)
+    }
+
+    /// The report's sequence numbers as a set, or why it is refused.
+    fn examine(&self, attempt: Attempt, sequences: &[u64]) -> Result<SeqSet, Verdict> {
         if attempt != self.attempt {
-            return Verdict::Stale {
+            return Err(Verdict::Stale {
                 current: self.attempt,
-            };
+            });
         }
         let mut seen = SeqSet::new();
         for &s in sequences {
             let outside = self.sequences.as_ref().is_some_and(|r| !r.contains(&s));
             if outside || self.done.contains(s) || seen.contains(s) {
-                return Verdict::Duplicate;
+                return Err(Verdict::Duplicate);
             }
             seen.insert(s);
         }
-        self.done.union_with(&seen);
-        Verdict::Accepted
+        Ok(seen)
+    }
+
+    /// Resumes at `attempt` with `done` accepted (a run a restarted coordinator took up).
+    pub fn restore(&mut self, attempt: Attempt, done: SeqSet) {
+        self.attempt = attempt;
+        self.done = done;
     }
 
     /// Hands the shard to a new attempt: reports of older ones are stale from now on.

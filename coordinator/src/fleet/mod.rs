@@ -6,7 +6,8 @@
 //! - [`planner`]: from a load, a placement and workers to shards (pure);
 //! - [`ledger`]: counting each invocation once, and the merged histograms (pure);
 //! - [`membership`], [`state`]: who is in the fleet and the runs' state, as traits with
-//!   in-memory implementations;
+//!   in-memory implementations; [`etcd`], [`membership_etcd`], [`state_etcd`]: the same in
+//!   etcd (`--etcd`), and [`resume`]: a restarted coordinator taking up its runs;
 //! - [`clock`]: workers' clock offsets from round trips (pure);
 //! - [`worker`]: the worker agent, which runs shards through the invocation engine, and
 //!   [`spool`], where its messages wait while it cannot reach the coordinator; [`links`], the
@@ -31,10 +32,17 @@ pub mod membership;
 pub mod merge_bench;
 pub mod planner;
 pub mod prepare;
+mod resume;
 mod run;
 pub mod shutdown;
 pub mod spool;
 pub mod state;
+// etcd: membership through leases, run state that survives the coordinator.
+pub mod etcd;
+#[cfg(test)]
+mod etcd_tests;
+pub mod membership_etcd;
+pub mod state_etcd;
 #[cfg(test)]
 mod tests;
 pub mod worker;

@@ -12,8 +12,8 @@ use sebs_common::result::Origin as ResultOrigin;
 use sebs_proto::fleet::{Assignment, FromWorker, ShardDone, ShardKey, ShardReport, ToWorker};
 use sebs_proto::job::Load;
 use sebs_proto::runs::{
-    Origin, PlannedShard as PlannedEvent, RunEvent, RunFinished, RunInterval, RunRecord,
-    RunStarted, ShardChange, ShardState, Submission,
+    KeyedRecorder, Origin, PlannedShard as PlannedEvent, RunEvent, RunFinished, RunInterval,
+    RunRecord, RunStarted, ShardChange, ShardState, Submission,
 };
 use sebs_proto::{Attempt, Region, RunId, WorkerId};
 use tokio::sync::mpsc;
@@ -23,7 +23,7 @@ use super::coordinator::{now_s, Coordinator, Events, MemberChange, RunInput};
 use super::hooks::Prepared;
 use super::ledger::{HistogramTable, ShardLedger, Verdict};
 use super::planner::{self, PlannedShard, WorkerSlot};
-use super::state::{self, RunState, RunStatus, ShardStatus};
+use super::state::{self, RunState, RunStatus, ShardStatus, StoredBatch};
 use crate::observe::fleet_metrics::RunTracker;
 use crate::observe::traces;
 
@@ -51,19 +51,23 @@ async fn drive_in_span(
 ) {
     // Counts the run under its state until it ends, whichever way.
     let tracker = RunTracker::preparing(c.0.config.metrics.clone());
-    let prepared = match prepare(&c, run, submission, &events).await {
+    let prepared = match prepare(&c, run, submission.clone(), &events).await {
         Ok(p) => p,
         Err(message) => return fail(&c, run, &events, message).await,
     };
     // A cancel that came while the job was being prepared.
     let mut cancelled = false;
     while let Ok(input) = inbox.try_recv() {
-        cancelled |= matches!(input, RunInput::Cancel);
+        match input {
+            RunInput::Cancel => cancelled = true,
+            RunInput::Watch(watcher) => watch_from_start(run, &events, watcher).await,
+            _ => {}
+        }
     }
     let plan = if cancelled {
         Err("cancelled before it started".to_string())
     } else {
-        match plan_when_workers(&c, &prepared, &mut inbox, &events).await {
+        match plan_when_workers(&c, run, &prepared, &mut inbox, &events).await {
             Ok(Some(plan)) => Ok(plan),
             Ok(None) => Err("cancelled before it started".to_string()),
             Err(message) => Err(message),
@@ -76,26 +80,43 @@ async fn drive_in_span(
             return fail(&c, run, &events, message).await;
         }
     };
-    let mut driver = Driver::new(c.clone(), run, prepared, plan, events.clone(), tracker);
+    let mut driver = Driver::new(
+        c.clone(),
+        run,
+        submission,
+        prepared,
+        plan,
+        events.clone(),
+        tracker,
+    );
     driver.started().await;
     driver.run(&mut inbox).await;
     driver.finish().await;
 }
 
-async fn fail(c: &Coordinator, run: RunId, events: &Events, message: String) {
+pub(super) async fn fail(c: &Coordinator, run: RunId, events: &Events, message: String) {
     tracing::warn!(%run, "run failed: {message}");
     let state = RunState {
         run,
         status: RunStatus::Failed(message.clone()),
+        submission: None,
         job: None,
         started_at: now_s(),
+        open_start: None,
     };
     let _ = c.0.store.put_run(&state).await;
     events.send(RunEvent::Failed(message)).await;
 }
 
+/// Adds a watcher that came before the run started: it has missed nothing but `Accepted`.
+async fn watch_from_start(run: RunId, events: &Events, watcher: mpsc::Sender<RunEvent>) {
+    if watcher.send(RunEvent::Accepted(run)).await.is_ok() {
+        events.add(watcher);
+    }
+}
+
 /// The job of a submission: as it is, or a benchmark prepared (its steps told as they start).
-async fn prepare(
+pub(super) async fn prepare(
     c: &Coordinator,
     run: RunId,
     submission: Submission,
@@ -148,6 +169,7 @@ fn eligible(c: &Coordinator, prepared: &Prepared) -> Vec<WorkerSlot> {
 /// `Ok(None)`: cancelled while waiting.
 async fn plan_when_workers(
     c: &Coordinator,
+    run: RunId,
     prepared: &Prepared,
     inbox: &mut mpsc::Receiver<RunInput>,
     events: &Events,
@@ -175,8 +197,12 @@ async fn plan_when_workers(
         }
         let wait = tokio::time::sleep_until(deadline.into());
         tokio::select! {
-            input = inbox.recv() => if matches!(input, Some(RunInput::Cancel) | None) {
-                return Ok(None);
+            input = inbox.recv() => match input {
+                Some(RunInput::Cancel) | None => return Ok(None),
+                Some(RunInput::Watch(watcher)) => {
+                    watch_from_start(run, events, watcher).await
+                }
+                Some(_) => {}
             },
             _ = wait => {}
         }
@@ -184,11 +210,11 @@ async fn plan_when_workers(
 }
 
 /// A shard as the run tracks it.
-struct Shard {
-    plan: PlannedShard,
-    ledger: ShardLedger,
-    status: ShardStatus,
-    worker: Option<WorkerId>,
+pub(super) struct Shard {
+    pub(super) plan: PlannedShard,
+    pub(super) ledger: ShardLedger,
+    pub(super) status: ShardStatus,
+    pub(super) worker: Option<WorkerId>,
     /// The region of `worker`, where its records are filed.
     region: Option<Region>,
     /// Sequence numbers already done when the current attempt started (it skips them).
@@ -200,27 +226,54 @@ struct Shard {
     /// Since when it has waited for a worker.
     waiting_since: Option<Instant>,
     /// Why its current attempt was started, when it was handed over.
-    why: String,
+    pub(super) why: String,
+    /// Its changes so far, as `fleet.json` lists them (stored, so that they survive a restart).
+    pub(super) history: Vec<ShardChange>,
     /// The worker each attempt went to, to stop a replaced one that is still running.
     attempts: Vec<(Attempt, WorkerId)>,
-    dirty: bool,
+    pub(super) dirty: bool,
     /// The current attempt's span (a child of the run's); the worker's continues it.
     span: Span,
 }
 
-struct Driver {
-    c: Coordinator,
-    run: RunId,
-    prepared: Prepared,
-    shards: Vec<Shard>,
-    waves: u32,
-    wave: u32,
-    events: Events,
-    table: HistogramTable,
-    started: Instant,
-    started_at: f64,
+impl Shard {
+    pub(super) fn new(plan: PlannedShard) -> Self {
+        Shard {
+            ledger: ShardLedger::new(plan.work.sequences()),
+            plan,
+            status: ShardStatus::Waiting,
+            worker: None,
+            region: None,
+            skipped: 0,
+            sent: 0,
+            intended: 0,
+            failed_on: Vec::new(),
+            waiting_since: None,
+            why: String::new(),
+            history: Vec::new(),
+            attempts: Vec::new(),
+            dirty: true,
+            span: Span::none(),
+        }
+    }
+}
+
+pub(super) struct Driver {
+    pub(super) c: Coordinator,
+    pub(super) run: RunId,
+    pub(super) submission: Submission,
+    pub(super) prepared: Prepared,
+    pub(super) shards: Vec<Shard>,
+    pub(super) waves: u32,
+    pub(super) wave: u32,
+    pub(super) events: Events,
+    pub(super) table: HistogramTable,
+    /// Batches of results stored so far (the next one's index).
+    pub(super) batches: u64,
+    pub(super) started: Instant,
+    pub(super) started_at: f64,
     /// Epoch seconds (coordinator clock) when an open loop's schedule starts.
-    open_start: Option<f64>,
+    pub(super) open_start: Option<f64>,
     last_tick_s: f64,
     worst_behind: f64,
     cancelled: bool,
@@ -231,48 +284,31 @@ struct Driver {
     /// Replaced attempts told to stop once their late reports came.
     stopped_late: Vec<ShardKey>,
     /// Every worker that ran a shard, for the clock table.
-    workers_used: Vec<WorkerId>,
+    pub(super) workers_used: Vec<WorkerId>,
     tracker: RunTracker,
 }
 
 impl Driver {
-    fn new(
+    pub(super) fn new(
         c: Coordinator,
         run: RunId,
+        submission: Submission,
         prepared: Prepared,
         plan: planner::Plan,
         events: Events,
         tracker: RunTracker,
     ) -> Self {
-        let shards = plan
-            .shards
-            .into_iter()
-            .map(|p| Shard {
-                ledger: ShardLedger::new(p.work.sequences()),
-                plan: p,
-                status: ShardStatus::Waiting,
-                worker: None,
-                region: None,
-                skipped: 0,
-                sent: 0,
-                intended: 0,
-                failed_on: Vec::new(),
-                waiting_since: None,
-                why: String::new(),
-                attempts: Vec::new(),
-                dirty: true,
-                span: Span::none(),
-            })
-            .collect();
         Driver {
             c,
             run,
+            submission,
             prepared,
-            shards,
+            shards: plan.shards.into_iter().map(Shard::new).collect(),
             waves: plan.waves,
             wave: 0,
             events,
             table: HistogramTable::default(),
+            batches: 0,
             started: Instant::now(),
             started_at: now_s(),
             open_start: None,
@@ -292,14 +328,32 @@ impl Driver {
         self.tracker.running();
         let job = &self.prepared.job;
         tracing::info!(run = %self.run, function = %job.function, shards = self.shards.len(), waves = self.waves, "run started");
+        // The plan before the status: a running run always has its shards in the store.
+        self.store_shards().await;
+        self.store_run(RunStatus::Running).await;
+        let started = self.started_event();
+        self.events.send(RunEvent::Started(Arc::new(started))).await;
+    }
+
+    /// Stores the run with `status`, and what a coordinator needs to resume it.
+    pub(super) async fn store_run(&self, status: RunStatus) {
         let state = RunState {
             run: self.run,
-            status: RunStatus::Running,
-            job: Some(job.clone()),
+            status,
+            submission: Some(self.submission.clone()),
+            job: Some(self.prepared.job.clone()),
             started_at: self.started_at,
+            open_start: self.open_start,
         };
-        let _ = self.c.0.store.put_run(&state).await;
-        let started = RunStarted {
+        if let Err(e) = self.c.0.store.put_run(&state).await {
+            tracing::warn!(run = %self.run, error = %e, "cannot store the run");
+        }
+    }
+
+    /// The run's `Started` event.
+    pub(super) fn started_event(&self) -> RunStarted {
+        let job = &self.prepared.job;
+        RunStarted {
             run: self.run,
             function: job.function.clone(),
             title: self.prepared.title.clone(),
@@ -318,12 +372,11 @@ impl Driver {
                     planned: s.plan.work.planned(),
                 })
                 .collect(),
-        };
-        self.events.send(RunEvent::Started(Arc::new(started))).await;
+        }
     }
 
     /// Runs wave after wave until all are done, the run is cancelled or fails.
-    async fn run(&mut self, inbox: &mut mpsc::Receiver<RunInput>) {
+    pub(super) async fn run(&mut self, inbox: &mut mpsc::Receiver<RunInput>) {
         let mut tick = tokio::time::interval(self.c.0.config.flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -337,9 +390,13 @@ impl Driver {
             }
             if matches!(self.prepared.job.load, Load::Open(_)) && self.open_start.is_none() {
                 self.open_start = Some(now_s() + self.c.0.config.start_lead.as_secs_f64());
+                self.store_run(RunStatus::Running).await;
             }
+            // (A resumed run's wave may hold shards that are already complete.)
             for i in self.in_wave() {
-                self.dispatch(i).await;
+                if self.shards[i].status == ShardStatus::Waiting {
+                    self.dispatch(i).await;
+                }
             }
             while !self.wave_over() {
                 tokio::select! {
@@ -464,15 +521,8 @@ impl Driver {
             ShardState::Reassigned
         };
         tracing::debug!(run = %self.run, shard = %key.shard, attempt = %key.attempt, worker = %target.worker, "shard {}", state.as_str());
-        self.events
-            .send(RunEvent::Shard(ShardChange {
-                shard: key.shard,
-                attempt: key.attempt,
-                worker: target.worker,
-                region: target.region,
-                state,
-                reason: std::mem::take(&mut self.shards[i].why),
-            }))
+        let reason = std::mem::take(&mut self.shards[i].why);
+        self.shard_change(i, target.worker, target.region, state, reason)
             .await;
     }
 
@@ -537,6 +587,7 @@ impl Driver {
                 self.dispatch_waiting().await;
             }
             RunInput::Member(MemberChange::Joined) => self.dispatch_waiting().await,
+            RunInput::Watch(watcher) => self.replay_to(watcher).await,
             RunInput::Cancel => {
                 if self.cancelled {
                     return;
@@ -593,20 +644,19 @@ impl Driver {
         }
     }
 
-    /// Accepts a report whole, or refuses it whole (stale attempt, duplicate).
+    /// Accepts a report whole, or refuses it whole (stale attempt, duplicate, or the store
+    /// cannot keep it). It is stored before it counts and before its records go out, so that
+    /// what watchers saw survives a restart of the coordinator and nothing counts twice.
     async fn report(&mut self, report: ShardReport) {
         let Some(i) = self.shard_of(&report.key) else {
             return;
         };
         let sequences: Vec<u64> = report.records.iter().map(|r| r.sequence).collect();
-        let shard = &mut self.shards[i];
+        let shard = &self.shards[i];
         let span = info_span!(parent: &shard.span, "report", attempt = %report.key.attempt, records = sequences.len(), verdict = tracing::field::Empty);
         let reports = &self.c.0.config.metrics.reports;
-        match shard.ledger.accept(report.key.attempt, &sequences) {
-            Verdict::Accepted => {
-                reports.inc(&["merged"]);
-                span.record("verdict", "merged");
-            }
+        match shard.ledger.check(report.key.attempt, &sequences) {
+            Verdict::Accepted => {}
             Verdict::Stale { current } => {
                 reports.inc(&["stale"]);
                 span.record("verdict", "stale");
@@ -621,20 +671,11 @@ impl Driver {
                 return;
             }
         }
-        shard.dirty = true;
         let (Some(worker), Some(region)) = (shard.worker.clone(), shard.region.clone()) else {
             return;
         };
-        let function = self.prepared.job.function.clone();
-        self.table.add(&function, &region, &report.delta);
-        self.c
-            .0
-            .config
-            .metrics
-            .merged
-            .count(region.as_str(), &report.delta);
         let origin = Origin {
-            region,
+            region: region.clone(),
             worker,
             shard: report.key.shard,
             attempt: report.key.attempt,
@@ -654,7 +695,6 @@ impl Driver {
                         attempt: origin.attempt.0,
                         sequence: record.sequence,
                     });
-                    self.prepared.hooks.observe(&result);
                     result
                 });
                 RunRecord {
@@ -664,8 +704,52 @@ impl Driver {
                 }
             })
             .collect();
-        if !records.is_empty() {
-            self.events.send(RunEvent::Records(Arc::new(records))).await;
+        let batch = StoredBatch {
+            shard: report.key.shard,
+            attempt: report.key.attempt,
+            at_s: self.started.elapsed().as_secs_f64(),
+            records: Arc::new(records),
+            delta: KeyedRecorder {
+                function: self.prepared.job.function.clone(),
+                region,
+                recorder: report.delta,
+            },
+        };
+        if let Err(e) = self
+            .c
+            .0
+            .store
+            .put_batch(self.run, self.batches, &batch)
+            .await
+        {
+            // Not counted: a closed shard then misses these and runs them again.
+            tracing::warn!(run = %self.run, shard = %report.key.shard, error = %e, "cannot store a report; refused");
+            return;
+        }
+        self.batches += 1;
+        let metrics = &self.c.0.config.metrics;
+        metrics.reports.inc(&["merged"]);
+        metrics
+            .merged
+            .count(batch.delta.region.as_str(), &batch.delta.recorder);
+        span.record("verdict", "merged");
+        self.shards[i].ledger.accept(batch.attempt, &sequences);
+        self.count(i, &batch);
+        if !batch.records.is_empty() {
+            self.events.send(RunEvent::Records(batch.records)).await;
+        }
+    }
+
+    /// Counts the histograms and results of a batch of shard `i` that its ledger accepted.
+    pub(super) fn count(&mut self, i: usize, batch: &StoredBatch) {
+        self.shards[i].dirty = true;
+        self.table.add(
+            &batch.delta.function,
+            &batch.delta.region,
+            &batch.delta.recorder,
+        );
+        for result in batch.records.iter().filter_map(|r| r.result.as_ref()) {
+            self.prepared.hooks.observe(result);
         }
     }
 
@@ -736,30 +820,32 @@ impl Driver {
         }
     }
 
+    /// Tells watchers of a change of shard `i`, and keeps it in the shard's history.
     async fn shard_change(
-        &self,
+        &mut self,
         i: usize,
         worker: WorkerId,
         region: Region,
         state: ShardState,
         reason: String,
     ) {
-        let shard = &self.shards[i];
-        self.events
-            .send(RunEvent::Shard(ShardChange {
-                shard: shard.plan.shard,
-                attempt: shard.ledger.attempt(),
-                worker,
-                region,
-                state,
-                reason,
-            }))
-            .await;
+        let shard = &mut self.shards[i];
+        let change = ShardChange {
+            shard: shard.plan.shard,
+            attempt: shard.ledger.attempt(),
+            worker,
+            region,
+            state,
+            reason,
+        };
+        shard.history.push(change.clone());
+        shard.dirty = true;
+        self.events.send(RunEvent::Shard(change)).await;
     }
 
     /// Once per `flush_every`: the interval's histograms and progress; shards' state stored;
     /// shards that waited too long for a worker fail the run.
-    async fn tick(&mut self) {
+    pub(super) async fn tick(&mut self) {
         let now_s = self.started.elapsed().as_secs_f64();
         let sent: u64 = self.shards.iter().map(|s| s.skipped + s.sent).sum();
         let intended: u64 = match self.prepared.job.load {
@@ -789,24 +875,7 @@ impl Driver {
         self.events
             .send(RunEvent::Interval(Arc::new(interval)))
             .await;
-        for i in 0..self.shards.len() {
-            if std::mem::take(&mut self.shards[i].dirty) {
-                let s = &self.shards[i];
-                let state = state::ShardState {
-                    shard: s.plan.shard,
-                    region: s.plan.region.clone(),
-                    wave: s.plan.wave,
-                    work: s.plan.work.clone(),
-                    attempt: s.ledger.attempt(),
-                    worker: s.worker.clone(),
-                    done: s.ledger.done().clone(),
-                    status: s.status,
-                };
-                if let Err(e) = self.c.0.store.put_shard(self.run, &state).await {
-                    tracing::warn!(run = %self.run, error = %e, "cannot store a shard's state");
-                }
-            }
-        }
+        self.store_shards().await;
         let wait = self.c.0.config.worker_wait;
         if let Some(s) = self
             .shards
@@ -826,8 +895,32 @@ impl Driver {
         }
     }
 
+    /// Stores the shards that changed since they were last stored.
+    async fn store_shards(&mut self) {
+        for i in 0..self.shards.len() {
+            if std::mem::take(&mut self.shards[i].dirty) {
+                let s = &self.shards[i];
+                let state = state::ShardState {
+                    shard: s.plan.shard,
+                    region: s.plan.region.clone(),
+                    planned_worker: s.plan.worker.clone(),
+                    wave: s.plan.wave,
+                    work: s.plan.work.clone(),
+                    attempt: s.ledger.attempt(),
+                    worker: s.worker.clone(),
+                    done: s.ledger.done().clone(),
+                    status: s.status,
+                    history: s.history.clone(),
+                };
+                if let Err(e) = self.c.0.store.put_shard(self.run, &state).await {
+                    tracing::warn!(run = %self.run, error = %e, "cannot store a shard's state");
+                }
+            }
+        }
+    }
+
     /// The last event: totals, clocks, validation; then the job's resources are released.
-    async fn finish(mut self) {
+    pub(super) async fn finish(mut self) {
         let complete = !self.cancelled
             && self.error.is_none()
             && self.shards.iter().all(|s| {
@@ -852,13 +945,9 @@ impl Driver {
             validation,
             duplicates: self.duplicates,
         };
-        let state = RunState {
-            run: self.run,
-            status: RunStatus::Finished { complete },
-            job: Some(self.prepared.job.clone()),
-            started_at: self.started_at,
-        };
-        let _ = self.c.0.store.put_run(&state).await;
+        // The shards' last changes, then the run: a coordinator that restarts now finds it over.
+        self.store_shards().await;
+        self.store_run(RunStatus::Finished { complete }).await;
         self.tracker.finished(complete);
         tracing::info!(run = %self.run, complete, invocations = sent, late_reports = self.late, duplicate_reports = self.duplicates, "run finished");
         self.events

@@ -1,79 +1,51 @@
-//! The state of experiments and their shards, kept where a coordinator that takes over could
-//! read it back: which runs exist, how each shard was planned, its current attempt and worker,
-//! and which of its sequence numbers are done.
+//! The state of experiments and their shards, kept where a coordinator that restarts reads it
+//! back (`resume.rs`): which runs exist and what was submitted, each run's job, how each shard
+//! was planned, its current attempt and worker, its history and which of its sequence numbers
+//! are done, and the results accepted so far (`StoredBatch`).
 //!
-//! The coordinator writes on every change of a shard's attempt or state, and its done set once a
-//! tick while it grows. In memory by default; a store behind the same trait (etcd) makes a run
-//! survive its coordinator.
+//! The driver stores a run when it is submitted, prepared and finished, its shards once a tick
+//! when they changed, and each accepted report as a batch **before** its records go out to
+//! watchers. In memory by default, where nothing survives the coordinator and no batch is kept;
+//! `state_etcd.rs` keeps all of it in etcd.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use sebs_proto::job::{JobSpec, ShardWork};
-use sebs_proto::{Attempt, Region, RunId, ShardId, WorkerId};
-use sebs_worker::engine::seqset::SeqSet;
+use sebs_proto::RunId;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunStatus {
-    Preparing,
-    Running,
-    Finished { complete: bool },
-    Failed(String),
-}
-
-#[allow(dead_code)]
-#[derive(Clone, Debug)]
-pub struct RunState {
-    pub run: RunId,
-    pub status: RunStatus,
-    /// The job, once the run has one (a benchmark has it after deployment).
-    pub job: Option<JobSpec>,
-    /// Epoch seconds, coordinator clock.
-    pub started_at: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShardStatus {
-    /// Planned, not handed out yet (a later wave, or no worker available).
-    Waiting,
-    Running,
-    Complete,
-    Failed,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShardState {
-    pub shard: ShardId,
-    pub region: Region,
-    pub wave: u32,
-    pub work: ShardWork,
-    pub attempt: Attempt,
-    pub worker: Option<WorkerId>,
-    pub done: SeqSet,
-    pub status: ShardStatus,
-}
+pub use sebs_proto::stored::{RunState, RunStatus, ShardState, ShardStatus, StoredBatch};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("state store: {0}")]
 pub struct StoreError(pub String);
 
-/// Writes as runs go; reads tell what became of a run. A coordinator that resumes runs from
-/// the store (not built yet) is the reader of `shards` and `runs`.
-#[allow(dead_code)]
 #[async_trait]
 pub trait StateStore: Send + Sync {
     async fn put_run(&self, run: &RunState) -> Result<(), StoreError>;
     async fn put_shard(&self, run: RunId, shard: &ShardState) -> Result<(), StoreError>;
+    /// Stores the `index`th batch of `run`'s results (indices count from 0 without gaps).
+    async fn put_batch(
+        &self,
+        run: RunId,
+        index: u64,
+        batch: &StoredBatch,
+    ) -> Result<(), StoreError>;
     async fn run(&self, run: RunId) -> Result<Option<RunState>, StoreError>;
     async fn shards(&self, run: RunId) -> Result<Vec<ShardState>, StoreError>;
+    /// The run's batches in index order.
+    async fn batches(&self, run: RunId) -> Result<Vec<StoredBatch>, StoreError>;
     async fn runs(&self) -> Result<Vec<RunId>, StoreError>;
+    /// Whether batches are kept: then a watcher that comes late is sent the run's results so
+    /// far, and runs can be resumed.
+    fn keeps_results(&self) -> bool;
 }
 
 /// A run and its shards, as stored.
-type StoredRun = (RunState, BTreeMap<ShardId, ShardState>);
+type StoredRun = (RunState, BTreeMap<sebs_proto::ShardId, ShardState>);
 
-/// State in this process's memory: gone with the coordinator.
+/// State in this process's memory: gone with the coordinator. It keeps no batches, so that a
+/// run's memory does not grow with its results.
 #[derive(Debug, Default)]
 pub struct InMemoryStateStore {
     runs: Mutex<BTreeMap<RunId, StoredRun>>,
@@ -98,6 +70,10 @@ impl StateStore for InMemoryStateStore {
         Ok(())
     }
 
+    async fn put_batch(&self, _: RunId, _: u64, _: &StoredBatch) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn run(&self, run: RunId) -> Result<Option<RunState>, StoreError> {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(runs.get(&run).map(|(r, _)| r.clone()))
@@ -111,8 +87,16 @@ impl StateStore for InMemoryStateStore {
             .unwrap_or_default())
     }
 
+    async fn batches(&self, _: RunId) -> Result<Vec<StoredBatch>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn runs(&self) -> Result<Vec<RunId>, StoreError> {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(runs.keys().copied().collect())
+    }
+
+    fn keeps_results(&self) -> bool {
+        false
     }
 }

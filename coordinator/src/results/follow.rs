@@ -102,8 +102,14 @@ pub async fn follow_with(
             }
         }
     }
-    bail!("lost the run before it finished (the coordinator went away)")
+    Err(LostRun.into())
 }
+
+/// The run's events ended before it finished: the coordinator went away (it may come back and
+/// be watched again).
+#[derive(Debug, thiserror::Error)]
+#[error("lost the run before it finished (the coordinator went away)")]
+pub struct LostRun;
 
 fn finish(
     output: Output,

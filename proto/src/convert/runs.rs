@@ -141,7 +141,7 @@ fn benchmark_from_pb(b: pb::BenchmarkInvoke) -> Result<BenchmarkInvoke, ConvertE
     })
 }
 
-fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
+pub(crate) fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
     pb::KeyedDelta {
         function: k.function.clone(),
         region: k.region.to_string(),
@@ -149,7 +149,7 @@ fn keyed_to_pb(k: &KeyedRecorder) -> pb::KeyedDelta {
     }
 }
 
-fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
+pub(crate) fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
     Ok(KeyedRecorder {
         function: k.function,
         region: parse(&k.region, "delta.region")?,
@@ -157,7 +157,7 @@ fn keyed_from_pb(k: pb::KeyedDelta) -> Result<KeyedRecorder, ConvertError> {
     })
 }
 
-fn worker(id: String, field: &'static str) -> Result<WorkerId, ConvertError> {
+pub(crate) fn worker(id: String, field: &'static str) -> Result<WorkerId, ConvertError> {
     WorkerId::new(id).map_err(|e| ConvertError::new(field, e.to_string()))
 }
 

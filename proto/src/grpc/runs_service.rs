@@ -114,11 +114,16 @@ impl RemoteRuns {
     }
 }
 
-/// A server stream of events as a channel; a failed stream ends with a `Failed` event.
+/// A server stream of events as a channel. A stream that is lost (the coordinator went away)
+/// just ends, so that a follower can tell it from a failed run and watch the run again; a bad
+/// event ends it with `Failed`.
 fn pump(inbound: Streaming<PbEvent>) -> mpsc::Receiver<RunEvent> {
     forward(inbound, 256, event_from_pb, |end| match end {
         StreamEnd::Closed => None,
-        StreamEnd::Lost(e) => Some(RunEvent::Failed(format!("lost the coordinator: {e}"))),
+        StreamEnd::Lost(e) => {
+            tracing::warn!(error = %e, "lost the coordinator");
+            None
+        }
         StreamEnd::Bad(e) => Some(RunEvent::Failed(format!(
             "the coordinator sent a bad event: {e}"
         ))),

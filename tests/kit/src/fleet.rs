@@ -98,12 +98,20 @@ impl Default for FleetOptions {
 pub struct Fleet {
     bin: PathBuf,
     root: PathBuf,
+    cache: PathBuf,
     pub credentials: Credentials,
     tls: bool,
     url: String,
-    coordinator: Server,
+    /// `None` only while the fleet is being made.
+    coordinator: Option<Server>,
     workers: BTreeMap<String, Server>,
     results: tempfile::TempDir,
+    /// Set for the coordinator and every worker (e.g. `SEBS_ETCD`).
+    env: Vec<(String, String)>,
+    /// The output of coordinators that were killed and started again.
+    past_coordinators: String,
+    /// More arguments of `sebs coordinator` (`FleetOptions::coordinator_args`).
+    coordinator_args: Vec<String>,
 }
 
 impl Fleet {
@@ -117,13 +125,39 @@ impl Fleet {
         Fleet::start_with(bin, root, cache, &options, |_| {})
     }
 
+    /// As `start`, with `env` set for the coordinator and every worker.
+    pub fn start_with_env(
+        bin: &Path,
+        root: &Path,
+        cache: &Path,
+        tls: bool,
+        env: &[(&str, &str)],
+    ) -> Fleet {
+        let options = FleetOptions {
+            tls,
+            ..FleetOptions::default()
+        };
+        Fleet::start_full(bin, root, cache, &options, env, |_| {})
+    }
+
     /// As `start`, with `options`, and more of the coordinator's command (arguments,
-    /// environment) set by `configure`.
+    /// environment) set by `configure` (for its first start only).
     pub fn start_with(
         bin: &Path,
         root: &Path,
         cache: &Path,
         options: &FleetOptions,
+        configure: impl FnOnce(&mut Command),
+    ) -> Fleet {
+        Fleet::start_full(bin, root, cache, options, &[], configure)
+    }
+
+    fn start_full(
+        bin: &Path,
+        root: &Path,
+        cache: &Path,
+        options: &FleetOptions,
+        env: &[(&str, &str)],
         configure: impl FnOnce(&mut Command),
     ) -> Fleet {
         let tls = options.tls;
@@ -133,47 +167,78 @@ impl Fleet {
             .prefix("sebs-fleet-results-")
             .tempdir()
             .unwrap();
-        let mut command = Command::new(bin);
+        let mut fleet = Fleet {
+            bin: bin.to_path_buf(),
+            root: root.to_path_buf(),
+            cache: cache.to_path_buf(),
+            credentials,
+            tls,
+            url: String::new(),
+            coordinator: None,
+            workers: BTreeMap::new(),
+            results,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            past_coordinators: String::new(),
+            coordinator_args: options.coordinator_args.clone(),
+        };
+        fleet.start_coordinator(&options.listen, configure);
+        fleet
+    }
+
+    /// Starts the coordinator on `listen` and waits for the address it prints.
+    fn start_coordinator(&mut self, listen: &str, configure: impl FnOnce(&mut Command)) {
+        let mut command = Command::new(&self.bin);
         command
-            .args(["coordinator", "--listen", &options.listen, "--cache"])
-            .arg(cache)
-            .args(&options.coordinator_args)
+            .args(["coordinator", "--listen", listen, "--cache"])
+            .arg(&self.cache)
+            .args(&self.coordinator_args)
             .arg("--results-dir")
-            .arg(results.path())
+            .arg(self.results.path())
             .arg("--token-file")
-            .arg(&credentials.token_file);
-        if tls {
+            .arg(&self.credentials.token_file);
+        if self.tls {
             command
                 .arg("--tls-cert")
-                .arg(&credentials.cert)
+                .arg(&self.credentials.cert)
                 .arg("--tls-key")
-                .arg(&credentials.key);
+                .arg(&self.credentials.key);
         } else {
             command.arg("--plaintext");
         }
         command
-            .current_dir(root)
-            .env("SEBS_ROOT", root)
-            .env_remove("SEBS_LOG");
+            .current_dir(&self.root)
+            .env("SEBS_ROOT", &self.root)
+            .env_remove("SEBS_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         configure(&mut command);
         let coordinator = Server::start("sebs-coordinator", command);
         let line = wait_for_line(&coordinator, "listening on ", START);
-        let url = line
+        self.coordinator = Some(coordinator);
+        self.url = line
             .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        Fleet {
-            bin: bin.to_path_buf(),
-            root: root.to_path_buf(),
-            credentials,
-            tls,
-            url,
-            coordinator,
-            workers: BTreeMap::new(),
-            results,
+    }
+
+    /// Kills the coordinator as `kill -9` would and starts it again on the same address.
+    pub fn restart_coordinator(&mut self) {
+        if let Some(mut old) = self.coordinator.take() {
+            old.kill();
+            self.past_coordinators
+                .push_str(&format!("== coordinator (killed)\n{}\n", old.log()));
         }
+        let listen = self
+            .url
+            .split("://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {}", self.url))
+            .to_string();
+        self.start_coordinator(&listen, |_| {});
     }
 
     /// Where the coordinator keeps its copy of each run's files (`<run id>/`).
@@ -249,7 +314,8 @@ impl Fleet {
             .arg(out_dir)
             .current_dir(&self.root)
             .env("SEBS_ROOT", &self.root)
-            .env_remove("SEBS_LOG");
+            .env_remove("SEBS_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
@@ -280,21 +346,54 @@ impl Fleet {
     }
 
     pub fn coordinator(&self) -> &Server {
-        &self.coordinator
+        self.coordinator
+            .as_ref()
+            .expect("the fleet has a coordinator")
     }
 
     pub fn coordinator_mut(&mut self) -> &mut Server {
-        &mut self.coordinator
+        self.coordinator
+            .as_mut()
+            .expect("the fleet has a coordinator")
     }
 
     /// Every process's output, for a failing test's message.
     pub fn logs(&self) -> String {
-        let mut text = format!("== coordinator\n{}", self.coordinator.log());
+        let mut text = format!(
+            "{}== coordinator\n{}",
+            self.past_coordinators,
+            self.coordinator().log()
+        );
         for (name, w) in &self.workers {
             text.push_str(&format!("\n== worker {name}\n{}", w.log()));
         }
         text
     }
+}
+
+/// Every (shard, sequence) of a run's `ExecutionResult`s once, and every request id once:
+/// nothing was counted twice.
+pub fn assert_each_invocation_once(results: &[serde_json::Value]) {
+    use std::collections::BTreeSet;
+    let keys: BTreeSet<(u64, u64)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["origin"]["shard"].as_u64().unwrap(),
+                r["origin"]["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        results.len(),
+        "a (shard, sequence) appears twice"
+    );
+    let ids: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), results.len(), "request ids are unique");
 }
 
 /// Waits until `server` printed a line holding `needle`; returns that line, or panics with the

@@ -12,6 +12,7 @@
 pub mod cluster;
 pub mod docker;
 pub mod emulators;
+pub mod etcd;
 pub mod fleet;
 pub mod moto;
 pub mod netns;
