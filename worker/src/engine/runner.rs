@@ -88,8 +88,17 @@ impl EngineConfig {
 /// report with its histogram delta) serves hundreds of invocations.
 pub const BATCH_RECORDS: usize = 256;
 
-/// Closed loads: how many positions a task claims at once.
+/// Closed loads: the most positions a task claims at once.
 const CLAIM: u64 = 8;
+
+/// Closed loads: how many positions a task claims at once. Claiming several saves a shared
+/// counter's cache line a trip per request, but a task that claims more than its share of a
+/// small load runs them one after another where the others would have run them at once: a SeBS
+/// batch of N at concurrency N must put one invocation on each task (each on an instance of its
+/// own). So a task claims one at a time unless the load is many times the tasks.
+fn claim_size(positions: u64, tasks: usize) -> u64 {
+    (positions / (tasks as u64 * 16).max(1)).clamp(1, CLAIM)
+}
 
 /// Where the engine's results go. The aggregator calls it; tasks never do.
 #[async_trait]
@@ -163,6 +172,8 @@ struct Shared {
     sent: AtomicU64,
     /// Closed loads: the next position in `closed`.
     next_closed: AtomicU64,
+    /// Closed loads: how many positions a task takes from `next_closed` at once.
+    claim: u64,
     /// Closed loads: the sequence numbers to send, in order.
     closed: Positions,
     skip: SeqSet,
@@ -210,6 +221,7 @@ pub async fn run_engine(
         payload,
         sent: AtomicU64::new(0),
         next_closed: AtomicU64::new(0),
+        claim: claim_size(closed.len(), tasks),
         closed,
         skip: config.skip.clone(),
         start,
@@ -377,8 +389,10 @@ async fn drive(
             },
             None => {
                 if claimed.is_empty() {
-                    let first = shared.next_closed.fetch_add(CLAIM, Ordering::Relaxed);
-                    claimed = first..first.saturating_add(CLAIM);
+                    let first = shared
+                        .next_closed
+                        .fetch_add(shared.claim, Ordering::Relaxed);
+                    claimed = first..first.saturating_add(shared.claim);
                 }
                 let position = claimed.next().unwrap_or(u64::MAX);
                 match shared.closed.get(position) {

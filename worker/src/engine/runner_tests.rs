@@ -356,3 +356,14 @@ async fn shares_of_one_schedule_send_it_together() {
         "the shares' union is the global schedule"
     );
 }
+
+#[test]
+fn a_small_closed_load_puts_one_invocation_on_each_task() {
+    // A SeBS batch: N at concurrency N, each on a task (and an instance) of its own.
+    assert_eq!(claim_size(2, 2), 1);
+    assert_eq!(claim_size(16, 8), 1);
+    assert_eq!(claim_size(0, 4), 1);
+    // Large loads claim several at once, never more than CLAIM.
+    assert_eq!(claim_size(1_000_000, 64), CLAIM);
+    assert_eq!(claim_size(64 * 16 * 3, 64), 3);
+}
