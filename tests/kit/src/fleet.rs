@@ -299,7 +299,8 @@ impl Fleet {
             .args(client_args)
             .current_dir(&self.root)
             .env("SEBS_ROOT", &self.root)
-            .env_remove("SEBS_LOG");
+            .env_remove("SEBS_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
