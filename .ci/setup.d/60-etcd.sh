@@ -4,5 +4,5 @@ missing=()
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 ci_apt_install "${missing[@]}"
-etcd --version | head -1
+etcd --version | sed -n 1p
 protoc --version
