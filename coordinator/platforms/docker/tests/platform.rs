@@ -20,7 +20,7 @@ fn package(dir: &Path) {
     let wrappers =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../benchmarks/wrappers/docker/python");
     std::fs::create_dir_all(dir.join("function")).unwrap();
-    for file in ["server.py", "handler.py"] {
+    for file in ["server.py", "handler.py", "sebs_storage.py"] {
         std::fs::copy(wrappers.join(file), dir.join(file)).unwrap();
     }
     std::fs::copy(wrappers.join("storage.py"), dir.join("function/storage.py")).unwrap();
