@@ -373,6 +373,10 @@ struct OpenResult {
     lag_max_ms: f64,
     latency_p99_ms: f64,
     worst_behind: f64,
+    /// The same run's [`WakeProbe`]: how late this machine woke a bare thread (p50, p99, max, ms).
+    probe_ms: [f64; 3],
+    /// Cores the engine, the endpoint and the rest of the machine used during the run.
+    cpu: CpuUse,
 }
 
 impl OpenResult {
@@ -426,8 +430,9 @@ fn run(o: &Options) {
     } else {
         o.engine_threads
     };
-    // As the coordinator runs it: a multi-thread runtime, the engine's aggregator on the thread
-    // that blocks on it, the tasks on the workers.
+    // As a worker runs a shard: a multi-thread runtime with one worker per core, and the engine
+    // (its aggregator and its tasks) spawned onto it, so that nothing runs on a thread of its own
+    // but the timer ([`spawned`]).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(engine_threads)
         .enable_all()
@@ -466,7 +471,8 @@ fn run(o: &Options) {
     let oha_cpu = clock.since(pid, tick, Client::Child);
     print_throughput("oha", &oha, &oha_cpu);
     let clock = CpuClock::now(pid, tick);
-    let (engine, engine_outcome) = runtime.block_on(closed_for(&endpoint.url, o));
+    let (url, opts) = (endpoint.url.clone(), o.clone());
+    let (engine, engine_outcome) = spawned(&runtime, async move { closed_for(&url, &opts).await });
     let engine_cpu = clock.since(pid, tick, Client::Own);
     print_throughput("sebs engine", &Ok(engine), &engine_cpu);
     print_memory();
@@ -488,10 +494,17 @@ fn run(o: &Options) {
     ]
     .into_iter()
     .map(|(name, arrival)| {
-        let r = runtime.block_on(open_loop(&endpoint.url, o, name, arrival));
+        let clock = CpuClock::now(pid, tick);
+        let (url, opts) = (endpoint.url.clone(), o.clone());
+        let mut r = spawned(&runtime, async move {
+            open_loop(&url, &opts, name, arrival).await
+        });
+        r.cpu = clock.since(pid, tick, Client::Own);
         println!(
             "  {:<12} target {:.0}/s, scheduled {}, sent {} => {:.1}/s ({:+.3}%); sent before the end {} => {:.1}/s; \
-             lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; latency p99 {:.3} ms; worst behind {:.2}%; failures {}",
+             lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; latency p99 {:.3} ms; worst behind {:.2}%; failures {}; \
+             a bare thread woke p50 {:.3} ms p99 {:.3} ms max {:.3} ms late; \
+             engine {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest {:.2} cores",
             r.arrival,
             r.target,
             r.scheduled,
@@ -505,12 +518,19 @@ fn run(o: &Options) {
             r.lag_max_ms,
             r.latency_p99_ms,
             r.worst_behind * 100.0,
-            r.failures
+            r.failures,
+            r.probe_ms[0],
+            r.probe_ms[1],
+            r.probe_ms[2],
+            r.cpu.client_cores,
+            r.cpu.client_us_per_request(r.achieved()),
+            r.cpu.endpoint_cores,
+            r.cpu.rest_cores
         );
         r
     })
     .collect();
-    let timer = runtime.block_on(async { tokio::spawn(timer_lag(1000)).await.unwrap() });
+    let timer = spawned(&runtime, timer_lag(1000));
     println!(
         "  for comparison, tokio's timer alone (one task, nothing else running, sleep_until 0.1-3 ms ahead): lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms",
         timer[0], timer[1], timer[2]
@@ -521,7 +541,8 @@ fn run(o: &Options) {
         "\n== 3. Memory: closed loop of {} invocations, {} tasks",
         o.invocations, o.connections
     );
-    let memory = runtime.block_on(memory(&endpoint.url, o));
+    let (url, opts) = (endpoint.url.clone(), o.clone());
+    let memory = spawned(&runtime, async move { memory(&url, &opts).await });
     println!(
         "  sent {} in {:.1} s ({:.0}/s), failures {}",
         memory.sent,
@@ -560,6 +581,15 @@ fn run(o: &Options) {
     ];
     let loads = [load_at_start, load_average()];
     report(o, &closed, &open, &memory, &loads, rest);
+}
+
+/// Runs `work` as a task of `runtime`'s workers, as the `sebs` worker runs a shard (not on the
+/// thread that waits for it, which would give the engine a third thread on two cores).
+fn spawned<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    runtime.block_on(async { tokio::spawn(work).await.expect("the benchmark step") })
 }
 
 /// The process's memory so far, after a step.
@@ -686,16 +716,17 @@ async fn closed_for(url: &str, o: &Options) -> (f64, EngineOutcome) {
 async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival) -> OpenResult {
     let duration = Duration::from_secs(o.seconds);
     let profile = RateProfile::constant(o.rate, duration).expect("a valid rate profile");
-    let scheduled = (0..o.connections)
-        .map(|k| task_schedule(&profile, arrival, k, o.connections, None).count() as u64)
-        .sum();
+    // The engine's tasks draw from one schedule of the whole load: task 0 of 1.
+    let scheduled = task_schedule(&profile, arrival, 0, 1, None).count() as u64;
     let load = Load::Open {
         profile,
         arrival,
         max_count: None,
         share: Share::whole(),
     };
+    let probe = WakeProbe::start();
     let (outcome, dir) = engine(url, o.connections, load, None).await;
+    let probe_ms = probe.stop();
     let lag = outcome.total.histogram(Metric::Lag, None, None);
     let latency = outcome.total.histogram(Metric::Client, None, None);
     let ms = |us: u64| us as f64 / 1000.0;
@@ -712,6 +743,56 @@ async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival)
         lag_max_ms: ms(lag.max()),
         latency_p99_ms: ms(latency.value_at_quantile(0.99)),
         worst_behind: outcome.worst_behind,
+        probe_ms,
+        cpu: CpuUse::default(),
+    }
+}
+
+/// The reference for the schedule lag, measured in the same run: a plain thread that sleeps to
+/// a deadline every millisecond (as cyclictest does) and records how late it woke. No sender
+/// that sleeps until its send time can be more punctual than the machine wakes threads under
+/// the same load; the engine adds one hand-over (its timer thread wakes the task, a runtime
+/// worker runs it). At 1,000 wake-ups a second it costs the machine almost nothing.
+struct WakeProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<hdrhistogram::Histogram<u64>>,
+}
+
+impl WakeProbe {
+    const PERIOD: Duration = Duration::from_millis(1);
+
+    fn start() -> WakeProbe {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut late = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .expect("histogram bounds");
+            let mut due = Instant::now() + WakeProbe::PERIOD;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                // Like an arrival of the engine's schedule: a deadline passed while asleep is
+                // late by however long it waited, each one counted.
+                late.saturating_record(due.elapsed().as_micros() as u64);
+                due += WakeProbe::PERIOD;
+            }
+            late
+        });
+        WakeProbe { stop, thread }
+    }
+
+    /// Stops the probe: p50, p99 and max lateness in ms.
+    fn stop(self) -> [f64; 3] {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let late = self.thread.join().expect("the probe thread");
+        let ms = |us: u64| us as f64 / 1000.0;
+        [
+            ms(late.value_at_quantile(0.5)),
+            ms(late.value_at_quantile(0.99)),
+            ms(late.max()),
+        ]
     }
 }
 
@@ -870,6 +951,23 @@ fn report(
             r.arrival, r.lag_p50_ms, r.lag_p99_ms, r.lag_max_ms
         );
         println!(
+            "| open loop {}: reference, a bare thread's wake-up lateness p50 / p99 / max (same run) | {:.3} / {:.3} / {:.3} ms |",
+            r.arrival, r.probe_ms[0], r.probe_ms[1], r.probe_ms[2]
+        );
+        println!(
+            "| open loop {}: engine p99 lag / bare thread p99 lateness | {:.2} |",
+            r.arrival,
+            r.lag_p99_ms / r.probe_ms[1].max(0.001)
+        );
+        println!(
+            "| open loop {}: CPU | engine {:.2} cores, {:.1} µs/request; endpoint {:.2} cores; rest {:.2} cores |",
+            r.arrival,
+            r.cpu.client_cores,
+            r.cpu.client_us_per_request(r.achieved()),
+            r.cpu.endpoint_cores,
+            r.cpu.rest_cores
+        );
+        println!(
             "| open loop {}: worst behind schedule; failures | {:.2}%; {} |",
             r.arrival,
             r.worst_behind * 100.0,
@@ -935,6 +1033,16 @@ fn report(
         verdict(open.iter().all(OpenResult::met)),
         measured.join("; ")
     );
+    for r in open {
+        if r.probe_ms[1] >= 1.0 {
+            println!(
+                "  note: in the same run a bare thread sleeping to 1000 deadlines/s woke p99 {:.3} ms late ({}): this machine's scheduling alone misses the 1 ms goal; the engine's p99 lag was {:.2}x that",
+                r.probe_ms[1],
+                r.arrival,
+                r.lag_p99_ms / r.probe_ms[1]
+            );
+        }
+    }
     for r in open {
         let expected = r.target * r.duration_s;
         let off = (r.scheduled as f64 / expected - 1.0) * 100.0;

@@ -1,10 +1,13 @@
 //! The invocation engine: `tasks` concurrent tasks, each holding its own connection through the
 //! trigger, drive a closed or open load and record every invocation.
 //!
-//! Like wrk2, an open load gives each task its share of one global arrival schedule. A task
-//! waits until its next intended time, sends, and measures latency from the intended time, so a
-//! stalled endpoint that delays later sends shows up in their latency (coordinated omission is
-//! corrected) and in the schedule lag the engine records for itself.
+//! An open load is one arrival schedule that the tasks draw from: a task that is free takes the
+//! next arrival, waits until its intended time, sends, and measures latency from the intended
+//! time. A slow reply therefore holds up only its own task, not the arrivals after it (wrk2 deals
+//! each connection a fixed share, so one slow reply delays that connection's next sends); sends
+//! fall behind only when every task is waiting on a reply. Latency counts from the intended
+//! time, so a stalled endpoint that delays later sends shows up in their latency (coordinated
+//! omission is corrected) and in the schedule lag the engine records for itself.
 //!
 //! The hot loop allocates nothing per request: histograms are per task, records are plain
 //! structs pushed into a reused per-task buffer, request ids are fixed-size, and a task whose
@@ -26,10 +29,11 @@ use tokio::task::JoinSet;
 use super::reader::ReplyReader;
 use super::recorder::{Recorder, Sample};
 use super::records::{Record, RequestId, Timing};
-use super::schedule::{share_schedule, Arrival, RateProfile};
+use super::schedule::{share_schedule, Arrival, RateProfile, TaskSchedule};
 use super::seqset::{Positions, SeqSet};
 use super::share::Share;
 use super::timer::PreciseTimer;
+use crate::lean_http::LeanConnection;
 use crate::trigger::{epoch_seconds, InvocationRequest, Trigger};
 
 /// What load to drive.
@@ -98,6 +102,38 @@ const CLAIM: u64 = 8;
 /// own). So a task claims one at a time unless the load is many times the tasks.
 fn claim_size(positions: u64, tasks: usize) -> u64 {
     (positions / (tasks as u64 * 16).max(1)).clamp(1, CLAIM)
+}
+
+/// When a task hands over: at [`BATCH_RECORDS`] records or every `every`, whichever comes
+/// first. The first hand-over comes after a share of both proportional to the task's number, so
+/// that tasks started together (and running at the same pace) do not all hand over in the same
+/// instant, and the aggregator's work (and the allocations of the first hand-overs) spreads over
+/// the interval instead of stalling every task at once.
+#[derive(Clone, Copy, Debug)]
+struct Flushes {
+    every: Duration,
+    records: usize,
+    next: Instant,
+}
+
+impl Flushes {
+    fn staggered(every: Duration, task: usize, tasks: usize) -> Self {
+        let part = (task + 1) as f64 / tasks.max(1) as f64;
+        Flushes {
+            every,
+            records: ((BATCH_RECORDS as f64 * part).ceil() as usize).clamp(1, BATCH_RECORDS),
+            next: Instant::now() + every.mul_f64(part),
+        }
+    }
+
+    fn due(&self, records: usize, now: Instant) -> bool {
+        records >= self.records || now >= self.next
+    }
+
+    fn done(&mut self, now: Instant) {
+        self.records = BATCH_RECORDS;
+        self.next = now + self.every;
+    }
 }
 
 /// Where the engine's results go. The aggregator calls it; tasks never do.
@@ -182,11 +218,25 @@ struct Shared {
     keep_raw: bool,
     /// Emptied recorders and record buffers, handed back by the aggregator so tasks reuse them.
     spare: Mutex<Vec<TaskFlush>>,
+    /// Open loads: the arrivals not yet taken, in order. A task takes the next one when it is
+    /// free (a few hundred ns under the lock, tens of thousands of times a second at most).
+    arrivals: Option<Mutex<TaskSchedule>>,
     /// Open loads wait for their intended send times on this timer (slot = task).
     timer: Option<PreciseTimer>,
 }
 
 impl Shared {
+    /// Open loads: the next arrival not yet taken and not to be skipped, as (sequence, due).
+    fn next_arrival(&self, arrivals: &Mutex<TaskSchedule>) -> Option<(u64, Instant)> {
+        let mut arrivals = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let (sequence, offset) = arrivals.next_arrival()?;
+            if !self.skip.contains(sequence) {
+                return Some((sequence, self.start + offset));
+            }
+        }
+    }
+
     fn spare(&self) -> TaskFlush {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
         spare.unwrap_or_else(|| TaskFlush {
@@ -206,6 +256,14 @@ pub async fn run_engine(
     stop: watch::Receiver<bool>,
 ) -> EngineOutcome {
     let tasks = config.tasks.max(1);
+    let open = matches!(config.load, Load::Open { .. });
+    // Each task's own connection, when the trigger has them (plain HTTP). An open loop opens
+    // them before its schedule starts, so that its first arrivals are not late by a handshake
+    // each; a closed loop's first invocations measure their connect time, as SeBS's do.
+    let mut connections: Vec<_> = (0..tasks).map(|_| trigger.own_connection()).collect();
+    if open {
+        connections = open_all(connections, stop.clone()).await;
+    }
     let now = Instant::now();
     let start = config.start.unwrap_or(now);
     let started_at = epoch_seconds(SystemTime::now()) - signed_elapsed(start, now);
@@ -228,6 +286,17 @@ pub async fn run_engine(
         id_prefix: config.id_prefix,
         keep_raw: config.keep_raw,
         spare: Mutex::new(Vec::new()),
+        arrivals: match &config.load {
+            Load::Open {
+                profile,
+                arrival,
+                max_count,
+                share,
+            } => Some(Mutex::new(share_schedule(
+                profile, *arrival, share, 0, 1, *max_count,
+            ))),
+            Load::Closed { .. } => None,
+        },
         timer: match &config.load {
             Load::Open { .. } => match PreciseTimer::start(tasks) {
                 Ok(timer) => Some(timer),
@@ -241,15 +310,10 @@ pub async fn run_engine(
     });
     let (tx, mut rx) = mpsc::channel::<TaskFlush>(tasks * 4);
     let mut set = JoinSet::new();
-    for task in 0..tasks {
-        let (shared, load, tx, stop) = (
-            shared.clone(),
-            config.load.clone(),
-            tx.clone(),
-            stop.clone(),
-        );
-        let flush_every = config.flush_every;
-        set.spawn(async move { drive(task, tasks, load, shared, tx, stop, flush_every).await });
+    for (task, connection) in connections.into_iter().enumerate() {
+        let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
+        let flushes = Flushes::staggered(config.flush_every, task, tasks);
+        set.spawn(async move { drive(task, connection, shared, tx, stop, flushes).await });
     }
     drop(tx);
 
@@ -315,6 +379,40 @@ pub async fn run_engine(
     }
 }
 
+/// Opens every connection at once and waits until all have connected or failed (a failed one
+/// stays closed and connects again at its first request), or until `stop`.
+async fn open_all(
+    connections: Vec<Option<LeanConnection>>,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Option<LeanConnection>> {
+    let tasks = connections.len();
+    let mut opening = JoinSet::new();
+    for (task, connection) in connections.into_iter().enumerate() {
+        opening.spawn(async move {
+            let mut connection = connection;
+            if let Some(c) = connection.as_mut() {
+                if let Err(e) = c.open().await {
+                    tracing::debug!(error = %e.message, "could not open a connection ahead of the schedule");
+                }
+            }
+            (task, connection)
+        });
+    }
+    let mut opened: Vec<Option<LeanConnection>> = (0..tasks).map(|_| None).collect();
+    loop {
+        tokio::select! {
+            done = opening.join_next() => match done {
+                Some(Ok((task, connection))) => opened[task] = connection,
+                Some(Err(e)) => tracing::warn!(error = %e, "a connection's opening task failed"),
+                None => break,
+            },
+            // Abandoned openings: their tasks connect at their first request, if any.
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    opened
+}
+
 /// Seconds from `start` to `now`, negative when `start` is still ahead.
 fn signed_elapsed(start: Instant, now: Instant) -> f64 {
     now.saturating_duration_since(start).as_secs_f64()
@@ -348,43 +446,28 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// One task: its share of the load, its own recorder and record buffer.
 async fn drive(
     task: usize,
-    tasks: usize,
-    load: Load,
+    mut connection: Option<LeanConnection>,
     shared: Arc<Shared>,
     tx: mpsc::Sender<TaskFlush>,
     stop: watch::Receiver<bool>,
-    flush_every: Duration,
+    mut flushes: Flushes,
 ) {
     let mut own = shared.spare();
-    // The task's own connection, when the trigger has them (plain HTTP): no pool in between.
-    let mut connection = shared.trigger.own_connection();
-    let mut last_flush = Instant::now();
     // Closed loads: positions claimed and not yet sent, and sends not yet added to `sent`. Both
     // counters are shared by every task; touching them once per request would move their cache
     // line between cores at every request.
     let mut claimed = 0..0;
     let mut unreported = 0;
-    let mut schedule = match &load {
-        Load::Open {
-            profile,
-            arrival,
-            max_count,
-            share,
-        } => Some(share_schedule(
-            profile, *arrival, share, task, tasks, *max_count,
-        )),
-        Load::Closed { .. } => None,
-    };
+    let open = shared.arrivals.is_some();
     loop {
         if *stop.borrow() {
             break;
         }
         // The sequence number and intended send time: from the schedule, or now for closed
         // loads.
-        let (sequence, due) = match &mut schedule {
-            Some(s) => match s.next_arrival() {
-                Some((sequence, _)) if shared.skip.contains(sequence) => continue,
-                Some((sequence, offset)) => (sequence, shared.start + offset),
+        let (sequence, due) = match &shared.arrivals {
+            Some(arrivals) => match shared.next_arrival(arrivals) {
+                Some(arrival) => arrival,
                 None => break,
             },
             None => {
@@ -401,7 +484,7 @@ async fn drive(
                 }
             }
         };
-        if schedule.is_some() && due > Instant::now() {
+        if open && due > Instant::now() {
             let mut stop = stop.clone();
             let wait = async {
                 match &shared.timer {
@@ -415,14 +498,10 @@ async fn drive(
             }
         }
         // A closed loop's request is due when it is sent.
-        let sent = if schedule.is_some() {
-            Instant::now()
-        } else {
-            due
-        };
+        let sent = if open { Instant::now() } else { due };
         // Counted when sent, so that progress against the schedule is not late by a reply (closed
         // loads have no schedule: they add their count at each hand-over).
-        if schedule.is_some() {
+        if open {
             shared.sent.fetch_add(1, Ordering::Relaxed);
         } else {
             unreported += 1;
@@ -455,7 +534,7 @@ async fn drive(
             client_us: timing.latency_us,
             benchmark_us: reading.benchmark_us,
             connect_us: (raw.http_startup > 0.0).then_some(timing.connect_us),
-            lag_us: schedule.is_some().then_some(timing.lag_us),
+            lag_us: open.then_some(timing.lag_us),
             cold: reading.cold,
             ok: reading.failure.is_none(),
         });
@@ -473,16 +552,14 @@ async fn drive(
             record.raw = Some(Box::new(raw.clone()));
         }
         own.records.push(record);
-        if own.records.len() >= BATCH_RECORDS
-            || done.saturating_duration_since(last_flush) >= flush_every
-        {
+        if flushes.due(own.records.len(), done) {
             shared.sent.fetch_add(unreported, Ordering::Relaxed);
             unreported = 0;
             let full = std::mem::replace(&mut own, shared.spare());
             if tx.send(full).await.is_err() {
                 break;
             }
-            last_flush = done;
+            flushes.done(done);
         }
     }
     shared.sent.fetch_add(unreported, Ordering::Relaxed);

@@ -128,6 +128,14 @@ async fn closed_load_sends_exactly_its_invocations() {
     assert_eq!(r.outcome.total.count(), 500);
     assert_eq!(r.outcome.total.failures().count(), 0);
     assert_eq!(r.records.len(), 500, "every invocation has a record");
+    let connected = column(&r, "connect_us")
+        .iter()
+        .filter(|&&us| us > 0)
+        .count();
+    assert_eq!(
+        connected, 4,
+        "each task's first invocation opens its connection and measures it"
+    );
     let benchmark = r
         .outcome
         .total
@@ -156,6 +164,34 @@ async fn open_load_sends_its_schedule() {
     assert_eq!(
         intended_us, expected,
         "every request at its intended time, 2.5 ms apart"
+    );
+    assert!(
+        column(&r, "connect_us").iter().all(|&us| us == 0),
+        "an open loop opens its connections before its schedule starts"
+    );
+}
+
+/// An open load's tasks take arrivals from one queue: while one task waits 300 ms for a reply,
+/// the others send the arrivals behind it on time (with a fixed share per task, as wrk2 deals
+/// them, that task's next arrivals would go out up to 300 ms late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reply_holds_up_only_its_own_task() {
+    let url = endpoint(20, Duration::from_millis(300)).await;
+    let load = constant_load(200.0, Duration::from_secs(1));
+    let r = run(&url, load, 4, Duration::from_millis(100)).await;
+    assert_eq!(r.outcome.sent, 200);
+    let service = column(&r, "service_us");
+    assert!(
+        service.iter().any(|&us| us >= 290_000),
+        "one reply took 300 ms"
+    );
+    let late: Vec<u64> = column(&r, "lag_us")
+        .into_iter()
+        .filter(|&us| us >= 150_000)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "no arrival waited for the slow reply: {late:?}"
     );
 }
 
@@ -355,6 +391,34 @@ async fn shares_of_one_schedule_send_it_together() {
         intended, expected,
         "the shares' union is the global schedule"
     );
+}
+
+#[test]
+fn tasks_hand_over_at_staggered_times() {
+    let every = Duration::from_secs(1);
+    let tasks = 4;
+    let flushes: Vec<Flushes> = (0..tasks)
+        .map(|task| Flushes::staggered(every, task, tasks))
+        .collect();
+    let records: Vec<usize> = flushes.iter().map(|f| f.records).collect();
+    assert_eq!(records, [64, 128, 192, BATCH_RECORDS]);
+    for pair in flushes.windows(2) {
+        let gap = pair[1].next.duration_since(pair[0].next);
+        assert!(
+            gap >= Duration::from_millis(200),
+            "a quarter interval apart: {gap:?}"
+        );
+    }
+    // After its first hand-over every task waits a whole batch or interval.
+    let mut first = flushes[0];
+    let now = Instant::now();
+    assert!(first.due(64, now));
+    first.done(now);
+    assert!(!first.due(BATCH_RECORDS - 1, now + every / 2));
+    assert!(first.due(BATCH_RECORDS, now));
+    assert!(first.due(0, now + every));
+    // One task hands over on the interval, as before.
+    assert_eq!(Flushes::staggered(every, 0, 1).records, BATCH_RECORDS);
 }
 
 #[test]

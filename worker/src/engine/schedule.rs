@@ -8,9 +8,11 @@
 //! - Poisson arrivals are the points of a unit-rate Poisson process, which Λ⁻¹ turns into a
 //!   Poisson process of rate λ(t).
 //!
-//! Like wrk2, the engine's tasks share one global schedule and [`task_schedule`] gives each task
-//! its share. The engine measures latency from these intended times, so an endpoint that stalls
-//! cannot hide the stall by delaying the requests that would have measured it (STYLE §7).
+//! [`task_schedule`] deals a schedule out in interleaved parts (part k of n: every n-th arrival),
+//! and [`share_schedule`] gives a fleet worker its [`Share`]. The engine's tasks draw from one
+//! part (0 of 1) of their share, each taking the next arrival when it is free. The engine
+//! measures latency from these intended times, so an endpoint that stalls cannot hide the stall
+//! by delaying the requests that would have measured it (STYLE §7).
 //!
 //! **This module is pure** (STYLE §6): no I/O, no clock, no allocation per arrival, and the same
 //! inputs always give the same times.

@@ -189,6 +189,27 @@ impl LeanConnection {
         self.stream.is_some()
     }
 
+    /// Connects now unless a connection is already open, within the trigger's timeout, so that
+    /// the first request does not pay for the handshake (open loops open theirs before their
+    /// schedule starts, as wrk does). A failure leaves it closed: the first request connects
+    /// again and records what went wrong.
+    pub async fn open(&mut self) -> Result<(), InvocationError> {
+        if self.stream.is_none() {
+            let timeout = self.target.timeout;
+            let stream = tokio::time::timeout(timeout, self.target.connect())
+                .await
+                .map_err(|_| {
+                    failure(
+                        ErrorKind::Timeout,
+                        format!("cannot connect to {} within {timeout:?}", self.target.url),
+                    )
+                })??;
+            self.stream = Some(stream);
+            self.input.clear();
+        }
+        Ok(())
+    }
+
     /// Sends one request and reads its reply. What is returned stays valid until the next call;
     /// drop any clone of its body and headers before then, so that the buffer can be reused.
     pub async fn invoke(&mut self, request: InvocationRequest<'_>) -> &RawInvocation {
