@@ -7,7 +7,6 @@
 // Test code: a panic with a message is the right way to fail.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ fn the_chart_the_manifests_and_the_compose_file_are_valid() {
     {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = sebs_testkit::repo_root();
     let mut command = Command::new(python);
     command
         .arg(root.join("deploy/validate.py"))

@@ -7,10 +7,7 @@ use serde_json::Value;
 
 /// The repository root (the folder holding `benchmarks/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repo root")
+    sebs_testkit::repo_root()
 }
 
 /// A cache shared by every test of the run: packages, the tools venv and local storage are

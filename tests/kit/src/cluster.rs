@@ -37,7 +37,7 @@ const IMAGES_LIMIT: Duration = Duration::from_secs(900);
 /// (`dockerfiles/fleet-images.sh`), one test process at a time. Call [`crate::docker::docker_engine`]
 /// first. Panics with the script's output when it fails.
 pub fn fleet_images(binary: &Path, tag: &str) {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let root = crate::repo_root();
     let lock =
         std::fs::File::create(std::env::temp_dir().join("sebs-test-fleet-images.lock")).unwrap();
     lock.lock().unwrap();

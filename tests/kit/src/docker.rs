@@ -4,16 +4,10 @@
 //! running) and builds the images of `dockerfiles/` (`dockerfiles/images.sh`: the base image
 //! only when missing, the others from the layer cache in seconds), once per test process.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::require;
-
-/// The repository root, which holds `dockerfiles/`.
-fn repo_root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
 
 /// Makes sure a Docker engine answers and the images exist. `None` means "skip this test"
 /// (no Docker here, and `SEBS_TEST_REQUIRE` is not `all`); panics when they cannot be had.
@@ -44,7 +38,7 @@ pub fn docker_engine() -> Option<()> {
 }
 
 fn run_script(name: &str) -> Result<(), String> {
-    let script = repo_root().join("dockerfiles").join(name);
+    let script = crate::repo_root().join("dockerfiles").join(name);
     let output = Command::new("bash")
         .arg(&script)
         .output()

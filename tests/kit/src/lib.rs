@@ -28,6 +28,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root (the folder with `Cargo.lock` and `benchmarks/`), found when the test
+/// runs: upwards from the package under test (`CARGO_MANIFEST_DIR`, which `cargo test` sets for
+/// the test process) or else from the working directory. Not `env!("CARGO_MANIFEST_DIR")`: that
+/// is fixed when this crate is compiled, and cargo reuses a compiled crate for a clone of the same
+/// sources elsewhere (CI's clean clone and a developer's share one build cache), whose paths would
+/// then point into the other clone.
+pub fn repo_root() -> PathBuf {
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .expect("CARGO_MANIFEST_DIR or a working directory");
+    start
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("benchmarks").is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "no sebs repository (Cargo.lock and benchmarks/) at or above {}",
+                start.display()
+            )
+        })
+        .to_path_buf()
+}
+
 /// Finds `program` on `PATH` (or as a path). `None` means "skip this test": the caller returns
 /// early. With `SEBS_TEST_REQUIRE=all` a missing program panics instead.
 #[must_use]

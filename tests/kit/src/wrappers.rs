@@ -6,7 +6,7 @@ use std::process::Command;
 
 /// The repository's root (this crate is `tests/kit`).
 pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    crate::repo_root()
 }
 
 /// Runs the check for `language` (`python` or `nodejs`) on `benchmarks/wrappers/<platform>/<language>`,

@@ -26,8 +26,8 @@ const SECRET: &str = "recorded-client-secret~value";
 const ACCOUNT: &str = sebs_testkit::emulators::AZURITE_ACCOUNT;
 
 fn recorded(name: &str, substitutions: &[(&str, &str)]) -> Reply {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recorded")
+    let path = sebs_testkit::repo_root()
+        .join("coordinator/platforms/azure/tests/recorded")
         .join(format!("{name}.json"));
     let mut reply = Reply::from_file(&path);
     let mut body = String::from_utf8(reply.body).expect("utf-8 body");

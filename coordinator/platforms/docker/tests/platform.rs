@@ -17,8 +17,7 @@ use sebs_worker::InvocationRequest;
 
 /// A package of the docker wrapper around a function that lists a bucket of the storage.
 fn package(dir: &Path) {
-    let wrappers =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../benchmarks/wrappers/docker/python");
+    let wrappers = sebs_testkit::repo_root().join("benchmarks/wrappers/docker/python");
     std::fs::create_dir_all(dir.join("function")).unwrap();
     for file in ["server.py", "handler.py", "sebs_storage.py"] {
         std::fs::copy(wrappers.join(file), dir.join(file)).unwrap();

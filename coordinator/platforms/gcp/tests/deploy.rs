@@ -28,8 +28,8 @@ const UPLOAD: &str =
 const HASH: &str = "9b74c9897bac770ffc029102a200c5de";
 
 fn recorded_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recorded")
+    sebs_testkit::repo_root()
+        .join("coordinator/platforms/gcp/tests/recorded")
         .join(name)
 }
 

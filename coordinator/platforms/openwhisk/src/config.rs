@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn the_example_config_section_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../config/example.json");
+        let path = sebs_testkit::repo_root().join("config/example.json");
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let example: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let section = &example["deployment"]["openwhisk"];
