@@ -16,7 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sebs_testkit::fleet::{
-    assert_each_invocation_once, run_bounded, wait_for_line, Fleet, FleetOptions,
+    assert_each_invocation_once, assert_reassigned_away, run_bounded, wait_for_line, Fleet,
+    FleetOptions,
 };
 use sebs_testkit::proxy::Proxy;
 use sebs_testkit::wait_until;
@@ -310,16 +311,7 @@ fn killing_a_worker_mid_run_loses_no_invocation() {
     );
     assert_each_invocation_once(&results);
     assert_eq!(run.experiments()["complete"], true);
-    let reassigned: Vec<&Value> = results
-        .iter()
-        .filter(|r| r["origin"]["attempt"].as_u64() > Some(0))
-        .collect();
-    assert!(
-        !reassigned.is_empty(),
-        "the victim's work ran again elsewhere\n{}",
-        fleet.logs()
-    );
-    assert!(reassigned.iter().all(|r| r["origin"]["worker"] != "victim"));
+    assert_reassigned_away(&results, "victim", &fleet.logs());
     assert!(
         results.iter().all(|r| r["stats"]["failure"] == false),
         "{results:?}"

@@ -15,7 +15,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use sebs_testkit::etcd::{self, Etcd};
-use sebs_testkit::fleet::{assert_each_invocation_once, run_bounded, wait_for_line, Fleet};
+use sebs_testkit::fleet::{
+    assert_each_invocation_once, assert_reassigned_away, run_bounded, wait_for_line, Fleet,
+};
 use sebs_testkit::wait_until;
 use serde_json::Value;
 use support::{read_json, repo_root, shared_cache, Run};
@@ -335,16 +337,7 @@ fn a_worker_whose_lease_ends_has_its_work_reassigned() {
     let run = client.join().unwrap();
     signal(fleet.worker("victim").pid(), "CONT");
     let results = assert_complete(&run, 12, &fleet);
-    let reassigned: Vec<&Value> = results
-        .iter()
-        .filter(|r| r["origin"]["attempt"].as_u64() > Some(0))
-        .collect();
-    assert!(
-        !reassigned.is_empty(),
-        "the victim's work ran elsewhere\n{}",
-        fleet.logs()
-    );
-    assert!(reassigned.iter().all(|r| r["origin"]["worker"] != "victim"));
+    assert_reassigned_away(&results, "victim", &fleet.logs());
     assert!(
         run.stderr()
             .contains("worker victim left (its lease in etcd ended)"),

@@ -397,6 +397,28 @@ pub fn assert_each_invocation_once(results: &[serde_json::Value]) {
     assert_eq!(ids.len(), results.len(), "request ids are unique");
 }
 
+/// The results of later attempts (work reassigned after a worker was lost): asserts there are
+/// some and that none ran on `lost`. `logs` go into the failure message.
+pub fn assert_reassigned_away<'a>(
+    results: &'a [serde_json::Value],
+    lost: &str,
+    logs: &str,
+) -> Vec<&'a serde_json::Value> {
+    let reassigned: Vec<&serde_json::Value> = results
+        .iter()
+        .filter(|r| r["origin"]["attempt"].as_u64() > Some(0))
+        .collect();
+    assert!(
+        !reassigned.is_empty(),
+        "{lost}'s work ran again elsewhere\n{logs}"
+    );
+    assert!(
+        reassigned.iter().all(|r| r["origin"]["worker"] != lost),
+        "no reassigned invocation ran on {lost}\n{logs}"
+    );
+    reassigned
+}
+
 /// Waits until `server` printed a line holding `needle`; returns that line, or panics with the
 /// output so far (also when the process exited first).
 pub fn wait_for_line(server: &Server, needle: &str, timeout: Duration) -> String {
