@@ -6,9 +6,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// The repository root (the folder holding `benchmarks/`).
-pub fn repo_root() -> PathBuf {
-    sebs_testkit::repo_root()
-}
+pub use sebs_testkit::repo_root;
 
 /// A cache shared by every test of the run: packages, the tools venv and local storage are
 /// built once (builds lock against each other), as a user's cache is.

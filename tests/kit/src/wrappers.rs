@@ -1,13 +1,8 @@
 //! A platform wrapper laid out as a package has it ([`lay_out`]), and its storage module run
 //! against a real store through `tests/fixtures/storage_wrapper_check.{py,js}`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// The repository's root (this crate is `tests/kit`).
-pub fn repository_root() -> PathBuf {
-    crate::repo_root()
-}
 
 /// Runs the check for `language` (`python` or `nodejs`) on `benchmarks/wrappers/<platform>/<language>`,
 /// with `env` set, against `bucket` (which must exist); returns the keys it wrote, or panics with
@@ -18,7 +13,7 @@ pub fn storage_check(
     bucket: &str,
     env: &[(&str, &str)],
 ) -> Vec<String> {
-    let root = repository_root();
+    let root = crate::repo_root();
     let (program, script) = match language {
         "python" => ("python3", "storage_wrapper_check.py"),
         "nodejs" => ("node", "storage_wrapper_check.js"),
@@ -52,7 +47,7 @@ pub fn storage_check(
 /// `function/`, the rest at the root. Entry points that live in folders (Azure's `handler/`) are
 /// left out.
 pub fn lay_out(platform: &str, language: &str, package: &Path) {
-    let wrapper = repository_root()
+    let wrapper = crate::repo_root()
         .join("benchmarks/wrappers")
         .join(platform)
         .join(language);
