@@ -28,6 +28,7 @@ use sebs_worker::engine::records::CsvFile;
 use sebs_worker::engine::runner::{run_engine, EngineConfig, EngineOutcome, Load};
 use sebs_worker::engine::schedule::{task_schedule, Arrival, RateProfile};
 use sebs_worker::engine::share::Share;
+use sebs_worker::engine::timer;
 use sebs_worker::engine::WrapperReader;
 use sebs_worker::HttpTrigger;
 use tokio::sync::watch;
@@ -375,6 +376,10 @@ struct OpenResult {
     worst_behind: f64,
     /// The same run's [`WakeProbe`]: how late this machine woke a bare thread (p50, p99, max, ms).
     probe_ms: [f64; 3],
+    /// Whether the probe ran at real-time priority.
+    probe_realtime: bool,
+    /// Whether the engine's timer thread, which writes the requests, ran at real-time priority.
+    realtime_timer: bool,
     /// Cores the engine, the endpoint and the rest of the machine used during the run.
     cpu: CpuUse,
 }
@@ -394,6 +399,22 @@ impl OpenResult {
 
     fn met(&self) -> bool {
         self.error_pct().abs() <= 0.5 && self.lag_p99_ms < 1.0
+    }
+
+    fn probe_priority(&self) -> &'static str {
+        if self.probe_realtime {
+            "real-time"
+        } else {
+            "normal-priority"
+        }
+    }
+
+    fn timer_priority(&self) -> &'static str {
+        if self.realtime_timer {
+            "real-time (SCHED_FIFO)"
+        } else {
+            "normal priority (SCHED_FIFO refused: it needs root or CAP_SYS_NICE)"
+        }
     }
 }
 
@@ -503,7 +524,7 @@ fn run(o: &Options) {
         println!(
             "  {:<12} target {:.0}/s, scheduled {}, sent {} => {:.1}/s ({:+.3}%); sent before the end {} => {:.1}/s; \
              lag p50 {:.3} ms p99 {:.3} ms max {:.3} ms; latency p99 {:.3} ms; worst behind {:.2}%; failures {}; \
-             a bare thread woke p50 {:.3} ms p99 {:.3} ms max {:.3} ms late; \
+             a bare {} thread woke p50 {:.3} ms p99 {:.3} ms max {:.3} ms late; timer thread {}; \
              engine {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest {:.2} cores",
             r.arrival,
             r.target,
@@ -519,9 +540,11 @@ fn run(o: &Options) {
             r.latency_p99_ms,
             r.worst_behind * 100.0,
             r.failures,
+            r.probe_priority(),
             r.probe_ms[0],
             r.probe_ms[1],
             r.probe_ms[2],
+            r.timer_priority(),
             r.cpu.client_cores,
             r.cpu.client_us_per_request(r.achieved()),
             r.cpu.endpoint_cores,
@@ -726,6 +749,7 @@ async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival)
     };
     let probe = WakeProbe::start();
     let (outcome, dir) = engine(url, o.connections, load, None).await;
+    let probe_realtime = probe.realtime;
     let probe_ms = probe.stop();
     let lag = outcome.total.histogram(Metric::Lag, None, None);
     let latency = outcome.total.histogram(Metric::Client, None, None);
@@ -744,18 +768,22 @@ async fn open_loop(url: &str, o: &Options, name: &'static str, arrival: Arrival)
         latency_p99_ms: ms(latency.value_at_quantile(0.99)),
         worst_behind: outcome.worst_behind,
         probe_ms,
+        probe_realtime,
+        realtime_timer: outcome.realtime_timer,
         cpu: CpuUse::default(),
     }
 }
 
-/// The reference for the schedule lag, measured in the same run: a plain thread that sleeps to
-/// a deadline every millisecond (as cyclictest does) and records how late it woke. No sender
-/// that sleeps until its send time can be more punctual than the machine wakes threads under
-/// the same load; the engine adds one hand-over (its timer thread wakes the task, a runtime
-/// worker runs it). At 1,000 wake-ups a second it costs the machine almost nothing.
+/// The reference for the schedule lag, measured in the same run: a bare thread that sleeps to
+/// a deadline every millisecond (as cyclictest does) and records how late it woke, at the
+/// priority the engine's timer thread asks for (real-time when the machine grants it). No sender
+/// that sleeps until its send time can be more punctual than the machine wakes such a thread
+/// under the same load; the engine's timer thread also writes the requests. At 1,000 wake-ups a
+/// second the probe costs the machine almost nothing.
 struct WakeProbe {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<hdrhistogram::Histogram<u64>>,
+    realtime: bool,
 }
 
 impl WakeProbe {
@@ -780,7 +808,12 @@ impl WakeProbe {
             }
             late
         });
-        WakeProbe { stop, thread }
+        let realtime = timer::raise_to_realtime(&thread).is_ok();
+        WakeProbe {
+            stop,
+            thread,
+            realtime,
+        }
     }
 
     /// Stops the probe: p50, p99 and max lateness in ms.
@@ -951,8 +984,13 @@ fn report(
             r.arrival, r.lag_p50_ms, r.lag_p99_ms, r.lag_max_ms
         );
         println!(
-            "| open loop {}: reference, a bare thread's wake-up lateness p50 / p99 / max (same run) | {:.3} / {:.3} / {:.3} ms |",
-            r.arrival, r.probe_ms[0], r.probe_ms[1], r.probe_ms[2]
+            "| open loop {}: reference, a bare {} thread's wake-up lateness p50 / p99 / max (same run) | {:.3} / {:.3} / {:.3} ms |",
+            r.arrival, r.probe_priority(), r.probe_ms[0], r.probe_ms[1], r.probe_ms[2]
+        );
+        println!(
+            "| open loop {}: the engine's timer thread | {} |",
+            r.arrival,
+            r.timer_priority()
         );
         println!(
             "| open loop {}: engine p99 lag / bare thread p99 lateness | {:.2} |",
@@ -1033,6 +1071,11 @@ fn report(
         verdict(open.iter().all(OpenResult::met)),
         measured.join("; ")
     );
+    if open.iter().any(|r| !r.realtime_timer) {
+        println!(
+            "  note: the engine's timer thread ran at normal priority; the fair scheduler then lets it wait behind busier threads, and the requests due meanwhile leave late"
+        );
+    }
     for r in open {
         if r.probe_ms[1] >= 1.0 {
             println!(

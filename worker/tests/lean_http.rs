@@ -300,3 +300,55 @@ async fn the_pooled_trigger_reuses_its_lean_connections() {
     }
     assert_eq!(server.connections(), 1);
 }
+
+/// An open loop's timer thread writes prepared requests through the connection's shared socket:
+/// whole, in part, or not at all. The connection sends the rest and reads the reply, and the
+/// server sees each request once, whole. A close lets go of the shared socket.
+#[tokio::test]
+async fn prepared_requests_written_elsewhere_are_completed_by_the_connection() {
+    use std::io::Write;
+    use std::time::Instant;
+
+    let server = ScriptedHttp::start(|n| match n {
+        3 => Reply::Send(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nr3".to_vec(),
+        ),
+        n => Reply::ok(&format!("r{n}")),
+    });
+    let mut connection = own(&trigger(&server, Duration::from_secs(10)));
+    let payload = Bytes::from_static(PAYLOAD);
+    let request = |id| InvocationRequest {
+        request_id: id,
+        payload: &payload,
+    };
+    assert!(
+        connection.prepare(request("none")).is_none(),
+        "nothing to write to before connecting"
+    );
+    connection.open().await.unwrap();
+    // Written whole elsewhere, then in part (the connection sends the rest), then not at all.
+    let mut shared = None;
+    for (n, (id, elsewhere)) in [("a", None), ("b", Some(10)), ("c", Some(0)), ("d", Some(0))]
+        .into_iter()
+        .enumerate()
+    {
+        let (socket, bytes) = connection.prepare(request(id)).expect("an open connection");
+        let at = Instant::now();
+        let written = elsewhere.unwrap_or(bytes.len());
+        (&*socket).write_all(&bytes[..written]).unwrap();
+        let sent = (written > 0).then_some((at, written));
+        let raw = connection.invoke_prepared(bytes, sent).await.clone();
+        assert_eq!(ok_body(&raw), format!("r{n}"));
+        assert!(raw.client_end >= raw.client_begin && raw.first_byte > 0.0);
+        shared = Some(socket);
+    }
+    let requests = server.requests();
+    let ids: Vec<_> = requests.iter().map(|r| r.header("x-request-id")).collect();
+    assert_eq!(ids, [Some("a"), Some("b"), Some("c"), Some("d")]);
+    assert!(requests.iter().all(|r| r.body == PAYLOAD));
+    assert_eq!(server.connections(), 1);
+    // The last reply closed the connection: it no longer holds the shared socket.
+    assert!(!connection.is_open());
+    assert_eq!(std::sync::Arc::strong_count(&shared.unwrap()), 1);
+    assert!(connection.prepare(request("e")).is_none());
+}

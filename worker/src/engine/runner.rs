@@ -2,8 +2,9 @@
 //! trigger, drive a closed or open load and record every invocation.
 //!
 //! An open load is one arrival schedule that the tasks draw from: a task that is free takes the
-//! next arrival, waits until its intended time, sends, and measures latency from the intended
-//! time. A slow reply therefore holds up only its own task, not the arrivals after it (wrk2 deals
+//! next arrival, renders its request and hands it to the timer thread, which writes it at the
+//! intended time (see [`super::timer`]); the task then reads the reply and measures latency from
+//! the intended time. A slow reply therefore holds up only its own task, not the arrivals after it (wrk2 deals
 //! each connection a fixed share, so one slow reply delays that connection's next sends); sends
 //! fall behind only when every task is waiting on a reply. Latency counts from the intended
 //! time, so a stalled endpoint that delays later sends shows up in their latency (coordinated
@@ -27,12 +28,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::reader::ReplyReader;
-use super::recorder::{Recorder, Sample};
+use super::recorder::{Metric, Recorder, Sample};
 use super::records::{Record, RequestId, Timing};
 use super::schedule::{share_schedule, Arrival, RateProfile, TaskSchedule};
 use super::seqset::{Positions, SeqSet};
 use super::share::Share;
-use super::timer::PreciseTimer;
+use super::timer::{Dispatch, Dispatched, PreciseTimer};
 use crate::lean_http::LeanConnection;
 use crate::trigger::{epoch_seconds, InvocationRequest, Trigger};
 
@@ -190,6 +191,8 @@ pub struct EngineOutcome {
     pub started_at: f64,
     /// The largest fraction behind schedule seen at any tick.
     pub worst_behind: f64,
+    /// Open loads: whether the timer thread that sends them ran at real-time priority.
+    pub realtime_timer: bool,
 }
 
 /// Warn when this far behind schedule (InVitro's threshold).
@@ -200,6 +203,29 @@ struct TaskFlush {
     records: Vec<Record>,
     delta: Recorder,
 }
+
+impl TaskFlush {
+    /// An empty one; for an open load with the histograms of a warm success already made.
+    fn new(open: bool) -> Self {
+        let mut delta = Recorder::new();
+        if open {
+            delta.make_cells(
+                &[Metric::Client, Metric::Benchmark, Metric::Lag],
+                false,
+                true,
+            );
+        }
+        TaskFlush {
+            records: Vec::with_capacity(BATCH_RECORDS),
+            delta,
+        }
+    }
+}
+
+/// How long after its tasks are made an open load's schedule starts (unless the caller set the
+/// start): time for every task to take its first arrival and be waiting for it, so that the
+/// first arrivals are not late by the tasks' own start.
+const OPEN_LEAD: Duration = Duration::from_millis(20);
 
 struct Shared {
     trigger: Arc<dyn Trigger>,
@@ -239,10 +265,7 @@ impl Shared {
 
     fn spare(&self) -> TaskFlush {
         let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        spare.unwrap_or_else(|| TaskFlush {
-            records: Vec::with_capacity(BATCH_RECORDS),
-            delta: Recorder::new(),
-        })
+        spare.unwrap_or_else(|| TaskFlush::new(self.arrivals.is_some()))
     }
 }
 
@@ -264,8 +287,11 @@ pub async fn run_engine(
     if open {
         connections = open_all(connections, stop.clone()).await;
     }
+    // Each task's first buffers and histograms, made before the schedule starts.
+    let firsts: Vec<TaskFlush> = (0..tasks).map(|_| TaskFlush::new(open)).collect();
     let now = Instant::now();
-    let start = config.start.unwrap_or(now);
+    let lead = if open { OPEN_LEAD } else { Duration::ZERO };
+    let start = config.start.unwrap_or(now + lead);
     let started_at = epoch_seconds(SystemTime::now()) - signed_elapsed(start, now);
     let closed = match &config.load {
         Load::Closed { invocations } => {
@@ -310,10 +336,10 @@ pub async fn run_engine(
     });
     let (tx, mut rx) = mpsc::channel::<TaskFlush>(tasks * 4);
     let mut set = JoinSet::new();
-    for (task, connection) in connections.into_iter().enumerate() {
+    for (task, (connection, own)) in connections.into_iter().zip(firsts).enumerate() {
         let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
         let flushes = Flushes::staggered(config.flush_every, task, tasks);
-        set.spawn(async move { drive(task, connection, shared, tx, stop, flushes).await });
+        set.spawn(async move { drive(task, connection, own, shared, tx, stop, flushes).await });
     }
     drop(tx);
 
@@ -376,6 +402,7 @@ pub async fn run_engine(
         elapsed: shared.start.elapsed(),
         started_at,
         worst_behind,
+        realtime_timer: shared.timer.as_ref().is_some_and(PreciseTimer::realtime),
     }
 }
 
@@ -447,12 +474,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn drive(
     task: usize,
     mut connection: Option<LeanConnection>,
+    mut own: TaskFlush,
     shared: Arc<Shared>,
     tx: mpsc::Sender<TaskFlush>,
     stop: watch::Receiver<bool>,
     mut flushes: Flushes,
 ) {
-    let mut own = shared.spare();
     // Closed loads: positions claimed and not yet sent, and sends not yet added to `sent`. Both
     // counters are shared by every task; touching them once per request would move their cache
     // line between cores at every request.
@@ -484,21 +511,54 @@ async fn drive(
                 }
             }
         };
+        let request_id = RequestId::new(shared.id_prefix, sequence);
+        let request = InvocationRequest {
+            request_id: request_id.as_str(),
+            payload: &shared.payload,
+        };
+        // Open loads wait for the arrival's time. On an open connection the timer thread writes
+        // the request itself when it wakes, so that the send does not also wait for a runtime
+        // worker to run this task.
+        let (mut dispatched, mut last) = (None, false);
         if open && due > Instant::now() {
             let mut stop = stop.clone();
             let wait = async {
-                match &shared.timer {
-                    Some(timer) => timer.sleep_until(task, due).await,
-                    None => tokio::time::sleep_until(due.into()).await,
+                let Some(timer) = &shared.timer else {
+                    tokio::time::sleep_until(due.into()).await;
+                    return None;
+                };
+                match connection.as_mut().and_then(|c| c.prepare(request)) {
+                    Some((socket, bytes)) => {
+                        Some(timer.send_at(task, due, Dispatch { socket, bytes }).await)
+                    }
+                    None => {
+                        timer.sleep_until(task, due).await;
+                        None
+                    }
                 }
             };
             tokio::select! {
-                _ = wait => {}
-                _ = stopped(&mut stop) => break,
+                done = wait => dispatched = done,
+                _ = stopped(&mut stop) => {
+                    // A request the timer thread wrote just before the stop is on its way: read
+                    // its reply and record it, then stop.
+                    dispatched = shared.timer.as_ref().and_then(|t| t.withdraw(task));
+                    if dispatched.is_none() {
+                        break;
+                    }
+                    last = true;
+                }
             }
         }
-        // A closed loop's request is due when it is sent.
-        let sent = if open { Instant::now() } else { due };
+        // When the request left: a closed loop's is due when it is sent.
+        let sent = match &dispatched {
+            Some(Dispatched {
+                sent: Some((at, _)),
+                ..
+            }) => *at,
+            _ if open => Instant::now(),
+            _ => due,
+        };
         // Counted when sent, so that progress against the schedule is not late by a reply (closed
         // loads have no schedule: they add their count at each hand-over).
         if open {
@@ -506,15 +566,11 @@ async fn drive(
         } else {
             unreported += 1;
         }
-        let request_id = RequestId::new(shared.id_prefix, sequence);
-        let request = InvocationRequest {
-            request_id: request_id.as_str(),
-            payload: &shared.payload,
-        };
         let pooled;
-        let raw = match &mut connection {
-            Some(connection) => connection.invoke(request).await,
-            None => {
+        let raw = match (&mut connection, dispatched) {
+            (Some(connection), Some(d)) => connection.invoke_prepared(d.bytes, d.sent).await,
+            (Some(connection), None) => connection.invoke(request).await,
+            (None, _) => {
                 pooled = shared.trigger.invoke(request).await;
                 &pooled
             }
@@ -552,6 +608,9 @@ async fn drive(
             record.raw = Some(Box::new(raw.clone()));
         }
         own.records.push(record);
+        if last {
+            break;
+        }
         if flushes.due(own.records.len(), done) {
             shared.sent.fetch_add(unreported, Ordering::Relaxed);
             unreported = 0;

@@ -152,6 +152,9 @@ enum Broken {
 pub struct LeanConnection {
     target: Arc<PlainHttp>,
     stream: Option<TcpStream>,
+    /// A duplicate of `stream`'s descriptor, made at the first [`LeanConnection::prepare`], for
+    /// another thread to write a prepared request through; closed with `stream`.
+    shared: Option<Arc<std::net::TcpStream>>,
     /// Bytes read and not yet consumed; replies' heads and bodies are split off it.
     input: BytesMut,
     /// The request being sent.
@@ -174,6 +177,7 @@ impl LeanConnection {
         LeanConnection {
             target,
             stream: None,
+            shared: None,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: Vec::with_capacity(1024),
             chunks: BytesMut::new(),
@@ -210,14 +214,62 @@ impl LeanConnection {
         Ok(())
     }
 
+    /// Closes the connection (both descriptors) and drops what was read from it.
+    fn close(&mut self) {
+        self.stream = None;
+        self.shared = None;
+        self.input.clear();
+    }
+
     /// Sends one request and reads its reply. What is returned stays valid until the next call;
     /// drop any clone of its body and headers before then, so that the buffer can be reused.
     pub async fn invoke(&mut self, request: InvocationRequest<'_>) -> &RawInvocation {
-        let start = Instant::now();
+        self.target
+            .render(&mut self.output, request.request_id, request.payload);
+        self.complete(Instant::now(), 0).await
+    }
+
+    /// Renders `request` for another thread to write, when a connection is open: the socket to
+    /// write it to and the request's bytes. Hand the bytes back to
+    /// [`LeanConnection::invoke_prepared`], which sends what was not written and reads the reply.
+    /// `None` (no connection yet, or the descriptor could not be duplicated): use `invoke`.
+    pub fn prepare(
+        &mut self,
+        request: InvocationRequest<'_>,
+    ) -> Option<(Arc<std::net::TcpStream>, Vec<u8>)> {
+        use std::os::fd::AsFd;
+        let stream = self.stream.as_ref()?;
+        if self.shared.is_none() {
+            // The duplicate shares the descriptor's flags: it does not block either.
+            let fd = stream.as_fd().try_clone_to_owned().ok()?;
+            self.shared = Some(Arc::new(std::net::TcpStream::from(fd)));
+        }
+        let socket = self.shared.clone()?;
+        self.target
+            .render(&mut self.output, request.request_id, request.payload);
+        Some((socket, std::mem::take(&mut self.output)))
+    }
+
+    /// Completes an invocation begun with [`LeanConnection::prepare`]: `bytes` are the prepared
+    /// request, of which `sent` says when the first byte left and how many were written (`None`:
+    /// nothing was, and it is sent now).
+    pub async fn invoke_prepared(
+        &mut self,
+        bytes: Vec<u8>,
+        sent: Option<(Instant, usize)>,
+    ) -> &RawInvocation {
+        self.output = bytes;
+        let (start, written) = sent.unwrap_or_else(|| (Instant::now(), 0));
+        self.complete(start, written.min(self.output.len())).await
+    }
+
+    /// Sends the rendered request from byte `written` on (the invocation began at `start`) and
+    /// reads the reply, within the trigger's timeout.
+    async fn complete(&mut self, start: Instant, written: usize) -> &RawInvocation {
         // The last reply's body and header values hold parts of `input`: let go of them first.
         self.raw = RawInvocation {
             headers: std::mem::take(&mut self.raw.headers),
-            client_begin: epoch_seconds(SystemTime::now()),
+            client_begin: epoch_seconds(SystemTime::now()) - start.elapsed().as_secs_f64(),
             ..Default::default()
         };
         self.raw.headers.clear();
@@ -230,7 +282,7 @@ impl LeanConnection {
             .timer
             .take()
             .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-        let outcome = within(deadline, timer.as_mut(), self.exchange(request, start)).await;
+        let outcome = within(deadline, timer.as_mut(), self.exchange(start, written)).await;
         self.timer = Some(timer);
         let error = match outcome {
             Some(Ok(())) => None,
@@ -242,8 +294,7 @@ impl LeanConnection {
         };
         if let Some(error) = error {
             // Whatever the connection was in the middle of, it cannot carry another request.
-            self.stream = None;
-            self.input.clear();
+            self.close();
             self.raw.status = None;
             self.raw.headers.clear();
             self.raw.body = Bytes::new();
@@ -261,26 +312,28 @@ impl LeanConnection {
         std::mem::take(&mut self.raw)
     }
 
+    /// Sends the rendered request (its first `written` bytes are out already) and reads the
+    /// reply, connecting first if needed and once more if a reused connection turns out closed.
     async fn exchange(
         &mut self,
-        request: InvocationRequest<'_>,
         start: Instant,
+        mut written: usize,
     ) -> Result<(), InvocationError> {
-        self.target
-            .render(&mut self.output, request.request_id, request.payload);
         let mut reused = self.stream.is_some();
         loop {
             if self.stream.is_none() {
                 self.stream = Some(self.target.connect().await?);
                 self.input.clear();
                 self.raw.http_startup = start.elapsed().as_secs_f64();
+                written = 0;
             }
-            match self.send_and_read_head(start).await {
+            match self.send_and_read_head(start, written).await {
                 Ok(head) => return self.read_body(head).await,
                 Err(Broken::BeforeReply(why)) if reused => {
                     tracing::debug!(url = %self.target.url, reason = %why, "kept-alive connection was closed; reconnecting");
-                    self.stream = None;
+                    self.close();
                     reused = false;
+                    written = 0;
                 }
                 Err(Broken::BeforeReply(why)) => {
                     return Err(failure(
@@ -296,8 +349,9 @@ impl LeanConnection {
         }
     }
 
-    /// Sends the rendered request and reads the reply's head; `start` is the invocation's.
-    async fn send_and_read_head(&mut self, start: Instant) -> Result<Head, Broken> {
+    /// Sends the rendered request from byte `written` on and reads the reply's head; `start` is
+    /// the invocation's.
+    async fn send_and_read_head(&mut self, start: Instant, written: usize) -> Result<Head, Broken> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Broken::BeforeReply("no connection".into()));
         };
@@ -308,7 +362,7 @@ impl LeanConnection {
         } else {
             start
         };
-        if let Err(e) = stream.write_all(&self.output).await {
+        if let Err(e) = stream.write_all(&self.output[written..]).await {
             return Err(match e.kind() {
                 io::ErrorKind::BrokenPipe
                 | io::ErrorKind::ConnectionReset
@@ -411,8 +465,7 @@ impl LeanConnection {
         };
         // Bytes beyond the reply were not asked for: the connection is out of step.
         if !keep_alive || !self.input.is_empty() {
-            self.stream = None;
-            self.input.clear();
+            self.close();
         }
         Ok(())
     }
