@@ -422,6 +422,35 @@ mod tests {
         }
     }
 
+    /// Cells made ahead hold nothing (a delta carries none of them) and are the ones the first
+    /// records go into: no histogram is made at the record.
+    #[test]
+    fn cells_made_ahead_are_empty_and_used_by_the_first_records() {
+        let mut r = Recorder::new();
+        r.make_cells(
+            &[Metric::Client, Metric::Benchmark, Metric::Lag],
+            false,
+            true,
+        );
+        assert_eq!(r.cells().count(), 0, "made cells are empty");
+        let made: Vec<usize> = (0..CELLS).filter(|&i| r.cells[i].is_some()).collect();
+        let address = |r: &Recorder, i: usize| r.cells[i].as_deref().map(std::ptr::from_ref);
+        let before: Vec<_> = made.iter().map(|&i| address(&r, i)).collect();
+        let mut warm = sample(1, false, true);
+        warm.connect_us = None;
+        r.record(&warm);
+        assert_eq!(made.len(), 3);
+        let after: Vec<_> = made.iter().map(|&i| address(&r, i)).collect();
+        assert_eq!(before, after, "the record went into the cells made ahead");
+        assert_eq!(r.cells().count(), 3);
+        assert_eq!(
+            (0..CELLS).filter(|&i| r.cells[i].is_some()).count(),
+            3,
+            "no other cell was made"
+        );
+        assert_eq!(r.histogram(Metric::Lag, Some(false), Some(true)).len(), 1);
+    }
+
     #[test]
     fn reset_empties() {
         let mut r = Recorder::new();
