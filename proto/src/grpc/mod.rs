@@ -111,7 +111,13 @@ pub(crate) fn to_status(e: FleetError) -> Status {
 }
 
 /// A failed call as the caller's error, with what the transport said underneath.
+///
+/// A status with a source was made on this side from a transport error (the server's statuses
+/// carry none); tonic gives a connection reset mid-call `Unknown`. Either way the peer could not
+/// be reached: `Unavailable`, which callers retry (a client following a run while its
+/// coordinator restarts).
 pub(crate) fn from_status(s: Status) -> FleetError {
+    let local = std::error::Error::source(&s).is_some();
     let message = match std::error::Error::source(&s) {
         Some(source)
             if s.message().is_empty()
@@ -131,6 +137,31 @@ pub(crate) fn from_status(s: Status) -> FleetError {
         Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted => {
             FleetError::Unavailable(message)
         }
+        Code::Unknown if local => FleetError::Unavailable(message),
         _ => FleetError::Internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_error_is_unavailable_and_a_servers_unknown_is_internal() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let local = Status::from_error(Box::new(reset));
+        assert_eq!(local.code(), Code::Unknown);
+        match from_status(local) {
+            FleetError::Unavailable(m) => assert!(m.contains("connection reset"), "{m}"),
+            other => panic!("a reset connection is unavailable, got {other:?}"),
+        }
+        assert_eq!(
+            from_status(Status::unknown("the server failed")),
+            FleetError::Internal("the server failed".into())
+        );
+        assert_eq!(
+            from_status(Status::unavailable("draining")),
+            FleetError::Unavailable("draining".into())
+        );
     }
 }
