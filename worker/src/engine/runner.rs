@@ -4,11 +4,11 @@
 //! An open load is one arrival schedule that the tasks draw from: a task that is free takes the
 //! next arrival, renders its request and hands it to the timer thread, which writes it at the
 //! intended time (see [`super::timer`]); the task then reads the reply and measures latency from
-//! the intended time. A slow reply therefore holds up only its own task, not the arrivals after it (wrk2 deals
-//! each connection a fixed share, so one slow reply delays that connection's next sends); sends
-//! fall behind only when every task is waiting on a reply. Latency counts from the intended
-//! time, so a stalled endpoint that delays later sends shows up in their latency (coordinated
-//! omission is corrected) and in the schedule lag the engine records for itself.
+//! the intended time. A slow reply therefore holds up only its own task, not the arrivals after
+//! it (wrk2 deals each connection a fixed share, so one slow reply delays that connection's next
+//! sends); sends fall behind only when every task is waiting on a reply. Latency counts from the
+//! intended time, so a stalled endpoint that delays later sends shows up in their latency
+//! (coordinated omission is corrected) and in the schedule lag the engine records for itself.
 //!
 //! The hot loop allocates nothing per request: histograms are per task, records are plain
 //! structs pushed into a reused per-task buffer, request ids are fixed-size, and a task whose

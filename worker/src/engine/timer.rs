@@ -456,7 +456,10 @@ mod tests {
         let mut byte = [0u8; 1];
         let read = std::io::Read::read(&mut &*server, &mut byte);
         assert!(
-            matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+            matches!(
+                &read,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            ),
             "nothing was to be written, got {read:?}"
         );
     }
