@@ -65,6 +65,16 @@ struct Pending {
     sent: Option<Option<(Instant, usize)>>,
 }
 
+impl Pending {
+    /// The request's bytes back, with what the thread wrote of them (nothing, if it has not).
+    fn into_dispatched(self) -> Dispatched {
+        Dispatched {
+            bytes: self.dispatch.bytes,
+            sent: self.sent.flatten(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Slot {
     waker: Option<Waker>,
@@ -183,13 +193,8 @@ impl PreciseTimer {
     /// wrote (the request is on its way and its reply should be read).
     pub fn withdraw(&self, slot: usize) -> Option<Dispatched> {
         let pending = lock(self.shared.slots.get(slot)?).pending.take()?;
-        match pending.sent {
-            Some(Some(sent)) => Some(Dispatched {
-                bytes: pending.dispatch.bytes,
-                sent: Some(sent),
-            }),
-            _ => None,
-        }
+        let dispatched = pending.into_dispatched();
+        dispatched.sent.is_some().then_some(dispatched)
     }
 }
 
@@ -271,17 +276,16 @@ impl Future for PreciseSend<'_> {
                 sent: None,
             });
         }
-        match state.pending.take() {
-            Some(p) if p.sent.is_some() => {
-                return Poll::Ready(Dispatched {
-                    bytes: p.dispatch.bytes,
-                    sent: p.sent.flatten(),
-                })
-            }
-            // Woken late (or early by a stale deadline and now past it): send it here.
-            Some(p) if Instant::now() >= this.due => return unsent(p.dispatch),
-            Some(p) => state.pending = Some(p),
+        // Done once the thread has tried; or if woken late (or early by a stale deadline and now
+        // past it) before the thread got to it, with nothing written: the task sends it.
+        let done = match &state.pending {
+            Some(p) => p.sent.is_some() || Instant::now() >= this.due,
             None => return Poll::Pending,
+        };
+        if done {
+            if let Some(p) = state.pending.take() {
+                return Poll::Ready(p.into_dispatched());
+            }
         }
         state.waker = Some(cx.waker().clone());
         drop(state);
