@@ -284,12 +284,6 @@ impl<'a> ReplyFields<'a> {
             #[serde(default, borrow)]
             container_id: Option<&'a str>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Stamp<'a> {
-            Number(f64),
-            Text(&'a str),
-        }
         let stamp = |s: Option<Stamp<'_>>| match s {
             Some(Stamp::Number(n)) => Some(n),
             Some(Stamp::Text(t)) => t.parse().ok(),
@@ -310,6 +304,43 @@ impl<'a> ReplyFields<'a> {
             (Some(b), Some(e)) if e >= b => Some(((e - b) * 1e6).round() as u64),
             _ => None,
         }
+    }
+}
+
+/// A wrapper's `begin` or `end`: a number, or SeBS's `"%s.%f"` text. Read straight from the
+/// JSON: serde's `untagged` would first copy each value into a buffer to try both forms.
+enum Stamp<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Stamp<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Stamp<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string of one")
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp::Number(v))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp::Number(v as f64))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp::Number(v as f64))
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Stamp<'de>, E> {
+                Ok(Stamp::Text(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

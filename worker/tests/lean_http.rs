@@ -337,9 +337,11 @@ async fn prepared_requests_written_elsewhere_are_completed_by_the_connection() {
         let written = elsewhere.unwrap_or(bytes.len());
         (&*socket).write_all(&bytes[..written]).unwrap();
         let sent = (written > 0).then_some((at, written));
-        let raw = connection.invoke_prepared(bytes, sent).await.clone();
+        let (raw, ended) = connection.invoke_prepared(bytes, sent).await;
+        let raw = raw.clone();
         assert_eq!(ok_body(&raw), format!("r{n}"));
         assert!(raw.client_end >= raw.client_begin && raw.first_byte > 0.0);
+        assert!(ended >= at && ended <= Instant::now());
         shared = Some(socket);
     }
     let requests = server.requests();

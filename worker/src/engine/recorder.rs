@@ -1,7 +1,8 @@
 //! What every engine task records about its invocations: HDR histograms per metric and outcome,
 //! and failure counts per error kind.
 //!
-//! Everything is allocated when a [`Recorder`] is made, so recording allocates nothing (STYLE §7).
+//! A histogram is made at a cell's first record and grows only when a value beyond its range
+//! arrives (a few times per run at most), so recording allocates nothing per request (STYLE §7).
 //! Recorders are combined by adding histograms, never by averaging percentiles (STYLE §8): a task
 //! hands its recorder over as a delta, the engine merges deltas into an interval and a total.
 
@@ -16,6 +17,12 @@ pub const HIGHEST_US: u64 = 3_600_000_000;
 
 /// Significant decimal digits every histogram keeps (relative error below 0.1%).
 pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// The range a histogram starts with: values up to about 16 ms (40 KiB of counts). It grows to
+/// the largest value recorded, up to [`HIGHEST_US`] (184 KiB), and keeps that size when reset.
+/// A task's delta is reset at every hand-over, which clears all its counts: sized to what the
+/// run's latencies need, that is a fifth of clearing an hour's range.
+const INITIAL_HIGH_US: u64 = 1 << 14;
 
 /// One finished invocation, as the engine sees it (all µs).
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,10 +84,11 @@ const CELLS: usize = Metric::ALL.len() * 4;
 /// One task's (or one interval's, or one run's) record of its invocations.
 ///
 /// Per [`Metric`] × {cold, warm} × {ok, failed} one HDR histogram (1 µs .. [`HIGHEST_US`],
-/// [`SIGNIFICANT_DIGITS`] digits, no auto-resize), failure counts per [`ErrorKind`] and the total
-/// count. A histogram takes about 184 KiB, so a cell's histogram is made the first time the cell
-/// is recorded into and kept by `reset`: a warm-only run uses 4 of the 16, and a recorder that
-/// is reset and reused allocates nothing after its first interval.
+/// [`SIGNIFICANT_DIGITS`] digits), failure counts per [`ErrorKind`] and the total count. A cell's
+/// histogram is made the first time the cell is recorded into, sized for [`INITIAL_HIGH_US`],
+/// and grows when a larger value arrives; `reset` keeps it and its size. A warm-only run uses 4
+/// of the 16 cells, and a recorder that is reset and reused allocates nothing once its histograms
+/// span the run's latencies.
 #[derive(Clone)]
 pub struct Recorder {
     cells: [Option<Box<Histogram<u64>>>; CELLS],
@@ -131,9 +139,9 @@ impl Recorder {
         }
     }
 
-    /// Records one invocation's timings in its cold/warm, ok/failed cell. Allocates nothing
-    /// once the cell exists: values above [`HIGHEST_US`] are clamped to it instead of growing the
-    /// histogram.
+    /// Records one invocation's timings in its cold/warm, ok/failed cell. Allocates only when a
+    /// value is beyond every earlier one's range (the histogram grows to hold it); values above
+    /// [`HIGHEST_US`] are clamped to it.
     pub fn record(&mut self, s: &Sample) {
         for (metric, value) in [
             (Metric::Client, Some(s.client_us)),
@@ -145,8 +153,11 @@ impl Recorder {
             if value > HIGHEST_US {
                 self.clamped += 1;
             }
-            self.cell_mut(cell(metric, s.cold, s.ok))
-                .saturating_record(value.min(HIGHEST_US));
+            put(
+                self.cell_mut(cell(metric, s.cold, s.ok)),
+                value.min(HIGHEST_US),
+                1,
+            );
         }
         self.count += 1;
     }
@@ -224,6 +235,9 @@ impl Recorder {
         if h.is_empty() {
             return Ok(());
         }
+        if h.max() > HIGHEST_US {
+            return Err(hdrhistogram::AdditionError::OtherAddendValueExceedsRange);
+        }
         self.cell_mut(cell.index()).add(h)
     }
 
@@ -265,16 +279,19 @@ impl Recorder {
     }
 }
 
-/// A histogram with the recorder's bounds, empty.
+/// An empty histogram with the recorder's precision, sized for [`INITIAL_HIGH_US`] and growing
+/// as needed (values are clamped to [`HIGHEST_US`] before they reach it).
 fn empty_histogram() -> Histogram<u64> {
     // The bounds are constants that satisfy every precondition of `new_with_bounds`
     // (low >= 1, high >= 2 * low, sigfig <= 5), checked by a test; it cannot fail at run time.
-    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
-        .expect("constant histogram bounds are valid")
+    let mut h = Histogram::new_with_bounds(1, INITIAL_HIGH_US, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid");
+    h.auto(true);
+    h
 }
 
-/// Adds `src` into `dst`. Both have the recorder's bounds and values are clamped to them, so no
-/// value can fall outside `dst`'s range.
+/// Adds `src` into `dst`. Both have the recorder's precision (so a bucket of one is a bucket of
+/// the other), and `dst` grows to hold `src`'s largest value.
 ///
 /// Walks `src`'s buckets only up to its largest value: `Histogram::add` walks all of them (about
 /// 23,000 for an hour at 3 digits) even when a task's delta holds a few hundred requests of
@@ -282,7 +299,17 @@ fn empty_histogram() -> Histogram<u64> {
 fn add_same_bounds(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
     for bucket in src.iter_recorded() {
         // A bucket's highest equivalent value lands in the same bucket of `dst`.
-        dst.saturating_record_n(bucket.value_iterated_to(), bucket.count_at_value());
+        put(dst, bucket.value_iterated_to(), bucket.count_at_value());
+    }
+}
+
+/// Adds `count` at `value` (at most [`HIGHEST_US`]), growing `h` when the value is beyond its
+/// range. (`saturating_record` would clamp it to the range instead of growing.)
+fn put(h: &mut Histogram<u64>, value: u64, count: u64) {
+    if h.record_n(value, count).is_err() {
+        // Growing fails only if the counts' length overflows usize, not for an hour at 3 digits
+        // on any platform this runs on; keep the value, at the top of the range, regardless.
+        h.saturating_record_n(value, count);
     }
 }
 
@@ -350,7 +377,30 @@ mod tests {
     #[test]
     fn constant_bounds_are_valid() {
         assert!(Histogram::<u64>::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).is_ok());
-        assert!(!empty_histogram().is_auto_resize());
+        assert!(empty_histogram().is_auto_resize());
+    }
+
+    #[test]
+    fn histograms_start_small_and_grow_to_the_values_recorded() {
+        let mut r = Recorder::new();
+        let mut s = Sample {
+            client_us: 900,
+            ok: true,
+            ..Sample::default()
+        };
+        r.record(&s);
+        let client = cell(Metric::Client, false, true);
+        let small = r.cells[client].as_ref().unwrap().distinct_values();
+        assert!(small <= 6 * 1024, "starts at {small} counts");
+        s.client_us = HIGHEST_US;
+        r.record(&s);
+        let grown = r.cells[client].as_ref().unwrap();
+        assert!(grown.distinct_values() > small);
+        assert!(grown.equivalent(grown.max(), HIGHEST_US));
+        // Reset keeps the size: the next run of a reused delta does not grow it again.
+        let size = grown.distinct_values();
+        r.reset();
+        assert_eq!(r.cells[client].as_ref().unwrap().distinct_values(), size);
     }
 
     #[test]

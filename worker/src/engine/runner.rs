@@ -567,15 +567,16 @@ async fn drive(
             unreported += 1;
         }
         let pooled;
-        let raw = match (&mut connection, dispatched) {
+        // The reply and when it was complete.
+        let (raw, done) = match (&mut connection, dispatched) {
             (Some(connection), Some(d)) => connection.invoke_prepared(d.bytes, d.sent).await,
-            (Some(connection), None) => connection.invoke(request).await,
+            // `sent` was read just now (a closed loop's is its due time): the invocation starts there.
+            (Some(connection), None) => connection.invoke_from(request, sent).await,
             (None, _) => {
                 pooled = shared.trigger.invoke(request).await;
-                &pooled
+                (&pooled, Instant::now())
             }
         };
-        let done = Instant::now();
         let reading = shared.reader.read(raw);
         let timing = Timing {
             intended_s: due.saturating_duration_since(shared.start).as_secs_f64(),

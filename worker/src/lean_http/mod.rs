@@ -169,6 +169,44 @@ pub struct LeanConnection {
     raw: RawInvocation,
     /// The timeout's timer, kept across invocations (see [`within`]).
     timer: Option<Pin<Box<Sleep>>>,
+    /// Turns the monotonic start of an invocation into epoch seconds without reading the wall
+    /// clock each time.
+    wall: WallClock,
+}
+
+/// A pairing of the monotonic and the wall clock, made again once it is a second old: an
+/// invocation's epoch start is the pairing's epoch plus the monotonic time since it, one clock
+/// read fewer per request than asking the wall clock (and two fewer than asking both). Within a
+/// second the wall clock cannot be slewed by more than half a millisecond (NTP's limit is
+/// 500 ppm), and a step of the wall clock shows up at the next pairing.
+#[derive(Clone, Copy, Debug)]
+struct WallClock {
+    at: Instant,
+    epoch_s: f64,
+}
+
+impl WallClock {
+    const REFRESH: Duration = Duration::from_secs(1);
+
+    fn now() -> Self {
+        WallClock {
+            at: Instant::now(),
+            epoch_s: epoch_seconds(SystemTime::now()),
+        }
+    }
+
+    /// Epoch seconds at `t`, pairing the clocks again first when `t` is a second past the last
+    /// pairing or before it.
+    fn epoch_at(&mut self, t: Instant) -> f64 {
+        let fresh = t
+            .checked_duration_since(self.at)
+            .is_some_and(|since| since < Self::REFRESH);
+        if !fresh {
+            *self = WallClock::now();
+        }
+        self.epoch_s + t.saturating_duration_since(self.at).as_secs_f64()
+            - self.at.saturating_duration_since(t).as_secs_f64()
+    }
 }
 
 impl LeanConnection {
@@ -185,6 +223,7 @@ impl LeanConnection {
             names: Vec::new(),
             raw: RawInvocation::default(),
             timer: None,
+            wall: WallClock::now(),
         }
     }
 
@@ -224,9 +263,19 @@ impl LeanConnection {
     /// Sends one request and reads its reply. What is returned stays valid until the next call;
     /// drop any clone of its body and headers before then, so that the buffer can be reused.
     pub async fn invoke(&mut self, request: InvocationRequest<'_>) -> &RawInvocation {
+        self.invoke_from(request, Instant::now()).await.0
+    }
+
+    /// Like [`LeanConnection::invoke`] for an invocation that began at `start` (a caller that
+    /// has just read the clock passes what it read), also returning when it ended.
+    pub async fn invoke_from(
+        &mut self,
+        request: InvocationRequest<'_>,
+        start: Instant,
+    ) -> (&RawInvocation, Instant) {
         self.target
             .render(&mut self.output, request.request_id, request.payload);
-        self.complete(Instant::now(), 0).await
+        self.complete(start, 0).await
     }
 
     /// Renders `request` for another thread to write, when a connection is open: the socket to
@@ -252,24 +301,24 @@ impl LeanConnection {
 
     /// Completes an invocation begun with [`LeanConnection::prepare`]: `bytes` are the prepared
     /// request, of which `sent` says when the first byte left and how many were written (`None`:
-    /// nothing was, and it is sent now).
+    /// nothing was, and it is sent now). Also returns when the invocation ended.
     pub async fn invoke_prepared(
         &mut self,
         bytes: Vec<u8>,
         sent: Option<(Instant, usize)>,
-    ) -> &RawInvocation {
+    ) -> (&RawInvocation, Instant) {
         self.output = bytes;
         let (start, written) = sent.unwrap_or_else(|| (Instant::now(), 0));
         self.complete(start, written.min(self.output.len())).await
     }
 
     /// Sends the rendered request from byte `written` on (the invocation began at `start`) and
-    /// reads the reply, within the trigger's timeout.
-    async fn complete(&mut self, start: Instant, written: usize) -> &RawInvocation {
+    /// reads the reply, within the trigger's timeout; returns it and when it ended.
+    async fn complete(&mut self, start: Instant, written: usize) -> (&RawInvocation, Instant) {
         // The last reply's body and header values hold parts of `input`: let go of them first.
         self.raw = RawInvocation {
             headers: std::mem::take(&mut self.raw.headers),
-            client_begin: epoch_seconds(SystemTime::now()) - start.elapsed().as_secs_f64(),
+            client_begin: self.wall.epoch_at(start),
             ..Default::default()
         };
         self.raw.headers.clear();
@@ -300,10 +349,11 @@ impl LeanConnection {
             self.raw.body = Bytes::new();
             self.raw.error = Some(error);
         }
-        let elapsed = start.elapsed();
+        let end = Instant::now();
+        let elapsed = end.saturating_duration_since(start);
         self.raw.client_us = elapsed.as_micros() as u64;
         self.raw.client_end = self.raw.client_begin + elapsed.as_secs_f64();
-        &self.raw
+        (&self.raw, end)
     }
 
     /// Like [`LeanConnection::invoke`], handing the whole invocation over.
@@ -591,4 +641,38 @@ fn read_failed(url: &str, e: &io::Error) -> InvocationError {
         ErrorKind::Connect,
         format!("reading the reply from {url} failed: {e}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wall_clock_pairing_gives_epoch_seconds_of_earlier_and_later_instants() {
+        let mut wall = WallClock::now();
+        let paired = wall.at;
+        let now = epoch_seconds(SystemTime::now());
+        // Within a second of the pairing: no new pairing, the offset added.
+        let later = paired + Duration::from_millis(300);
+        assert!((wall.epoch_at(later) - (wall.epoch_s + 0.3)).abs() < 1e-6);
+        assert_eq!(wall.at, paired);
+        assert!((wall.epoch_at(paired) - now).abs() < 0.05);
+        // Before the pairing, or a second after it: paired again, and still the right time.
+        let before = paired
+            .checked_sub(Duration::from_millis(200))
+            .unwrap_or(paired);
+        let expected = now - paired.duration_since(before).as_secs_f64();
+        assert!((wall.epoch_at(before) - expected).abs() < 0.05);
+        assert!(
+            wall.at > paired,
+            "an instant before the pairing pairs again"
+        );
+        let again = wall.at;
+        let much_later = again + Duration::from_secs(2);
+        let got = wall.epoch_at(much_later);
+        assert!(wall.at > again);
+        assert!(
+            (got - (wall.epoch_s + much_later.duration_since(wall.at).as_secs_f64())).abs() < 1e-6
+        );
+    }
 }
