@@ -43,12 +43,16 @@ const PAYLOAD: &[u8] = b"{}";
 const USAGE: &str = "\
 usage: cargo bench -p sebs-worker --bench engine -- [FLAGS]
 
-  --seconds N         length of each throughput and open-loop run (default 10)
+  --seconds N         length of each open-loop run (default 10)
+  --rounds R          closed-loop rounds; each runs every client once, in a rotated order (default 5)
+  --closed-seconds N  length of each client's closed-loop run in a round (default 4)
   --connections C     connections = engine tasks = wrk/oha connections (default 64)
   --rate R            open-loop target rate, requests per second (default 20000)
   --invocations N     closed-loop invocations of the memory step (default 10000000)
   --server-threads T  worker threads of the endpoint's runtime (default 1)
-  --engine-threads T  worker threads of the engine's tokio runtime (default: one per core)
+  --engine-threads T  worker threads of the engine's tokio runtime (default: one per core it runs on)
+  --shared-cores      closed loop: let the clients and the endpoint share every core, instead of
+                      pinning the endpoint to its own core(s) and the clients to the others
   --help              this text
 
 The endpoint is this binary run again with `--serve` (internal).";
@@ -56,12 +60,16 @@ The endpoint is this binary run again with `--serve` (internal).";
 #[derive(Clone, Debug)]
 struct Options {
     seconds: u64,
+    rounds: usize,
+    closed_seconds: u64,
     connections: usize,
     rate: f64,
     invocations: u64,
     server_threads: usize,
-    /// Worker threads of the engine's runtime; 0 = tokio's default (one per core).
+    /// Worker threads of the engine's runtime; 0 = one per core it may run on.
     engine_threads: usize,
+    /// Closed loop: do not pin the endpoint and the clients to separate cores.
+    shared_cores: bool,
 }
 
 impl Options {
@@ -69,11 +77,14 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut o = Options {
             seconds: 10,
+            rounds: 5,
+            closed_seconds: 4,
             connections: 64,
             rate: 20_000.0,
             invocations: 10_000_000,
             server_threads: 1,
             engine_threads: 0,
+            shared_cores: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -82,6 +93,10 @@ impl Options {
             }
             if arg == "--help" || arg == "-h" {
                 return Err(String::new());
+            }
+            if arg == "--shared-cores" {
+                o.shared_cores = true;
+                continue;
             }
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) => (f, Some(v.to_string())),
@@ -95,6 +110,8 @@ impl Options {
             };
             match flag {
                 "--seconds" => o.seconds = num(flag, value()?)?,
+                "--rounds" => o.rounds = num(flag, value()?)?,
+                "--closed-seconds" => o.closed_seconds = num(flag, value()?)?,
                 "--connections" => o.connections = num(flag, value()?)?,
                 "--rate" => o.rate = num(flag, value()?)?,
                 "--invocations" => o.invocations = num(flag, value()?)?,
@@ -103,8 +120,13 @@ impl Options {
                 _ => return Err(format!("unknown argument `{arg}`")),
             }
         }
-        if o.seconds == 0 || o.connections == 0 || o.server_threads == 0 {
-            return Err("--seconds, --connections and --server-threads must be above 0".into());
+        if [o.seconds, o.closed_seconds].contains(&0)
+            || [o.rounds, o.connections, o.server_threads].contains(&0)
+        {
+            return Err(
+                "--seconds, --rounds, --closed-seconds, --connections and --server-threads must be above 0"
+                    .into(),
+            );
         }
         if !(o.rate.is_finite() && o.rate > 0.0) {
             return Err("--rate must be a positive number".into());
@@ -127,6 +149,13 @@ fn main() {
             .get(i + 1)
             .and_then(|t| t.parse().ok())
             .unwrap_or(1usize);
+        // `--cpus 0,1`: the CPUs to run on, set before any thread is made so that all inherit it.
+        if let Some(cpus) = args.iter().position(|a| a == "--cpus") {
+            let cpus = cpu_list(args.get(cpus + 1).map_or("", String::as_str));
+            if let Err(e) = pin_this_thread(&cpus) {
+                eprintln!("endpoint: cannot pin to CPUs {cpus:?}: {e}");
+            }
+        }
         serve(threads);
         return;
     }
@@ -206,10 +235,15 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn start(threads: usize) -> Endpoint {
+    /// Starts the endpoint with `threads` runtime threads, on `cpus` (all, if empty).
+    fn start(threads: usize, cpus: &[usize]) -> Endpoint {
         let exe = std::env::current_exe().expect("the benchmark's own path");
-        let mut child = Command::new(exe)
-            .args(["--serve", &threads.to_string()])
+        let mut command = Command::new(exe);
+        command.args(["--serve", &threads.to_string()]);
+        if !cpus.is_empty() {
+            command.args(["--cpus", &cpu_list_text(cpus)]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -231,6 +265,126 @@ impl Drop for Endpoint {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the closed loop runs
+
+/// Which CPUs the closed loop's endpoint and clients run on; both empty: every core shared.
+///
+/// A load generator deployed as a worker has its machine's cores to itself, and the function
+/// runs elsewhere. On one machine the nearest to that is to give the endpoint its own core(s)
+/// and the client the others. Left to share the cores, the kernel's placement of the endpoint
+/// next to one client thread or alone decides more of the throughput than the client does:
+/// wrk alone then ranged from 55,000 to 96,000 requests a second within one run.
+#[derive(Clone, Debug, Default)]
+struct Placement {
+    endpoint: Vec<usize>,
+    client: Vec<usize>,
+    /// Why the cores are shared, when they are.
+    shared_why: Option<String>,
+}
+
+impl Placement {
+    /// The endpoint on as many of the allowed CPUs as it has threads, leaving at least one for
+    /// the clients, which get the rest.
+    fn choose(o: &Options) -> Placement {
+        let allowed = allowed_cpus();
+        let why = if o.shared_cores {
+            Some("--shared-cores".to_string())
+        } else if allowed.len() < 2 {
+            Some(format!("only CPUs {allowed:?} are allowed"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Placement {
+                shared_why: Some(why),
+                ..Placement::default()
+            };
+        }
+        let split = o.server_threads.clamp(1, allowed.len() - 1);
+        Placement {
+            endpoint: allowed[..split].to_vec(),
+            client: allowed[split..].to_vec(),
+            shared_why: None,
+        }
+    }
+
+    /// Threads a client gets: one per core it runs on.
+    fn client_threads(&self, cores: usize) -> usize {
+        if self.client.is_empty() {
+            cores
+        } else {
+            self.client.len()
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.shared_why {
+            Some(why) => format!("endpoint and clients share every core ({why})"),
+            None => format!(
+                "endpoint pinned to CPU {}, each client (and its children) to CPU {}",
+                cpu_list_text(&self.endpoint),
+                cpu_list_text(&self.client)
+            ),
+        }
+    }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status, e.g. `0-3,6`).
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|list| cpu_list(list.trim()))
+        .unwrap_or_default()
+}
+
+/// `0-2,5` as [0, 1, 2, 5]; what does not parse is left out.
+fn cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) {
+            cpus.extend(first..=last);
+        }
+    }
+    cpus
+}
+
+fn cpu_list_text(cpus: &[usize]) -> String {
+    let text: Vec<String> = cpus.iter().map(usize::to_string).collect();
+    text.join(",")
+}
+
+/// Confines the calling thread to `cpus`; threads and processes it starts afterwards inherit
+/// that.
+fn pin_this_thread(cpus: &[usize]) -> std::io::Result<()> {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if cpus.iter().any(|&c| c >= size * 8) {
+        return Err(std::io::Error::other(format!(
+            "CPU numbers must be below {}",
+            size * 8
+        )));
+    }
+    // SAFETY: `set` is a plain bit array, valid when zeroed; CPU_SET writes inside it (each CPU
+    // number is below its size in bits, checked above); sched_setaffinity reads `size` bytes of
+    // it, its own size, and pid 0 is the calling thread.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, size, &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -446,11 +600,14 @@ impl MemoryResult {
 
 fn run(o: &Options) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let engine_threads = if o.engine_threads == 0 {
-        cores
-    } else {
-        o.engine_threads
+    let threads = |cores: usize| {
+        if o.engine_threads == 0 {
+            cores
+        } else {
+            o.engine_threads
+        }
     };
+    let engine_threads = threads(cores);
     // As a worker runs a shard: a multi-thread runtime with one worker per core, and the engine
     // (its aggregator and its tasks) spawned onto it, so that nothing runs on a thread of its own
     // but the timer ([`spawned`]).
@@ -459,14 +616,15 @@ fn run(o: &Options) {
         .enable_all()
         .build()
         .expect("engine runtime");
-    let endpoint = Endpoint::start(o.server_threads);
+    let placement = Placement::choose(o);
+    let endpoint = Endpoint::start(o.server_threads, &placement.endpoint);
     let load_at_start = load_average();
     let (pid, tick) = (endpoint.child.id(), clock_tick());
     let whole_run = CpuClock::now(pid, tick);
     println!("sebs engine benchmark");
     println!(
-        "  {} s per run, {} connections, open loop at {}/s, {} invocations for memory; {} cores",
-        o.seconds, o.connections, o.rate, o.invocations, cores
+        "  closed loop: {} rounds of {} s per client; open loop: {} s at {}/s; {} connections; {} invocations for memory; {} cores",
+        o.rounds, o.closed_seconds, o.seconds, o.rate, o.connections, o.invocations, cores
     );
     println!(
         "  endpoint: {} (separate process, pid {}, {} runtime thread(s)); engine: tokio multi-thread runtime, {} workers",
@@ -480,30 +638,45 @@ fn run(o: &Options) {
     );
 
     println!(
-        "\n== 1. Closed-loop throughput: {} connections, {} s each",
-        o.connections, o.seconds
+        "\n== 1. Closed-loop throughput: {} connections, {} rounds of {} s per client, each round in a rotated order",
+        o.connections, o.rounds, o.closed_seconds
     );
-    let clock = CpuClock::now(pid, tick);
-    let wrk = wrk(&endpoint.url, o);
-    let wrk_cpu = clock.since(pid, tick, Client::Child);
-    print_throughput("wrk", &wrk, &wrk_cpu);
-    let clock = CpuClock::now(pid, tick);
-    let oha = oha(&endpoint.url, o);
-    let oha_cpu = clock.since(pid, tick, Client::Child);
-    print_throughput("oha", &oha, &oha_cpu);
-    let clock = CpuClock::now(pid, tick);
-    let (url, opts) = (endpoint.url.clone(), o.clone());
-    let (engine, engine_outcome) = spawned(&runtime, async move { closed_for(&url, &opts).await });
-    let engine_cpu = clock.since(pid, tick, Client::Own);
-    print_throughput("sebs engine", &Ok(engine), &engine_cpu);
+    println!("  {}", placement.describe());
+    let scripts = tempfile::tempdir().expect("a temporary directory");
+    let closed = {
+        // This thread starts wrk and oha and builds the engine's runtime for the closed loop:
+        // all of them inherit its CPUs.
+        let all = allowed_cpus();
+        if !placement.client.is_empty() {
+            if let Err(e) = pin_this_thread(&placement.client) {
+                println!("  could not pin the clients to their CPUs ({e}); they share every core");
+            }
+        }
+        let client_threads = placement.client_threads(cores);
+        let closed_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads(client_threads))
+            .enable_all()
+            .build()
+            .expect("the closed loop's engine runtime");
+        println!(
+            "  wrk: {client_threads} thread(s); oha: its default (a runtime thread per core it may use); engine: {} runtime worker(s)",
+            threads(client_threads)
+        );
+        let closed = ClosedRounds::run(
+            o,
+            &closed_runtime,
+            &endpoint,
+            scripts.path(),
+            client_threads,
+        );
+        closed_runtime.shutdown_timeout(Duration::from_secs(2));
+        if !placement.client.is_empty() {
+            pin_this_thread(&all).expect("restore this thread's CPUs");
+        }
+        closed
+    };
+    closed.print_summary();
     print_memory();
-    println!(
-        "  sebs engine: sent {} in {:.2} s, recorded {}, failures {}",
-        engine_outcome.sent,
-        engine_outcome.elapsed.as_secs_f64(),
-        engine_outcome.total.count(),
-        failures(&engine_outcome.total)
-    );
 
     println!(
         "\n== 2. Open-loop accuracy: {}/s for {} s, {} tasks",
@@ -597,12 +770,8 @@ fn run(o: &Options) {
     drop(endpoint);
     runtime.shutdown_timeout(Duration::from_secs(2));
 
-    let closed = [
-        ("wrk", wrk, wrk_cpu),
-        ("oha", oha, oha_cpu),
-        ("sebs engine", Ok(engine), engine_cpu),
-    ];
     let loads = [load_at_start, load_average()];
+    drop(scripts);
     report(o, &closed, &open, &memory, &loads, rest);
 }
 
@@ -624,23 +793,261 @@ fn print_memory() {
     );
 }
 
-fn print_throughput(name: &str, t: &Throughput, cpu: &CpuUse) {
-    match t {
-        Ok(rps) => println!(
-            "  {name:<12} {rps:>10.0} req/s; client {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest of the machine {:.2} cores",
-            cpu.client_cores,
-            cpu.client_us_per_request(*rps),
-            cpu.endpoint_cores,
-            cpu.rest_cores
-        ),
-        Err(e) => println!("  {name:<12} skipped: {e}"),
+// ---------------------------------------------------------------------------------------------
+// The closed-loop comparison
+
+/// The closed-loop clients compared. wrk and oha send the engine's request ([`REQUEST_ID`]); the
+/// extra wrk run sends the bare GET that was the reference before, to show what the request's
+/// shape costs the endpoint.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Contender {
+    Wrk,
+    Oha,
+    Engine,
+    WrkGet,
+}
+
+impl Contender {
+    /// In the order of the first round; round r starts r places further on.
+    const ALL: [Contender; 4] = [
+        Contender::Wrk,
+        Contender::Oha,
+        Contender::Engine,
+        Contender::WrkGet,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Wrk => "wrk",
+            Contender::Oha => "oha",
+            Contender::Engine => "sebs engine",
+            Contender::WrkGet => "wrk, GET",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
-fn wrk(url: &str, o: &Options) -> Throughput {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c", &o.connections.to_string()])
-        .args(["-d", &format!("{}s", o.seconds), "--latency", url])
+/// A request id as long as the engine's (32 hex digits), for wrk and oha to send: the endpoint
+/// then parses a request of the same size from every client.
+const REQUEST_ID: &str = "0123456789abcdef0123456789abcdef";
+
+/// One client's run in one round.
+#[derive(Clone, Debug)]
+struct ClosedRun {
+    rps: Throughput,
+    cpu: CpuUse,
+}
+
+/// Every round's runs, and what the engine's runs sent and recorded.
+struct ClosedRounds {
+    /// `runs[round][contender.index()]`.
+    runs: Vec<Vec<ClosedRun>>,
+    engine_sent: u64,
+    engine_recorded: u64,
+    engine_failures: u64,
+}
+
+impl ClosedRounds {
+    /// Runs `o.rounds` rounds, each client once per round, the order rotated by one each round
+    /// so that no client always runs first (after the open loops' idle endpoint) or last.
+    /// `scripts` holds wrk's script.
+    fn run(
+        o: &Options,
+        runtime: &tokio::runtime::Runtime,
+        endpoint: &Endpoint,
+        scripts: &std::path::Path,
+        wrk_threads: usize,
+    ) -> ClosedRounds {
+        let script = scripts.join("post.lua");
+        std::fs::write(&script, wrk_script()).expect("write wrk's script");
+        let (pid, tick) = (endpoint.child.id(), clock_tick());
+        let mut rounds = ClosedRounds {
+            runs: Vec::with_capacity(o.rounds),
+            engine_sent: 0,
+            engine_recorded: 0,
+            engine_failures: 0,
+        };
+        for round in 0..o.rounds {
+            let mut runs = vec![
+                ClosedRun {
+                    rps: Err("not run".into()),
+                    cpu: CpuUse::default(),
+                };
+                Contender::ALL.len()
+            ];
+            println!("  round {}", round + 1);
+            for k in 0..Contender::ALL.len() {
+                let contender = Contender::ALL[(round + k) % Contender::ALL.len()];
+                let clock = CpuClock::now(pid, tick);
+                let (rps, client) = match contender {
+                    Contender::Wrk => (
+                        wrk(&endpoint.url, o, wrk_threads, Some(&script)),
+                        Client::Child,
+                    ),
+                    Contender::WrkGet => (wrk(&endpoint.url, o, wrk_threads, None), Client::Child),
+                    Contender::Oha => (oha(&endpoint.url, o), Client::Child),
+                    Contender::Engine => {
+                        let (url, opts) = (endpoint.url.clone(), o.clone());
+                        let (rps, outcome) =
+                            spawned(runtime, async move { closed_for(&url, &opts).await });
+                        rounds.engine_sent += outcome.sent;
+                        rounds.engine_recorded += outcome.total.count();
+                        rounds.engine_failures += failures(&outcome.total);
+                        (Ok(rps), Client::Own)
+                    }
+                };
+                let run = ClosedRun {
+                    rps,
+                    cpu: clock.since(pid, tick, client),
+                };
+                print_throughput(contender.name(), &run);
+                runs[contender.index()] = run;
+            }
+            rounds.runs.push(runs);
+        }
+        rounds
+    }
+
+    /// A client's req/s in each round it ran in.
+    fn rates(&self, c: Contender) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter_map(|r| r[c.index()].rps.as_ref().ok().copied())
+            .collect()
+    }
+
+    /// The engine's req/s over `reference`'s, in each round both ran in.
+    fn ratios(&self, reference: Contender) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter_map(|r| {
+                let engine = r[Contender::Engine.index()].rps.as_ref().ok()?;
+                let other = r[reference.index()].rps.as_ref().ok()?;
+                (*other > 0.0).then(|| engine / other)
+            })
+            .collect()
+    }
+
+    /// Why `c` never ran, if it did not.
+    fn missing(&self, c: Contender) -> Option<String> {
+        let runs = self.runs.iter().map(|r| &r[c.index()].rps);
+        if runs.clone().any(|t| t.is_ok()) {
+            return None;
+        }
+        runs.filter_map(|t| t.as_ref().err()).next().cloned()
+    }
+
+    /// Median µs of client CPU per request, and median endpoint cores, over `c`'s runs.
+    fn cpu(&self, c: Contender) -> (f64, f64) {
+        let (mut us, mut endpoint) = (Vec::new(), Vec::new());
+        for r in &self.runs {
+            if let Ok(rps) = r[c.index()].rps {
+                us.push(r[c.index()].cpu.client_us_per_request(rps));
+                endpoint.push(r[c.index()].cpu.endpoint_cores);
+            }
+        }
+        (median(&us), median(&endpoint))
+    }
+
+    fn print_summary(&self) {
+        println!("  over {} rounds:", self.runs.len());
+        for c in Contender::ALL {
+            let rates = self.rates(c);
+            if rates.is_empty() {
+                let why = self.missing(c).unwrap_or_default();
+                println!("    {:<12} skipped: {why}", c.name());
+                continue;
+            }
+            let (us, endpoint) = self.cpu(c);
+            println!(
+                "    {:<12} median {:>7.0} req/s ({:.0}–{:.0}); client {us:.1} µs CPU per request, endpoint {endpoint:.2} cores (medians)",
+                c.name(),
+                median(&rates),
+                min(&rates),
+                max(&rates)
+            );
+        }
+        for (reference, goal) in [
+            (Contender::Wrk, 0.9),
+            (Contender::Oha, 1.2),
+            (Contender::WrkGet, 0.9),
+        ] {
+            let ratios = self.ratios(reference);
+            if ratios.is_empty() {
+                continue;
+            }
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "    engine / {:<8} per round {} => median {:.2} ({} of {} rounds at or above {goal})",
+                reference.name(),
+                each.join(" "),
+                median(&ratios),
+                ratios.iter().filter(|r| **r >= goal).count(),
+                ratios.len()
+            );
+        }
+        println!(
+            "    sebs engine: sent {} over the rounds, recorded {}, failures {}",
+            self.engine_sent, self.engine_recorded, self.engine_failures
+        );
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn print_throughput(name: &str, run: &ClosedRun) {
+    match &run.rps {
+        Ok(rps) => println!(
+            "    {name:<12} {rps:>7.0} req/s; client {:.2} cores ({:.1} µs CPU per request), endpoint {:.2} cores, rest of the machine {:.2} cores",
+            run.cpu.client_cores,
+            run.cpu.client_us_per_request(*rps),
+            run.cpu.endpoint_cores,
+            run.cpu.rest_cores
+        ),
+        Err(e) => println!("    {name:<12} skipped: {e}"),
+    }
+}
+
+/// wrk's script for the engine's request: POST, a JSON content type, a request id, the payload
+/// (wrk adds `Host` and `Content-Length`).
+fn wrk_script() -> String {
+    format!(
+        "wrk.method = \"POST\"\nwrk.body = \"{}\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.headers[\"x-request-id\"] = \"{REQUEST_ID}\"\n",
+        std::str::from_utf8(PAYLOAD).expect("the payload is text")
+    )
+}
+
+/// wrk's closed loop with `threads` threads; with `script`, the engine's request, else a bare
+/// GET.
+fn wrk(url: &str, o: &Options, threads: usize, script: Option<&std::path::Path>) -> Throughput {
+    let mut command = Command::new("wrk");
+    command
+        .args(["-t", &threads.to_string(), "-c", &o.connections.to_string()])
+        .args(["-d", &format!("{}s", o.closed_seconds), "--latency"]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let out = command
+        .arg(url)
         .output()
         .map_err(|e| format!("cannot run wrk ({e}); install it with `apt-get install wrk`"))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -654,7 +1061,7 @@ fn wrk(url: &str, o: &Options) -> Throughput {
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with("Socket errors") || line.starts_with("Non-2xx") {
-            println!("  wrk: {line}");
+            println!("    wrk: {line}");
         }
     }
     text.lines()
@@ -663,10 +1070,14 @@ fn wrk(url: &str, o: &Options) -> Throughput {
         .ok_or_else(|| format!("no `Requests/sec:` in wrk's output:\n{text}"))
 }
 
+/// oha's closed loop, sending the engine's request.
 fn oha(url: &str, o: &Options) -> Throughput {
+    let body = std::str::from_utf8(PAYLOAD).expect("the payload is text");
     let out = Command::new("oha")
-        .args(["-z", &format!("{}s", o.seconds)])
+        .args(["-z", &format!("{}s", o.closed_seconds)])
         .args(["-c", &o.connections.to_string()])
+        .args(["-m", "POST", "-d", body, "-T", "application/json"])
+        .args(["-H", &format!("x-request-id: {REQUEST_ID}")])
         .args(["--no-tui", "--output-format", "json", url])
         .stdin(Stdio::null())
         .output()
@@ -684,7 +1095,7 @@ fn oha(url: &str, o: &Options) -> Throughput {
         .map_err(|e| format!("oha's output is not JSON: {e}"))?;
     if let Some(rate) = json["summary"]["successRate"].as_f64() {
         if rate < 1.0 {
-            println!("  oha: success rate {rate}");
+            println!("    oha: success rate {rate}");
         }
     }
     json["summary"]["requestsPerSec"]
@@ -730,7 +1141,7 @@ async fn closed_for(url: &str, o: &Options) -> (f64, EngineOutcome) {
     let load = Load::Closed {
         invocations: u64::MAX,
     };
-    let stop = Some(Duration::from_secs(o.seconds));
+    let stop = Some(Duration::from_secs(o.closed_seconds));
     let (outcome, _dir) = engine(url, o.connections, load, stop).await;
     let rps = outcome.sent as f64 / outcome.elapsed.as_secs_f64();
     (rps, outcome)
@@ -912,22 +1323,12 @@ fn mb(kib: u64) -> f64 {
 
 fn report(
     o: &Options,
-    closed: &[(&str, Throughput, CpuUse); 3],
+    closed: &ClosedRounds,
     open: &[OpenResult],
     m: &MemoryResult,
     loads: &[String; 2],
     rest: f64,
 ) {
-    let [(_, wrk, _), (_, oha, _), (_, engine, _)] = closed;
-    let engine = *engine.as_ref().unwrap_or(&0.0);
-    let rps = |t: &Throughput| match t {
-        Ok(v) => format!("{v:.0} req/s"),
-        Err(_) => "not run".to_string(),
-    };
-    let ratio = |t: &Throughput| match t {
-        Ok(v) if *v > 0.0 => Some(engine / v),
-        _ => None,
-    };
     println!("\n== Results\n");
     println!("| measure | value |");
     println!("| --- | --- |");
@@ -938,30 +1339,46 @@ fn report(
     println!(
         "| CPU of the rest of the machine over the whole run (other processes, interrupts) | {rest:.2} cores |"
     );
-    for (name, t, cpu) in closed {
-        let cpu = match t {
-            Ok(v) => format!(
-                "; client {:.2} cores, {:.1} µs CPU/request; endpoint {:.2} cores; rest {:.2} cores",
-                cpu.client_cores,
-                cpu.client_us_per_request(*v),
-                cpu.endpoint_cores,
-                cpu.rest_cores
-            ),
-            Err(_) => String::new(),
+    let rounds = closed.runs.len();
+    for c in Contender::ALL {
+        let rates = closed.rates(c);
+        let value = if rates.is_empty() {
+            "not run".to_string()
+        } else {
+            let (us, endpoint) = closed.cpu(c);
+            format!(
+                "median {:.0} req/s ({:.0}–{:.0} in {} runs); client {us:.1} µs CPU/request; endpoint {endpoint:.2} cores",
+                median(&rates),
+                min(&rates),
+                max(&rates),
+                rates.len()
+            )
         };
         println!(
-            "| closed loop, {} connections, {} s: {name} | {}{cpu} |",
+            "| closed loop, {} connections, {rounds} rounds of {} s: {} | {value} |",
             o.connections,
-            o.seconds,
-            rps(t)
+            o.closed_seconds,
+            c.name()
         );
     }
-    for (name, t) in [("wrk", wrk), ("oha", oha)] {
-        match ratio(t) {
-            Some(r) => println!("| engine / {name} | {r:.2} |"),
-            None => println!("| engine / {name} | n/a ({name} not run) |"),
+    for reference in [Contender::Wrk, Contender::Oha, Contender::WrkGet] {
+        let ratios = closed.ratios(reference);
+        if ratios.is_empty() {
+            println!("| engine / {} | n/a (not run) |", reference.name());
+        } else {
+            println!(
+                "| engine / {}, same round | median {:.2} ({:.2}–{:.2}) |",
+                reference.name(),
+                median(&ratios),
+                min(&ratios),
+                max(&ratios)
+            );
         }
     }
+    println!(
+        "| sebs engine over the rounds: sent / recorded / failures | {} / {} / {} |",
+        closed.engine_sent, closed.engine_recorded, closed.engine_failures
+    );
     for r in open {
         println!(
             "| open loop {}: target / achieved (sent ÷ {} s) | {:.0}/s / {:.1}/s ({:+.3}%; scheduled {}, sent {}) |",
@@ -1037,18 +1454,31 @@ fn report(
 
     println!("\n== Verdicts\n");
     let verdict = |met: bool| if met { "MET" } else { "MISSED" };
-    for (name, t, goal) in [("wrk", wrk, 0.9), ("oha", oha, 1.2)] {
-        match ratio(t) {
-            Some(r) => println!(
-                "{}: closed-loop throughput >= {goal}x {name}: measured {r:.2}x ({engine:.0} vs {}/s)",
-                verdict(r >= goal),
-                t.as_ref().map_or(0.0, |v| *v).round()
-            ),
-            None => println!(
-                "NOT MEASURED: closed-loop throughput >= {goal}x {name}: {name} did not run ({})",
-                t.as_ref().err().map_or("", |e| e.as_str())
-            ),
+    let all_recorded = closed.engine_sent == closed.engine_recorded && closed.engine_failures == 0;
+    for (reference, goal) in [(Contender::Wrk, 0.9), (Contender::Oha, 1.2)] {
+        let ratios = closed.ratios(reference);
+        if ratios.is_empty() {
+            println!(
+                "NOT MEASURED: closed-loop throughput >= {goal}x {}: it did not run ({})",
+                reference.name(),
+                closed.missing(reference).unwrap_or_default()
+            );
+            continue;
         }
+        let at = median(&ratios);
+        println!(
+            "{}: closed-loop throughput >= {goal}x {}, every result recorded: median of {} rounds {at:.2}x ({:.2}–{:.2}x; {} of {} rounds at or above {goal}x); engine recorded {} of {} sent, {} failures",
+            verdict(at >= goal && all_recorded),
+            reference.name(),
+            ratios.len(),
+            min(&ratios),
+            max(&ratios),
+            ratios.iter().filter(|r| **r >= goal).count(),
+            ratios.len(),
+            closed.engine_recorded,
+            closed.engine_sent,
+            closed.engine_failures
+        );
     }
     let note = if o.rate == 20_000.0 {
         String::new()
