@@ -235,7 +235,8 @@ impl Recorder {
         if h.is_empty() {
             return Ok(());
         }
-        if h.max() > HIGHEST_US {
+        // A value recorded as HIGHEST_US reads back as the top of its bucket, above it.
+        if h.max() > h.highest_equivalent(HIGHEST_US) {
             return Err(hdrhistogram::AdditionError::OtherAddendValueExceedsRange);
         }
         self.cell_mut(cell.index()).add(h)
@@ -546,6 +547,15 @@ mod tests {
         let mut total = Recorder::new();
         total.merge(&r);
         assert_eq!(total.clamped(), 2);
+        // Clamped values travel: a delta holding them is accepted where it arrives.
+        let mut arrived = Recorder::new();
+        for (cell, h) in r.cells() {
+            arrived.add_histogram(cell, h).unwrap();
+        }
+        assert_eq!(
+            arrived.histogram(Metric::Client, None, None).max(),
+            client.max()
+        );
     }
 
     #[test]
