@@ -271,13 +271,13 @@ impl Drop for Endpoint {
 // ---------------------------------------------------------------------------------------------
 // Where the closed loop runs
 
-/// Which CPUs the closed loop's endpoint and clients run on; both empty: every core shared.
+/// Which CPUs the endpoint (for the whole run) and the closed loop's clients run on; both empty:
+/// every core shared.
 ///
 /// A load generator deployed as a worker has its machine's cores to itself, and the function
 /// runs elsewhere. On one machine the nearest to that is to give the endpoint its own core(s)
-/// and the client the others. Left to share the cores, the kernel's placement of the endpoint
-/// next to one client thread or alone decides more of the throughput than the client does:
-/// wrk alone then ranged from 55,000 to 96,000 requests a second within one run.
+/// and the client the others. Sharing the cores, a client competes with the endpoint for CPU,
+/// and where the kernel puts the endpoint's thread changes how much each gets.
 #[derive(Clone, Debug, Default)]
 struct Placement {
     endpoint: Vec<usize>,
@@ -494,8 +494,13 @@ fn machine_busy(tick: f64) -> f64 {
     busy / tick
 }
 
-/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux), asked once.
 fn clock_tick() -> f64 {
+    static TICK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICK.get_or_init(ask_clock_tick)
+}
+
+fn ask_clock_tick() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -1,6 +1,6 @@
 //! What every trigger (HTTP, SDK, the local platform's) promises.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -51,6 +51,12 @@ pub trait Trigger: Send + Sync + std::fmt::Debug {
     fn own_connection(&self) -> Option<LeanConnection> {
         None
     }
+}
+
+/// Seconds from `start` to `now`, negative when `start` is still ahead.
+pub(crate) fn signed_elapsed(start: Instant, now: Instant) -> f64 {
+    now.saturating_duration_since(start).as_secs_f64()
+        - start.saturating_duration_since(now).as_secs_f64()
 }
 
 pub fn epoch_seconds(t: SystemTime) -> f64 {

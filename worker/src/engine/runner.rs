@@ -35,7 +35,7 @@ use super::seqset::{Positions, SeqSet};
 use super::share::Share;
 use super::timer::{Dispatch, Dispatched, PreciseTimer};
 use crate::lean_http::LeanConnection;
-use crate::trigger::{epoch_seconds, InvocationRequest, Trigger};
+use crate::trigger::{epoch_seconds, signed_elapsed, InvocationRequest, Trigger};
 
 /// What load to drive.
 #[derive(Clone, Debug)]
@@ -438,12 +438,6 @@ async fn open_all(
         }
     }
     opened
-}
-
-/// Seconds from `start` to `now`, negative when `start` is still ahead.
-fn signed_elapsed(start: Instant, now: Instant) -> f64 {
-    now.saturating_duration_since(start).as_secs_f64()
-        - start.saturating_duration_since(now).as_secs_f64()
 }
 
 /// Arrivals the schedule intended by `now_s` (open loads), or what was sent (closed loads).

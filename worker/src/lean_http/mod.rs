@@ -34,7 +34,7 @@ mod head;
 
 use self::head::{header_name, malformed, parse_head, Framing, Head};
 use crate::digits::decimal;
-use crate::trigger::{epoch_seconds, InvocationRequest, RawInvocation};
+use crate::trigger::{epoch_seconds, signed_elapsed, InvocationRequest, RawInvocation};
 
 /// Bytes a reply's head (status line and headers) may take.
 const MAX_HEAD: usize = 64 * 1024;
@@ -204,8 +204,7 @@ impl WallClock {
         if !fresh {
             *self = WallClock::now();
         }
-        self.epoch_s + t.saturating_duration_since(self.at).as_secs_f64()
-            - self.at.saturating_duration_since(t).as_secs_f64()
+        self.epoch_s + signed_elapsed(self.at, t)
     }
 }
 
